@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod entry;
+mod error;
+mod ext;
+mod key;
+mod store;
+mod time;
+pub mod validate;
+
+pub use async_trait::async_trait;
+pub use bytes::{self, Bytes};
+
+pub use entry::{Entry, PutMode, PutOptions, PutResult, Version};
+pub use error::{Error, ErrorKind, Operation, Result};
+pub use ext::{CAS_MAX_ATTEMPTS, Codec, Json, StoreExt, TypedEntry};
+pub use key::{Key, MAX_KEY_LEN, MAX_OWNER_LEN, Owner};
+pub use store::{Capabilities, ClockSource, DEFAULT_MAX_VALUE_LEN, Store};
+pub use time::{Clock, Expiry, ManualClock, SystemClock};

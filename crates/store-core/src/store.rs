@@ -1,0 +1,213 @@
+//! The [`Store`] trait and [`Capabilities`].
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::entry::{Entry, PutOptions, PutResult, Version};
+use crate::error::Result;
+use crate::key::{Key, MAX_KEY_LEN, Owner};
+use crate::time::Expiry;
+
+/// The default maximum value size of a store: 4 MiB (4,194,304 bytes).
+pub const DEFAULT_MAX_VALUE_LEN: usize = 4 * 1024 * 1024;
+
+/// Which clock decides whether an entry is expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClockSource {
+    /// The store's own [`Clock`](crate::Clock), injectable for tests.
+    Store,
+    /// The database server's clock (for example Redis' native expiry).
+    Server,
+}
+
+/// What a backend does natively, so callers and tests ask instead of guessing.
+///
+/// A flat `Copy` struct. Fields are public to read; backends build it with
+/// [`Capabilities::new`] and set the fields that differ.
+///
+/// ```
+/// use store_core::{Capabilities, ClockSource};
+/// let mut caps = Capabilities::new("toy");
+/// caps.native_ttl = true;
+/// caps.clock = ClockSource::Server;
+/// assert_eq!(caps.backend, "toy");
+/// assert_eq!(caps.max_key_len, store_core::MAX_KEY_LEN);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The backend's short name, as used in errors (`"memory"`, `"redis"`).
+    pub backend: &'static str,
+    /// The server deletes expired entries by itself;
+    /// [`Store::delete_expired`] is then a cheap no-op that returns 0.
+    pub native_ttl: bool,
+    /// Conditional writes are atomic on the server (required by the contract).
+    pub atomic_cas: bool,
+    /// [`Store::list_by_owner`] and [`Store::delete_by_owner`] use an index.
+    pub owner_index: bool,
+    /// The store spreads keys over several servers (for example Redis Cluster).
+    pub cluster: bool,
+    /// Other processes that connect to the same server see the same data.
+    pub shared: bool,
+    /// Which clock decides expiry.
+    pub clock: ClockSource,
+    /// The longest key accepted, in bytes.
+    pub max_key_len: usize,
+    /// The largest value accepted, in bytes.
+    pub max_value_len: usize,
+}
+
+impl Capabilities {
+    /// Capabilities of a conforming backend named `backend`: atomic
+    /// conditional writes and an owner index, no native TTL, not a cluster,
+    /// not shared, the store's clock, [`MAX_KEY_LEN`] and
+    /// [`DEFAULT_MAX_VALUE_LEN`].
+    pub const fn new(backend: &'static str) -> Self {
+        Self {
+            backend,
+            native_ttl: false,
+            atomic_cas: true,
+            owner_index: true,
+            cluster: false,
+            shared: false,
+            clock: ClockSource::Store,
+            max_key_len: MAX_KEY_LEN,
+            max_value_len: DEFAULT_MAX_VALUE_LEN,
+        }
+    }
+}
+
+/// A key-value store for sessions and per-user state.
+///
+/// Every method is one atomic step on the backend. Entries whose expiry is at
+/// or before now are invisible to every method, whether or not the backend
+/// has deleted them yet. See the [crate docs](crate) for the whole contract.
+///
+/// Usable as `Arc<dyn Store>`; [`StoreExt`](crate::StoreExt) adds typed and
+/// convenience calls to every store.
+#[async_trait]
+pub trait Store: Send + Sync + Debug + 'static {
+    /// Reads the live entry under `key`.
+    ///
+    /// # Behavior
+    /// - `Ok(None)` for a key that is missing, deleted or expired, even if the
+    ///   backend's own expiry sweeper has not run yet. Never stale data.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached, `Encoding` for a
+    /// stored value the backend cannot decode, `Backend` otherwise.
+    async fn get(&self, key: &Key) -> Result<Option<Entry>>;
+
+    /// Writes `value` under `key` as `options.mode` allows, atomically, and
+    /// returns the new version.
+    ///
+    /// # Behavior
+    /// - `Upsert` writes whatever is there; `Create` only where no live entry
+    ///   is (an expired one counts as absent); `Update` only over a live
+    ///   entry, never recreating a missing one; `UpdateIf(v)` only over a live
+    ///   entry whose version is `v`.
+    /// - The whole entry is replaced: value, expiry and owner.
+    /// - Each mode is one atomic step on the server, never a read and a write
+    ///   in two round trips.
+    /// - An expiry at or before now is rejected and nothing is written.
+    ///
+    /// # Errors
+    /// `AlreadyExists` (`Create`), `NotFound` (`Update`, `UpdateIf`),
+    /// `VersionMismatch` (`UpdateIf`), `InvalidInput` for a value over
+    /// [`Capabilities::max_value_len`] or an expiry not in the future,
+    /// `CapacityExceeded` where the store has a capacity, `Unavailable`,
+    /// `Backend`. On any error the stored entry is unchanged.
+    async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult>;
+
+    /// Deletes the live entry under `key`, if any; with `if_version`, only
+    /// if the live entry has that version.
+    ///
+    /// # Behavior
+    /// - Idempotent: returns whether a live entry was deleted; a missing or
+    ///   expired key returns `Ok(false)`.
+    ///
+    /// # Errors
+    /// `VersionMismatch` when `if_version` is given and the live entry has
+    /// another version (nothing is deleted), `Unavailable`, `Backend`.
+    async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool>;
+
+    /// Moves the expiry of the live entry under `key` to `expires_at`
+    /// without rewriting its value, owner or version. It may shorten or
+    /// extend the expiry.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no live entry (an expired entry is never
+    /// revived), `InvalidInput` for an expiry at or before now,
+    /// `Unavailable`, `Backend`.
+    async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()>;
+
+    /// Removes expired entries of this store's namespace and returns how
+    /// many it removed.
+    ///
+    /// # Behavior
+    /// - Works in bounded batches; safe to run concurrently from many
+    ///   processes (each expired entry is counted once overall).
+    /// - Where the backend expires natively ([`Capabilities::native_ttl`]) it
+    ///   is a cheap no-op that may return 0.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Backend`.
+    async fn delete_expired(&self) -> Result<u64>;
+
+    /// Lists the live entries owned by `owner`, sorted by key, through an
+    /// index (never a scan of the whole store).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Backend`, `Encoding`.
+    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>>;
+
+    /// Deletes every live entry owned by `owner` and returns how many it
+    /// deleted. Entries of other owners are untouched.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Backend`.
+    async fn delete_by_owner(&self, owner: &Owner) -> Result<u64>;
+
+    /// What this backend does natively.
+    fn capabilities(&self) -> Capabilities;
+}
+
+macro_rules! forward_store {
+    ($($ty:ident)::+) => {
+        #[deny(clippy::missing_trait_methods)]
+        #[async_trait]
+        impl<S: Store + ?Sized> Store for $($ty)::+<S> {
+            async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+                (**self).get(key).await
+            }
+            async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
+                (**self).put(key, value, options).await
+            }
+            async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
+                (**self).delete(key, if_version).await
+            }
+            async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
+                (**self).touch(key, expires_at).await
+            }
+            async fn delete_expired(&self) -> Result<u64> {
+                (**self).delete_expired().await
+            }
+            async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+                (**self).list_by_owner(owner).await
+            }
+            async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
+                (**self).delete_by_owner(owner).await
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+        }
+    };
+}
+
+forward_store!(Arc);
+forward_store!(Box);

@@ -1,0 +1,1 @@
+//! The workspace test matrix; the tests live in `matrix/`.
