@@ -1,1 +1,4 @@
-fn main(){}
+//! The workspace matrix: every backend × the whole conformance suite.
+//! One module per backend, so test names read `memory::…`.
+
+mod memory;
