@@ -46,7 +46,12 @@ fn expect_kind<T: Debug>(r: Result<T>, kind: ErrorKind, what: &str) -> store_cor
     }
 }
 
-async fn put(s: &dyn Store, k: &Key, v: &'static [u8], o: impl Into<PutOptions>) -> Result<PutResult> {
+async fn put(
+    s: &dyn Store,
+    k: &Key,
+    v: &'static [u8],
+    o: impl Into<PutOptions>,
+) -> Result<PutResult> {
     s.put(k, Bytes::from_static(v), o.into()).await
 }
 
@@ -75,13 +80,21 @@ pub async fn upsert_then_get_roundtrips(fx: Fixture) {
     let s = fx.store();
     let k = key("k");
     let exp = fx.after(3600 * SEC);
-    let opts = PutOptions::new(PutMode::Upsert).expires_at(exp).owner(owner("alice"));
-    let r = ok(s.put(&k, Bytes::from_static(b"hello"), opts).await, "upsert");
+    let opts = PutOptions::new(PutMode::Upsert)
+        .expires_at(exp)
+        .owner(owner("alice"));
+    let r = ok(
+        s.put(&k, Bytes::from_static(b"hello"), opts).await,
+        "upsert",
+    );
     let e = get(&**s, &k).await.expect("entry just written");
     assert_eq!(&e.value[..], b"hello");
     assert_eq!(e.expires_at, Some(exp));
     assert_eq!(e.owner, Some(owner("alice")));
-    assert_eq!(e.version, r.version, "get must return the version put returned");
+    assert_eq!(
+        e.version, r.version,
+        "get must return the version put returned"
+    );
 }
 
 /// `Upsert` over a live entry replaces it.
@@ -102,11 +115,23 @@ pub async fn every_write_returns_a_new_version(fx: Fixture) {
     seen.insert(last.version);
     for _ in 0..5 {
         last = ok(put(s, &k, b"x", PutMode::Upsert).await, "upsert");
-        assert!(seen.insert(last.version), "version {:?} repeated", last.version);
+        assert!(
+            seen.insert(last.version),
+            "version {:?} repeated",
+            last.version
+        );
         last = ok(put(s, &k, b"y", PutMode::Update).await, "update");
-        assert!(seen.insert(last.version), "version {:?} repeated", last.version);
+        assert!(
+            seen.insert(last.version),
+            "version {:?} repeated",
+            last.version
+        );
         last = ok(put(s, &k, b"z", last).await, "update_if");
-        assert!(seen.insert(last.version), "version {:?} repeated", last.version);
+        assert!(
+            seen.insert(last.version),
+            "version {:?} repeated",
+            last.version
+        );
     }
 }
 
@@ -118,7 +143,10 @@ pub async fn put_replaces_expiry_and_owner(fx: Fixture) {
         .expires_at(fx.after(60 * SEC))
         .owner(owner("alice"));
     ok(s.put(&k, Bytes::from_static(b"a"), opts).await, "create");
-    ok(put(s, &k, b"b", PutMode::Update).await, "update without expiry/owner");
+    ok(
+        put(s, &k, b"b", PutMode::Update).await,
+        "update without expiry/owner",
+    );
     let e = get(s, &k).await.expect("live");
     assert_eq!(e.expires_at, None, "expiry must be cleared");
     assert_eq!(e.owner, None, "owner must be cleared");
@@ -140,7 +168,11 @@ pub async fn create_existing_fails_already_exists(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let first = ok(put(s, &k, b"first", PutMode::Create).await, "create");
-    let e = expect_kind(put(s, &k, b"second", PutMode::Create).await, ErrorKind::AlreadyExists, "second create");
+    let e = expect_kind(
+        put(s, &k, b"second", PutMode::Create).await,
+        ErrorKind::AlreadyExists,
+        "second create",
+    );
     assert!(!e.is_retryable(), "a conflict is not retryable as is");
     let cur = get(s, &k).await.expect("still there");
     assert_eq!(&cur.value[..], b"first");
@@ -152,9 +184,20 @@ pub async fn create_over_expired_succeeds(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(s.put(&k, Bytes::from_static(b"old"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"old"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     fx.advance_to(exp).await;
-    ok(put(s, &k, b"new", PutMode::Create).await, "create over expired");
+    ok(
+        put(s, &k, b"new", PutMode::Create).await,
+        "create over expired",
+    );
     let e = get(s, &k).await.expect("new entry");
     assert_eq!(&e.value[..], b"new");
     assert_eq!(e.expires_at, None);
@@ -166,7 +209,11 @@ pub async fn create_over_expired_succeeds(fx: Fixture) {
 pub async fn update_missing_fails_not_found(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
-    expect_kind(put(s, &k, b"v", PutMode::Update).await, ErrorKind::NotFound, "update missing");
+    expect_kind(
+        put(s, &k, b"v", PutMode::Update).await,
+        ErrorKind::NotFound,
+        "update missing",
+    );
     assert!(get(s, &k).await.is_none(), "update must never create");
 }
 
@@ -175,10 +222,25 @@ pub async fn update_expired_fails_not_found(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(s.put(&k, Bytes::from_static(b"old"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"old"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     fx.advance_to(exp).await;
-    expect_kind(put(s, &k, b"new", PutMode::Update).await, ErrorKind::NotFound, "update expired");
-    assert!(get(s, &k).await.is_none(), "update must not revive an expired entry");
+    expect_kind(
+        put(s, &k, b"new", PutMode::Update).await,
+        ErrorKind::NotFound,
+        "update expired",
+    );
+    assert!(
+        get(s, &k).await.is_none(),
+        "update must not revive an expired entry"
+    );
 }
 
 /// `Update` of a live entry replaces it.
@@ -199,7 +261,10 @@ pub async fn update_if_current_version_succeeds(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let v1 = ok(put(s, &k, b"one", PutMode::Create).await, "create");
-    let v2 = ok(put(s, &k, b"two", PutMode::UpdateIf(v1.version)).await, "update_if");
+    let v2 = ok(
+        put(s, &k, b"two", PutMode::UpdateIf(v1.version)).await,
+        "update_if",
+    );
     let e = get(s, &k).await.expect("live");
     assert_eq!(&e.value[..], b"two");
     assert_eq!(e.version, v2.version);
@@ -212,7 +277,11 @@ pub async fn update_if_stale_version_fails(fx: Fixture) {
     let k = key("k");
     let v1 = ok(put(s, &k, b"one", PutMode::Create).await, "create");
     let v2 = ok(put(s, &k, b"two", PutMode::Upsert).await, "upsert");
-    expect_kind(put(s, &k, b"three", PutMode::UpdateIf(v1.version)).await, ErrorKind::VersionMismatch, "stale update_if");
+    expect_kind(
+        put(s, &k, b"three", PutMode::UpdateIf(v1.version)).await,
+        ErrorKind::VersionMismatch,
+        "stale update_if",
+    );
     let e = get(s, &k).await.expect("live");
     assert_eq!(&e.value[..], b"two");
     assert_eq!(e.version, v2.version);
@@ -224,7 +293,11 @@ pub async fn update_if_missing_fails_not_found(fx: Fixture) {
     let other = key("other");
     let v = ok(put(s, &other, b"x", PutMode::Create).await, "create other");
     let k = key("k");
-    expect_kind(put(s, &k, b"v", PutMode::UpdateIf(v.version)).await, ErrorKind::NotFound, "update_if missing");
+    expect_kind(
+        put(s, &k, b"v", PutMode::UpdateIf(v.version)).await,
+        ErrorKind::NotFound,
+        "update_if missing",
+    );
     assert!(get(s, &k).await.is_none());
 }
 
@@ -234,9 +307,21 @@ pub async fn update_if_expired_fails_not_found(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    let v = ok(s.put(&k, Bytes::from_static(b"old"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    let v = ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"old"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     fx.advance_to(exp).await;
-    expect_kind(put(s, &k, b"new", v).await, ErrorKind::NotFound, "update_if expired");
+    expect_kind(
+        put(s, &k, b"new", v).await,
+        ErrorKind::NotFound,
+        "update_if expired",
+    );
     assert!(get(s, &k).await.is_none());
 }
 
@@ -261,9 +346,20 @@ pub async fn version_not_reused_after_recreate(fx: Fixture) {
     let old = ok(put(s, &k, b"one", PutMode::Create).await, "create");
     assert!(ok(s.delete(&k, None).await, "delete"));
     let new = ok(put(s, &k, b"two", PutMode::Create).await, "re-create");
-    assert_ne!(old.version, new.version, "a re-created key must get a new version");
-    expect_kind(put(s, &k, b"three", old).await, ErrorKind::VersionMismatch, "update_if with pre-delete version");
-    expect_kind(s.delete(&k, Some(old.version)).await, ErrorKind::VersionMismatch, "delete with pre-delete version");
+    assert_ne!(
+        old.version, new.version,
+        "a re-created key must get a new version"
+    );
+    expect_kind(
+        put(s, &k, b"three", old).await,
+        ErrorKind::VersionMismatch,
+        "update_if with pre-delete version",
+    );
+    expect_kind(
+        s.delete(&k, Some(old.version)).await,
+        ErrorKind::VersionMismatch,
+        "delete with pre-delete version",
+    );
     assert_eq!(value_of(s, &k).await.as_deref(), Some(&b"two"[..]));
 }
 
@@ -285,7 +381,10 @@ pub async fn delete_missing_returns_false(fx: Fixture) {
     ok(put(s, &k, b"v", PutMode::Create).await, "create");
     assert!(ok(s.delete(&k, None).await, "first delete"));
     assert!(!ok(s.delete(&k, None).await, "second delete"));
-    assert!(!ok(s.delete(&key("never"), None).await, "delete never written"));
+    assert!(!ok(
+        s.delete(&key("never"), None).await,
+        "delete never written"
+    ));
 }
 
 /// `delete` of an expired entry reports `false`: nothing live was deleted.
@@ -293,7 +392,15 @@ pub async fn delete_expired_entry_returns_false(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     fx.advance_to(exp).await;
     assert!(!ok(s.delete(&k, None).await, "delete expired"));
     assert!(get(s, &k).await.is_none());
@@ -304,7 +411,10 @@ pub async fn delete_if_current_version_deletes(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let v = ok(put(s, &k, b"v", PutMode::Create).await, "create");
-    assert!(ok(s.delete(&k, Some(v.version)).await, "conditional delete"));
+    assert!(ok(
+        s.delete(&k, Some(v.version)).await,
+        "conditional delete"
+    ));
     assert!(get(s, &k).await.is_none());
 }
 
@@ -315,7 +425,11 @@ pub async fn delete_if_stale_version_fails(fx: Fixture) {
     let k = key("k");
     let v1 = ok(put(s, &k, b"one", PutMode::Create).await, "create");
     ok(put(s, &k, b"two", PutMode::Upsert).await, "upsert");
-    expect_kind(s.delete(&k, Some(v1.version)).await, ErrorKind::VersionMismatch, "stale conditional delete");
+    expect_kind(
+        s.delete(&k, Some(v1.version)).await,
+        ErrorKind::VersionMismatch,
+        "stale conditional delete",
+    );
     assert_eq!(value_of(s, &k).await.as_deref(), Some(&b"two"[..]));
 }
 
@@ -325,7 +439,10 @@ pub async fn delete_if_missing_returns_false(fx: Fixture) {
     let k = key("k");
     let v = ok(put(s, &k, b"v", PutMode::Create).await, "create");
     assert!(ok(s.delete(&k, None).await, "delete"));
-    assert!(!ok(s.delete(&k, Some(v.version)).await, "conditional delete of missing"));
+    assert!(!ok(
+        s.delete(&k, Some(v.version)).await,
+        "conditional delete of missing"
+    ));
 }
 
 // ---------------------------------------------------------------- touch
@@ -334,7 +451,9 @@ pub async fn delete_if_missing_returns_false(fx: Fixture) {
 pub async fn touch_moves_expiry_keeps_value_and_version(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
-    let opts = PutOptions::new(PutMode::Create).expires_at(fx.after(SEC)).owner(owner("alice"));
+    let opts = PutOptions::new(PutMode::Create)
+        .expires_at(fx.after(SEC))
+        .owner(owner("alice"));
     let v = ok(s.put(&k, Bytes::from_static(b"v"), opts).await, "create");
     let later = fx.after(3600 * SEC);
     ok(s.touch(&k, later).await, "touch");
@@ -344,19 +463,36 @@ pub async fn touch_moves_expiry_keeps_value_and_version(fx: Fixture) {
     assert_eq!(e.owner, Some(owner("alice")));
     assert_eq!(e.version, v.version, "touch must not change the version");
     fx.advance(2 * SEC).await;
-    assert!(get(s, &k).await.is_some(), "touched entry must outlive its old expiry");
-    assert_eq!(keys_of(&ok(s.list_by_owner(&owner("alice")).await, "list")), ["k"]);
+    assert!(
+        get(s, &k).await.is_some(),
+        "touched entry must outlive its old expiry"
+    );
+    assert_eq!(
+        keys_of(&ok(s.list_by_owner(&owner("alice")).await, "list")),
+        ["k"]
+    );
 }
 
 /// `touch` can shorten an expiry.
 pub async fn touch_can_shorten_expiry(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(fx.after(3600 * SEC))).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).expires_at(fx.after(3600 * SEC)),
+        )
+        .await,
+        "create",
+    );
     let soon = fx.after(SEC);
     ok(s.touch(&k, soon).await, "touch");
     fx.advance_to(soon).await;
-    assert!(get(s, &k).await.is_none(), "entry must expire at the shortened expiry");
+    assert!(
+        get(s, &k).await.is_none(),
+        "entry must expire at the shortened expiry"
+    );
 }
 
 /// `touch` gives an expiry to an entry that had none.
@@ -375,7 +511,11 @@ pub async fn touch_adds_expiry(fx: Fixture) {
 pub async fn touch_missing_fails_not_found(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
-    expect_kind(s.touch(&k, fx.after(SEC)).await, ErrorKind::NotFound, "touch missing");
+    expect_kind(
+        s.touch(&k, fx.after(SEC)).await,
+        ErrorKind::NotFound,
+        "touch missing",
+    );
     assert!(get(s, &k).await.is_none());
 }
 
@@ -384,10 +524,25 @@ pub async fn touch_expired_fails_not_found(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     fx.advance_to(exp).await;
-    expect_kind(s.touch(&k, fx.after(3600 * SEC)).await, ErrorKind::NotFound, "touch expired");
-    assert!(get(s, &k).await.is_none(), "touch must not revive an expired entry");
+    expect_kind(
+        s.touch(&k, fx.after(3600 * SEC)).await,
+        ErrorKind::NotFound,
+        "touch expired",
+    );
+    assert!(
+        get(s, &k).await.is_none(),
+        "touch must not revive an expired entry"
+    );
 }
 
 /// `touch` to a past instant fails with `InvalidInput` and changes nothing.
@@ -395,9 +550,21 @@ pub async fn touch_past_expiry_is_rejected(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(3600 * SEC);
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     let past = fx.now().checked_sub(SEC).expect("in range");
-    expect_kind(s.touch(&k, past).await, ErrorKind::InvalidInput, "touch into the past");
+    expect_kind(
+        s.touch(&k, past).await,
+        ErrorKind::InvalidInput,
+        "touch into the past",
+    );
     assert_eq!(get(s, &k).await.expect("still live").expires_at, Some(exp));
 }
 
@@ -409,9 +576,20 @@ pub async fn expiry_equal_to_now_is_expired(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     fx.advance_to(exp).await;
-    assert!(get(s, &k).await.is_none(), "an entry must be expired when now == expires_at");
+    assert!(
+        get(s, &k).await.is_none(),
+        "an entry must be expired when now == expires_at"
+    );
 }
 
 /// An entry is never expired early: one expiring 1.5 s ahead is readable
@@ -420,7 +598,15 @@ pub async fn entry_is_never_expired_early(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(1500 * Duration::from_millis(1));
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     fx.advance(SEC).await;
     assert!(get(s, &k).await.is_some(), "expired early");
     fx.advance_to(exp).await;
@@ -433,11 +619,19 @@ pub async fn expired_entries_are_invisible(fx: Fixture) {
     let alice = owner("alice");
     let exp = fx.after(SEC);
     for name in ["a", "b"] {
-        let opts = PutOptions::new(PutMode::Create).expires_at(exp).owner(alice.clone());
-        ok(s.put(&key(name), Bytes::from_static(b"v"), opts).await, "create");
+        let opts = PutOptions::new(PutMode::Create)
+            .expires_at(exp)
+            .owner(alice.clone());
+        ok(
+            s.put(&key(name), Bytes::from_static(b"v"), opts).await,
+            "create",
+        );
     }
     let opts = PutOptions::new(PutMode::Create).owner(alice.clone());
-    ok(s.put(&key("c"), Bytes::from_static(b"v"), opts).await, "create c");
+    ok(
+        s.put(&key("c"), Bytes::from_static(b"v"), opts).await,
+        "create c",
+    );
     fx.advance_to(exp).await;
     assert!(get(s, &key("a")).await.is_none());
     assert_eq!(keys_of(&ok(s.list_by_owner(&alice).await, "list")), ["c"]);
@@ -449,7 +643,15 @@ pub async fn whole_second_expiry_roundtrips(fx: Fixture) {
     let k = key("k");
     let day = fx.now().as_unix_millis() + 86_400_000;
     let exp = Expiry::from_unix_millis(day - day % 1000).expect("in range");
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     assert_eq!(get(s, &k).await.expect("live").expires_at, Some(exp));
 }
 
@@ -460,7 +662,15 @@ pub async fn millisecond_expiry_roundtrips(fx: Fixture) {
     let k = key("k");
     let base = fx.now().as_unix_millis() + 86_400_000;
     let exp = Expiry::from_unix_millis(base - base % 1000 + 7).expect("in range");
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "create");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "create",
+    );
     assert_eq!(get(s, &k).await.expect("live").expires_at, Some(exp));
     let exp2 = Expiry::from_unix_millis(base - base % 1000 + 999).expect("in range");
     ok(s.touch(&k, exp2).await, "touch");
@@ -471,12 +681,27 @@ pub async fn millisecond_expiry_roundtrips(fx: Fixture) {
 pub async fn far_future_expiry_roundtrips(fx: Fixture) {
     let s = &**fx.store();
     for (name, exp) in [
-        ("year-3000", Expiry::from_unix_millis(32_503_680_000_123).expect("in range")),
+        (
+            "year-3000",
+            Expiry::from_unix_millis(32_503_680_000_123).expect("in range"),
+        ),
         ("max", Expiry::MAX),
     ] {
         let k = key(name);
-        ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(exp)).await, name);
-        assert_eq!(get(s, &k).await.expect("live").expires_at, Some(exp), "{name}");
+        ok(
+            s.put(
+                &k,
+                Bytes::from_static(b"v"),
+                PutOptions::new(PutMode::Create).expires_at(exp),
+            )
+            .await,
+            name,
+        );
+        assert_eq!(
+            get(s, &k).await.expect("live").expires_at,
+            Some(exp),
+            "{name}"
+        );
     }
 }
 
@@ -496,32 +721,80 @@ pub async fn past_expiry_is_rejected_and_nothing_written(fx: Fixture) {
     let k = key("k");
     let v = ok(put(s, &k, b"keep", PutMode::Create).await, "create");
     let past = fx.now().checked_sub(SEC).expect("in range");
-    for mode in [PutMode::Upsert, PutMode::Create, PutMode::Update, PutMode::UpdateIf(v.version)] {
+    for mode in [
+        PutMode::Upsert,
+        PutMode::Create,
+        PutMode::Update,
+        PutMode::UpdateIf(v.version),
+    ] {
         let opts = PutOptions::new(mode).expires_at(past);
-        let e = expect_kind(s.put(&k, Bytes::from_static(b"bad"), opts).await, ErrorKind::InvalidInput, "past expiry");
-        assert!(e.message().contains("expiry"), "message must say what is wrong: {e}");
+        let e = expect_kind(
+            s.put(&k, Bytes::from_static(b"bad"), opts).await,
+            ErrorKind::InvalidInput,
+            "past expiry",
+        );
+        assert!(
+            e.message().contains("expiry"),
+            "message must say what is wrong: {e}"
+        );
     }
     let now_opts = PutOptions::new(PutMode::Upsert).expires_at(fx.now());
-    expect_kind(s.put(&k, Bytes::from_static(b"bad"), now_opts).await, ErrorKind::InvalidInput, "expiry == now");
+    expect_kind(
+        s.put(&k, Bytes::from_static(b"bad"), now_opts).await,
+        ErrorKind::InvalidInput,
+        "expiry == now",
+    );
     let fresh = key("fresh");
     let opts = PutOptions::new(PutMode::Create).expires_at(past);
-    expect_kind(s.put(&fresh, Bytes::from_static(b"bad"), opts).await, ErrorKind::InvalidInput, "past expiry on new key");
+    expect_kind(
+        s.put(&fresh, Bytes::from_static(b"bad"), opts).await,
+        ErrorKind::InvalidInput,
+        "past expiry on new key",
+    );
     let e = get(s, &k).await.expect("entry kept");
-    assert_eq!((&e.value[..], e.version, e.expires_at), (&b"keep"[..], v.version, None));
+    assert_eq!(
+        (&e.value[..], e.version, e.expires_at),
+        (&b"keep"[..], v.version, None)
+    );
     assert!(get(s, &fresh).await.is_none());
 }
 
 /// Expiry arithmetic past the representable range is `InvalidInput` whose
 /// message names the limit, never a wrap or a panic.
 pub async fn expiry_overflow_is_rejected(fx: Fixture) {
-    let e = expect_kind(fx.now().checked_add(Duration::MAX), ErrorKind::InvalidInput, "now + Duration::MAX");
+    let e = expect_kind(
+        fx.now().checked_add(Duration::MAX),
+        ErrorKind::InvalidInput,
+        "now + Duration::MAX",
+    );
     assert!(e.message().contains("9999-12-31T23:59:59.999Z"), "{e}");
-    expect_kind(Expiry::MAX.checked_add(Duration::from_millis(1)), ErrorKind::InvalidInput, "MAX + 1 ms");
-    expect_kind(Expiry::from_unix_millis(i64::MAX), ErrorKind::InvalidInput, "i64::MAX ms");
-    expect_kind(Expiry::from_unix_millis(-1), ErrorKind::InvalidInput, "before the epoch");
+    expect_kind(
+        Expiry::MAX.checked_add(Duration::from_millis(1)),
+        ErrorKind::InvalidInput,
+        "MAX + 1 ms",
+    );
+    expect_kind(
+        Expiry::from_unix_millis(i64::MAX),
+        ErrorKind::InvalidInput,
+        "i64::MAX ms",
+    );
+    expect_kind(
+        Expiry::from_unix_millis(-1),
+        ErrorKind::InvalidInput,
+        "before the epoch",
+    );
     // The store still works with the largest valid expiry.
     let k = key("k");
-    ok(fx.store().put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).expires_at(Expiry::MAX)).await, "create at MAX");
+    ok(
+        fx.store()
+            .put(
+                &k,
+                Bytes::from_static(b"v"),
+                PutOptions::new(PutMode::Create).expires_at(Expiry::MAX),
+            )
+            .await,
+        "create at MAX",
+    );
 }
 
 // ---------------------------------------------------------------- delete_expired
@@ -533,12 +806,26 @@ pub async fn delete_expired_removes_only_expired(fx: Fixture) {
     let s = &**fx.store();
     let exp = fx.after(SEC);
     for i in 0..5 {
-        let opts = PutOptions::new(PutMode::Create).expires_at(exp).owner(owner("alice"));
-        ok(s.put(&key(&format!("old-{i}")), Bytes::from_static(b"v"), opts).await, "create expiring");
+        let opts = PutOptions::new(PutMode::Create)
+            .expires_at(exp)
+            .owner(owner("alice"));
+        ok(
+            s.put(&key(&format!("old-{i}")), Bytes::from_static(b"v"), opts)
+                .await,
+            "create expiring",
+        );
     }
-    let opts = PutOptions::new(PutMode::Create).expires_at(fx.after(3600 * SEC)).owner(owner("alice"));
-    ok(s.put(&key("live"), Bytes::from_static(b"v"), opts).await, "create live");
-    ok(put(s, &key("forever"), b"v", PutMode::Create).await, "create forever");
+    let opts = PutOptions::new(PutMode::Create)
+        .expires_at(fx.after(3600 * SEC))
+        .owner(owner("alice"));
+    ok(
+        s.put(&key("live"), Bytes::from_static(b"v"), opts).await,
+        "create live",
+    );
+    ok(
+        put(s, &key("forever"), b"v", PutMode::Create).await,
+        "create forever",
+    );
     fx.advance_to(exp).await;
     let n = ok(s.delete_expired().await, "delete_expired");
     if s.capabilities().native_ttl {
@@ -549,7 +836,10 @@ pub async fn delete_expired_removes_only_expired(fx: Fixture) {
     assert_eq!(ok(s.delete_expired().await, "second delete_expired"), 0);
     assert!(get(s, &key("live")).await.is_some());
     assert!(get(s, &key("forever")).await.is_some());
-    assert_eq!(keys_of(&ok(s.list_by_owner(&owner("alice")).await, "list")), ["live"]);
+    assert_eq!(
+        keys_of(&ok(s.list_by_owner(&owner("alice")).await, "list")),
+        ["live"]
+    );
 }
 
 /// Concurrent `delete_expired` calls count each expired entry once overall.
@@ -558,12 +848,20 @@ pub async fn delete_expired_concurrently_counts_once(fx: Fixture) {
     let exp = fx.after(SEC);
     for i in 0..40 {
         let opts = PutOptions::new(PutMode::Create).expires_at(exp);
-        ok(s.put(&key(&format!("k{i}")), Bytes::from_static(b"v"), opts).await, "create");
+        ok(
+            s.put(&key(&format!("k{i}")), Bytes::from_static(b"v"), opts)
+                .await,
+            "create",
+        );
     }
     fx.advance_to(exp).await;
     let mut tasks = Vec::new();
     for i in 0..4 {
-        let s = if i % 2 == 0 { s.clone() } else { fx.reopen().await };
+        let s = if i % 2 == 0 {
+            s.clone()
+        } else {
+            fx.reopen().await
+        };
         tasks.push(tokio::spawn(async move { s.delete_expired().await }));
     }
     let mut total = 0;
@@ -591,15 +889,28 @@ pub async fn empty_key_is_rejected(_fx: Fixture) {
 pub async fn max_length_key_works_and_longer_is_rejected(fx: Fixture) {
     let s = &**fx.store();
     let max = s.capabilities().max_key_len;
-    assert_eq!(max, MAX_KEY_LEN, "every backend must accept keys of MAX_KEY_LEN bytes");
+    assert_eq!(
+        max, MAX_KEY_LEN,
+        "every backend must accept keys of MAX_KEY_LEN bytes"
+    );
     let long = format!("{}{}", "é".repeat((max - 2) / 2), "xx");
     assert_eq!(long.len(), max);
     let k = key(&long);
-    ok(put(s, &k, b"v", PutMode::Create).await, "create with max-length key");
+    ok(
+        put(s, &k, b"v", PutMode::Create).await,
+        "create with max-length key",
+    );
     assert_eq!(value_of(s, &k).await.as_deref(), Some(&b"v"[..]));
     assert!(ok(s.delete(&k, None).await, "delete max-length key"));
-    let e = expect_kind(Key::new(format!("{long}x")), ErrorKind::InvalidInput, "key over the limit");
-    assert!(e.message().contains(&max.to_string()), "message must name the limit: {e}");
+    let e = expect_kind(
+        Key::new(format!("{long}x")),
+        ErrorKind::InvalidInput,
+        "key over the limit",
+    );
+    assert!(
+        e.message().contains(&max.to_string()),
+        "message must name the limit: {e}"
+    );
 }
 
 /// A value over `max_value_len` is rejected with a message naming the limit,
@@ -607,15 +918,29 @@ pub async fn max_length_key_works_and_longer_is_rejected(fx: Fixture) {
 pub async fn oversize_value_is_rejected(fx: Fixture) {
     let s = &**fx.store();
     let max = s.capabilities().max_value_len;
-    assert!(max >= ONE_MIB, "max_value_len must be at least 1 MiB, is {max}");
+    assert!(
+        max >= ONE_MIB,
+        "max_value_len must be at least 1 MiB, is {max}"
+    );
     let k = key("k");
     ok(put(s, &k, b"keep", PutMode::Create).await, "create");
     let big = Bytes::from(vec![7u8; max + 1]);
     for mode in [PutMode::Upsert, PutMode::Update] {
-        let e = expect_kind(s.put(&k, big.clone(), mode.into()).await, ErrorKind::InvalidInput, "oversize value");
-        assert!(e.message().contains(&max.to_string()), "message must name the limit: {e}");
+        let e = expect_kind(
+            s.put(&k, big.clone(), mode.into()).await,
+            ErrorKind::InvalidInput,
+            "oversize value",
+        );
+        assert!(
+            e.message().contains(&max.to_string()),
+            "message must name the limit: {e}"
+        );
     }
-    expect_kind(s.put(&key("new"), big, PutMode::Create.into()).await, ErrorKind::InvalidInput, "oversize new value");
+    expect_kind(
+        s.put(&key("new"), big, PutMode::Create.into()).await,
+        ErrorKind::InvalidInput,
+        "oversize new value",
+    );
     assert_eq!(value_of(s, &k).await.as_deref(), Some(&b"keep"[..]));
     assert!(get(s, &key("new")).await.is_none());
 }
@@ -626,7 +951,10 @@ pub async fn max_size_value_is_accepted(fx: Fixture) {
     let max = s.capabilities().max_value_len.min(16 * ONE_MIB);
     let k = key("k");
     let value = Bytes::from(vec![0xA5u8; max]);
-    ok(s.put(&k, value, PutMode::Create.into()).await, "value at the limit");
+    ok(
+        s.put(&k, value, PutMode::Create.into()).await,
+        "value at the limit",
+    );
     assert_eq!(get(s, &k).await.expect("live").value.len(), max);
 }
 
@@ -637,8 +965,15 @@ pub async fn one_mib_value_roundtrips(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let value: Vec<u8> = (0..ONE_MIB).map(|i| (i * 31 % 251) as u8).collect();
-    ok(s.put(&k, Bytes::from(value.clone()), PutMode::Create.into()).await, "create 1 MiB");
-    assert!(get(s, &k).await.expect("live").value[..] == value[..], "1 MiB value differs");
+    ok(
+        s.put(&k, Bytes::from(value.clone()), PutMode::Create.into())
+            .await,
+        "create 1 MiB",
+    );
+    assert!(
+        get(s, &k).await.expect("live").value[..] == value[..],
+        "1 MiB value differs"
+    );
 }
 
 /// Every byte value, NULs and invalid UTF-8 included, round-trips exactly.
@@ -647,7 +982,11 @@ pub async fn arbitrary_bytes_roundtrip(fx: Fixture) {
     let mut value: Vec<u8> = (0..=255u8).collect();
     value.extend_from_slice(&[0, 0, 0xff, 0xfe, 0xc3, 0x28, b'\\', b'"', b'\'', 0x80]);
     let k = key("bin");
-    ok(s.put(&k, Bytes::from(value.clone()), PutMode::Create.into()).await, "create");
+    ok(
+        s.put(&k, Bytes::from(value.clone()), PutMode::Create.into())
+            .await,
+        "create",
+    );
     assert_eq!(value_of(s, &k).await, Some(value));
 }
 
@@ -657,7 +996,11 @@ pub async fn empty_value_roundtrips(fx: Fixture) {
     let k = key("k");
     ok(put(s, &k, b"", PutMode::Create).await, "create empty");
     assert_eq!(value_of(s, &k).await, Some(Vec::new()));
-    expect_kind(put(s, &k, b"", PutMode::Create).await, ErrorKind::AlreadyExists, "create over empty value");
+    expect_kind(
+        put(s, &k, b"", PutMode::Create).await,
+        ErrorKind::AlreadyExists,
+        "create over empty value",
+    );
 }
 
 /// Keys with characters that servers treat specially (glob and hash-tag
@@ -666,27 +1009,53 @@ pub async fn empty_value_roundtrips(fx: Fixture) {
 pub async fn special_character_keys_roundtrip(fx: Fixture) {
     let s = &**fx.store();
     let names = [
-        "a:b", "a*", "a?", "[ab]", "{tag}x", "{tag}y", "a/b", "a\\b", "a b", "'q'", "\"dq\"",
-        "%_", "🦀", "ключ", "a.b", "-", "$where", "_id",
+        "a:b", "a*", "a?", "[ab]", "{tag}x", "{tag}y", "a/b", "a\\b", "a b", "'q'", "\"dq\"", "%_",
+        "🦀", "ключ", "a.b", "-", "$where", "_id",
     ];
     for (i, n) in names.iter().enumerate() {
-        ok(s.put(&key(n), Bytes::from(i.to_string()), PutMode::Create.into()).await, n);
+        ok(
+            s.put(&key(n), Bytes::from(i.to_string()), PutMode::Create.into())
+                .await,
+            n,
+        );
     }
     for (i, n) in names.iter().enumerate() {
-        assert_eq!(value_of(s, &key(n)).await, Some(i.to_string().into_bytes()), "key {n:?}");
+        assert_eq!(
+            value_of(s, &key(n)).await,
+            Some(i.to_string().into_bytes()),
+            "key {n:?}"
+        );
     }
-    assert!(get(s, &key("a")).await.is_none(), "a glob must not match other keys");
+    assert!(
+        get(s, &key("a")).await.is_none(),
+        "a glob must not match other keys"
+    );
     assert!(ok(s.delete(&key("a*"), None).await, "delete a*"));
-    assert!(get(s, &key("a:b")).await.is_some(), "deleting 'a*' must delete only that key");
+    assert!(
+        get(s, &key("a:b")).await.is_some(),
+        "deleting 'a*' must delete only that key"
+    );
 }
 
 /// Keys differing only in case are different keys.
 pub async fn keys_are_case_sensitive(fx: Fixture) {
     let s = &**fx.store();
-    ok(put(s, &key("Key"), b"upper", PutMode::Create).await, "create Key");
-    ok(put(s, &key("key"), b"lower", PutMode::Create).await, "create key");
-    assert_eq!(value_of(s, &key("Key")).await.as_deref(), Some(&b"upper"[..]));
-    assert_eq!(value_of(s, &key("key")).await.as_deref(), Some(&b"lower"[..]));
+    ok(
+        put(s, &key("Key"), b"upper", PutMode::Create).await,
+        "create Key",
+    );
+    ok(
+        put(s, &key("key"), b"lower", PutMode::Create).await,
+        "create key",
+    );
+    assert_eq!(
+        value_of(s, &key("Key")).await.as_deref(),
+        Some(&b"upper"[..])
+    );
+    assert_eq!(
+        value_of(s, &key("key")).await.as_deref(),
+        Some(&b"lower"[..])
+    );
 }
 
 // ---------------------------------------------------------------- owner index
@@ -699,19 +1068,40 @@ pub async fn list_by_owner_returns_owned_entries(fx: Fixture) {
     let mut versions = Vec::new();
     for name in ["s3", "s1", "s2"] {
         let opts = PutOptions::new(PutMode::Create).owner(alice.clone());
-        versions.push((name, ok(s.put(&key(name), Bytes::from(name), opts).await, "create").version));
+        versions.push((
+            name,
+            ok(s.put(&key(name), Bytes::from(name), opts).await, "create").version,
+        ));
     }
-    ok(s.put(&key("b1"), Bytes::from_static(b"b"), PutOptions::new(PutMode::Create).owner(bob.clone())).await, "create bob");
-    ok(put(s, &key("none"), b"n", PutMode::Create).await, "create unowned");
+    ok(
+        s.put(
+            &key("b1"),
+            Bytes::from_static(b"b"),
+            PutOptions::new(PutMode::Create).owner(bob.clone()),
+        )
+        .await,
+        "create bob",
+    );
+    ok(
+        put(s, &key("none"), b"n", PutMode::Create).await,
+        "create unowned",
+    );
     let list = ok(s.list_by_owner(&alice).await, "list alice");
     assert_eq!(keys_of(&list), ["s1", "s2", "s3"]);
     for (k, e) in &list {
         assert_eq!(&e.value[..], k.as_str().as_bytes());
         assert_eq!(e.owner.as_ref(), Some(&alice));
-        let v = versions.iter().find(|(n, _)| *n == k.as_str()).expect("known").1;
+        let v = versions
+            .iter()
+            .find(|(n, _)| *n == k.as_str())
+            .expect("known")
+            .1;
         assert_eq!(e.version, v);
     }
-    assert_eq!(keys_of(&ok(s.list_by_owner(&bob).await, "list bob")), ["b1"]);
+    assert_eq!(
+        keys_of(&ok(s.list_by_owner(&bob).await, "list bob")),
+        ["b1"]
+    );
     assert!(ok(s.list_by_owner(&owner("nobody")).await, "list nobody").is_empty());
 }
 
@@ -720,7 +1110,15 @@ pub async fn list_by_owner_excludes_deleted(fx: Fixture) {
     let s = &**fx.store();
     let alice = owner("alice");
     for name in ["a", "b"] {
-        ok(s.put(&key(name), Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).owner(alice.clone())).await, "create");
+        ok(
+            s.put(
+                &key(name),
+                Bytes::from_static(b"v"),
+                PutOptions::new(PutMode::Create).owner(alice.clone()),
+            )
+            .await,
+            "create",
+        );
     }
     assert!(ok(s.delete(&key("a"), None).await, "delete"));
     assert_eq!(keys_of(&ok(s.list_by_owner(&alice).await, "list")), ["b"]);
@@ -731,12 +1129,31 @@ pub async fn owner_change_moves_entry(fx: Fixture) {
     let s = &**fx.store();
     let (alice, bob) = (owner("alice"), owner("bob"));
     let k = key("k");
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).owner(alice.clone())).await, "create");
-    ok(s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Update).owner(bob.clone())).await, "update");
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).owner(alice.clone()),
+        )
+        .await,
+        "create",
+    );
+    ok(
+        s.put(
+            &k,
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Update).owner(bob.clone()),
+        )
+        .await,
+        "update",
+    );
     assert!(ok(s.list_by_owner(&alice).await, "list alice").is_empty());
     assert_eq!(keys_of(&ok(s.list_by_owner(&bob).await, "list bob")), ["k"]);
     assert_eq!(ok(s.delete_by_owner(&alice).await, "delete alice"), 0);
-    assert!(get(s, &k).await.is_some(), "delete_by_owner of the old owner must not delete it");
+    assert!(
+        get(s, &k).await.is_some(),
+        "delete_by_owner of the old owner must not delete it"
+    );
 }
 
 /// `delete_by_owner` deletes every live entry of that owner, returns the
@@ -745,10 +1162,29 @@ pub async fn delete_by_owner_removes_only_that_owner(fx: Fixture) {
     let s = &**fx.store();
     let (alice, bob) = (owner("alice"), owner("bob"));
     for i in 0..5 {
-        ok(s.put(&key(&format!("a{i}")), Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).owner(alice.clone())).await, "create alice");
+        ok(
+            s.put(
+                &key(&format!("a{i}")),
+                Bytes::from_static(b"v"),
+                PutOptions::new(PutMode::Create).owner(alice.clone()),
+            )
+            .await,
+            "create alice",
+        );
     }
-    ok(s.put(&key("b"), Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).owner(bob.clone())).await, "create bob");
-    ok(put(s, &key("n"), b"v", PutMode::Create).await, "create unowned");
+    ok(
+        s.put(
+            &key("b"),
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).owner(bob.clone()),
+        )
+        .await,
+        "create bob",
+    );
+    ok(
+        put(s, &key("n"), b"v", PutMode::Create).await,
+        "create unowned",
+    );
     assert_eq!(ok(s.delete_by_owner(&alice).await, "delete_by_owner"), 5);
     for i in 0..5 {
         assert!(get(s, &key(&format!("a{i}"))).await.is_none());
@@ -756,7 +1192,10 @@ pub async fn delete_by_owner_removes_only_that_owner(fx: Fixture) {
     assert!(ok(s.list_by_owner(&alice).await, "list alice").is_empty());
     assert!(get(s, &key("b")).await.is_some());
     assert!(get(s, &key("n")).await.is_some());
-    assert_eq!(ok(s.delete_by_owner(&alice).await, "second delete_by_owner"), 0);
+    assert_eq!(
+        ok(s.delete_by_owner(&alice).await, "second delete_by_owner"),
+        0
+    );
 }
 
 /// `delete_by_owner` counts only live entries; expired ones are gone anyway.
@@ -764,8 +1203,26 @@ pub async fn delete_by_owner_counts_only_live(fx: Fixture) {
     let s = &**fx.store();
     let alice = owner("alice");
     let exp = fx.after(SEC);
-    ok(s.put(&key("old"), Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).owner(alice.clone()).expires_at(exp)).await, "create expiring");
-    ok(s.put(&key("new"), Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).owner(alice.clone())).await, "create");
+    ok(
+        s.put(
+            &key("old"),
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create)
+                .owner(alice.clone())
+                .expires_at(exp),
+        )
+        .await,
+        "create expiring",
+    );
+    ok(
+        s.put(
+            &key("new"),
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).owner(alice.clone()),
+        )
+        .await,
+        "create",
+    );
     fx.advance_to(exp).await;
     assert_eq!(ok(s.delete_by_owner(&alice).await, "delete_by_owner"), 1);
     assert!(get(s, &key("new")).await.is_none());
@@ -775,9 +1232,25 @@ pub async fn delete_by_owner_counts_only_live(fx: Fixture) {
 pub async fn owner_reusable_after_delete_by_owner(fx: Fixture) {
     let s = &**fx.store();
     let alice = owner("alice");
-    ok(s.put(&key("a"), Bytes::from_static(b"v"), PutOptions::new(PutMode::Create).owner(alice.clone())).await, "create");
+    ok(
+        s.put(
+            &key("a"),
+            Bytes::from_static(b"v"),
+            PutOptions::new(PutMode::Create).owner(alice.clone()),
+        )
+        .await,
+        "create",
+    );
     assert_eq!(ok(s.delete_by_owner(&alice).await, "delete_by_owner"), 1);
-    ok(s.put(&key("a"), Bytes::from_static(b"w"), PutOptions::new(PutMode::Create).owner(alice.clone())).await, "re-create");
+    ok(
+        s.put(
+            &key("a"),
+            Bytes::from_static(b"w"),
+            PutOptions::new(PutMode::Create).owner(alice.clone()),
+        )
+        .await,
+        "re-create",
+    );
     assert_eq!(keys_of(&ok(s.list_by_owner(&alice).await, "list")), ["a"]);
 }
 
@@ -791,22 +1264,74 @@ pub async fn namespaces_are_isolated(fx: Fixture) {
     let k = key("shared-key");
     let alice = owner("alice");
     let exp = fx.after(SEC);
-    ok(a.put(&k, Bytes::from_static(b"A"), PutOptions::new(PutMode::Create).owner(alice.clone())).await, "a create");
-    expect_kind(b.put(&k, Bytes::from_static(b"B"), PutMode::Update.into()).await, ErrorKind::NotFound, "b update of a's key");
-    ok(b.put(&k, Bytes::from_static(b"B"), PutOptions::new(PutMode::Create).owner(alice.clone())).await, "b create");
-    ok(a.put(&key("a-exp"), Bytes::from_static(b"x"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "a expiring");
-    ok(b.put(&key("b-exp"), Bytes::from_static(b"x"), PutOptions::new(PutMode::Create).expires_at(exp)).await, "b expiring");
+    ok(
+        a.put(
+            &k,
+            Bytes::from_static(b"A"),
+            PutOptions::new(PutMode::Create).owner(alice.clone()),
+        )
+        .await,
+        "a create",
+    );
+    expect_kind(
+        b.put(&k, Bytes::from_static(b"B"), PutMode::Update.into())
+            .await,
+        ErrorKind::NotFound,
+        "b update of a's key",
+    );
+    ok(
+        b.put(
+            &k,
+            Bytes::from_static(b"B"),
+            PutOptions::new(PutMode::Create).owner(alice.clone()),
+        )
+        .await,
+        "b create",
+    );
+    ok(
+        a.put(
+            &key("a-exp"),
+            Bytes::from_static(b"x"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "a expiring",
+    );
+    ok(
+        b.put(
+            &key("b-exp"),
+            Bytes::from_static(b"x"),
+            PutOptions::new(PutMode::Create).expires_at(exp),
+        )
+        .await,
+        "b expiring",
+    );
     assert_eq!(value_of(&*a, &k).await.as_deref(), Some(&b"A"[..]));
     assert_eq!(value_of(&*b, &k).await.as_deref(), Some(&b"B"[..]));
     assert_eq!(ok(a.list_by_owner(&alice).await, "list a").len(), 1);
-    assert_eq!(&ok(b.list_by_owner(&alice).await, "list b")[0].1.value[..], b"B");
+    assert_eq!(
+        &ok(b.list_by_owner(&alice).await, "list b")[0].1.value[..],
+        b"B"
+    );
     fx.advance_to(exp).await;
     if !a.capabilities().native_ttl {
-        assert_eq!(ok(a.delete_expired().await, "a delete_expired"), 1, "a must purge only its own");
-        assert_eq!(ok(b.delete_expired().await, "b delete_expired"), 1, "b's expired entry must be left to b");
+        assert_eq!(
+            ok(a.delete_expired().await, "a delete_expired"),
+            1,
+            "a must purge only its own"
+        );
+        assert_eq!(
+            ok(b.delete_expired().await, "b delete_expired"),
+            1,
+            "b's expired entry must be left to b"
+        );
     }
     assert_eq!(ok(a.delete_by_owner(&alice).await, "a delete_by_owner"), 1);
-    assert_eq!(value_of(&*b, &k).await.as_deref(), Some(&b"B"[..]), "b's entry must survive a's delete_by_owner");
+    assert_eq!(
+        value_of(&*b, &k).await.as_deref(),
+        Some(&b"B"[..]),
+        "b's entry must survive a's delete_by_owner"
+    );
     assert!(ok(a.delete(&k, None).await.map(|d| !d), "a delete"));
     assert!(get(&*b, &k).await.is_some());
 }
@@ -817,9 +1342,18 @@ pub async fn second_handle_sees_same_data(fx: Fixture) {
     let a = fx.store().clone();
     let b = fx.reopen().await;
     let k = key("k");
-    let v = ok(a.put(&k, Bytes::from_static(b"v"), PutMode::Create.into()).await, "a create");
+    let v = ok(
+        a.put(&k, Bytes::from_static(b"v"), PutMode::Create.into())
+            .await,
+        "a create",
+    );
     assert_eq!(get(&*b, &k).await.expect("visible to b").version, v.version);
-    expect_kind(b.put(&k, Bytes::from_static(b"w"), PutMode::Create.into()).await, ErrorKind::AlreadyExists, "b create");
+    expect_kind(
+        b.put(&k, Bytes::from_static(b"w"), PutMode::Create.into())
+            .await,
+        ErrorKind::AlreadyExists,
+        "b create",
+    );
     assert!(ok(b.delete(&k, Some(v.version)).await, "b delete"));
     assert!(get(&*a, &k).await.is_none());
 }
@@ -831,19 +1365,35 @@ pub async fn errors_carry_backend_and_operation(fx: Fixture) {
     let s = &**fx.store();
     let backend = s.capabilities().backend;
     let k = key("k");
-    let e = expect_kind(put(s, &k, b"v", PutMode::Update).await, ErrorKind::NotFound, "update missing");
+    let e = expect_kind(
+        put(s, &k, b"v", PutMode::Update).await,
+        ErrorKind::NotFound,
+        "update missing",
+    );
     assert_eq!(e.backend(), Some(backend), "{e}");
     assert_eq!(e.operation(), Some(Operation::Put), "{e}");
-    let e = expect_kind(s.touch(&k, fx.after(SEC)).await, ErrorKind::NotFound, "touch missing");
+    let e = expect_kind(
+        s.touch(&k, fx.after(SEC)).await,
+        ErrorKind::NotFound,
+        "touch missing",
+    );
     assert_eq!(e.backend(), Some(backend), "{e}");
     assert_eq!(e.operation(), Some(Operation::Touch), "{e}");
     let v = ok(put(s, &k, b"v", PutMode::Create).await, "create");
     ok(put(s, &k, b"w", PutMode::Upsert).await, "upsert");
-    let e = expect_kind(s.delete(&k, Some(v.version)).await, ErrorKind::VersionMismatch, "stale delete");
+    let e = expect_kind(
+        s.delete(&k, Some(v.version)).await,
+        ErrorKind::VersionMismatch,
+        "stale delete",
+    );
     assert_eq!(e.backend(), Some(backend), "{e}");
     assert_eq!(e.operation(), Some(Operation::Delete), "{e}");
     let big = Bytes::from(vec![0u8; s.capabilities().max_value_len + 1]);
-    let e = expect_kind(s.put(&k, big, PutMode::Upsert.into()).await, ErrorKind::InvalidInput, "oversize");
+    let e = expect_kind(
+        s.put(&k, big, PutMode::Upsert.into()).await,
+        ErrorKind::InvalidInput,
+        "oversize",
+    );
     assert_eq!(e.backend(), Some(backend), "{e}");
 }
 
@@ -853,11 +1403,21 @@ pub async fn errors_do_not_leak_values(fx: Fixture) {
     let k = key("k");
     let secret: &'static [u8] = b"secret-token-6f1c";
     ok(put(s, &k, secret, PutMode::Create).await, "create");
-    let e = expect_kind(put(s, &k, secret, PutMode::Create).await, ErrorKind::AlreadyExists, "create again");
+    let e = expect_kind(
+        put(s, &k, secret, PutMode::Create).await,
+        ErrorKind::AlreadyExists,
+        "create again",
+    );
     let shown = format!("{e} {e:?}");
-    assert!(!shown.contains("secret-token"), "error shows the value: {shown}");
+    assert!(
+        !shown.contains("secret-token"),
+        "error shows the value: {shown}"
+    );
     let entry = get(s, &k).await.expect("live");
-    assert!(!format!("{entry:?}").contains("secret-token"), "Entry's Debug shows the value");
+    assert!(
+        !format!("{entry:?}").contains("secret-token"),
+        "Entry's Debug shows the value"
+    );
 }
 
 /// Capabilities are truthful and consistent with the contract.
@@ -868,7 +1428,10 @@ pub async fn capabilities_are_consistent(fx: Fixture) {
     assert!(caps.owner_index, "the owner operations must use an index");
     assert_eq!(caps.max_key_len, MAX_KEY_LEN);
     assert!(caps.max_value_len >= ONE_MIB);
-    assert_eq!(format!("{:?}", fx.store()).is_empty(), false);
+    assert!(
+        !format!("{:?}", fx.store()).is_empty(),
+        "stores must have a Debug output"
+    );
 }
 
 /// The typed helpers of `StoreExt` round-trip JSON and report undecodable
@@ -877,12 +1440,22 @@ pub async fn typed_values_roundtrip(fx: Fixture) {
     let s = &**fx.store();
     let k = key("typed");
     let value = vec![("access".to_string(), 3600u32), ("refresh".to_string(), 0)];
-    let r = ok(s.put_typed(&k, &value, PutMode::Create.into()).await, "put_typed");
+    let r = ok(
+        s.put_typed(&k, &value, PutMode::Create.into()).await,
+        "put_typed",
+    );
     let back = ok(s.get_typed::<Vec<(String, u32)>>(&k).await, "get_typed").expect("live");
     assert_eq!(back.value, value);
     assert_eq!(back.version, r.version);
-    ok(put(s, &k, b"\xff not json", PutMode::Upsert).await, "upsert garbage");
-    expect_kind(s.get_typed::<Vec<(String, u32)>>(&k).await, ErrorKind::Encoding, "decode garbage");
+    ok(
+        put(s, &k, b"\xff not json", PutMode::Upsert).await,
+        "upsert garbage",
+    );
+    expect_kind(
+        s.get_typed::<Vec<(String, u32)>>(&k).await,
+        ErrorKind::Encoding,
+        "decode garbage",
+    );
 }
 
 // ---------------------------------------------------------------- races
@@ -893,19 +1466,40 @@ pub async fn race_cas_increments_total_exactly(fx: Fixture) {
     const TASKS: usize = 8;
     const PER_TASK: usize = 25;
     let k = key("counter");
-    ok(fx.store().put(&k, Bytes::from_static(b"0"), PutMode::Create.into()).await, "create");
+    ok(
+        fx.store()
+            .put(&k, Bytes::from_static(b"0"), PutMode::Create.into())
+            .await,
+        "create",
+    );
     let mut tasks = Vec::new();
     for t in 0..TASKS {
-        let s: Arc<dyn Store> = if t % 2 == 0 { fx.store().clone() } else { fx.reopen().await };
+        let s: Arc<dyn Store> = if t % 2 == 0 {
+            fx.store().clone()
+        } else {
+            fx.reopen().await
+        };
         let k = k.clone();
         tasks.push(tokio::spawn(async move {
             let mut done = 0;
             while done < PER_TASK {
                 let cur = s.get(&k).await?.expect("counter exists");
-                let n: u64 = std::str::from_utf8(&cur.value).expect("utf8").parse().expect("number");
-                match s.put(&k, Bytes::from((n + 1).to_string()), PutMode::UpdateIf(cur.version).into()).await {
+                let n: u64 = std::str::from_utf8(&cur.value)
+                    .expect("utf8")
+                    .parse()
+                    .expect("number");
+                match s
+                    .put(
+                        &k,
+                        Bytes::from((n + 1).to_string()),
+                        PutMode::UpdateIf(cur.version).into(),
+                    )
+                    .await
+                {
                     Ok(_) => done += 1,
-                    Err(e) if e.kind() == ErrorKind::VersionMismatch => tokio::task::yield_now().await,
+                    Err(e) if e.kind() == ErrorKind::VersionMismatch => {
+                        tokio::task::yield_now().await
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -916,7 +1510,11 @@ pub async fn race_cas_increments_total_exactly(fx: Fixture) {
         ok(t.await.expect("task"), "cas task");
     }
     let total = value_of(&**fx.store(), &k).await.expect("counter");
-    assert_eq!(String::from_utf8(total).expect("utf8"), (TASKS * PER_TASK).to_string(), "lost updates");
+    assert_eq!(
+        String::from_utf8(total).expect("utf8"),
+        (TASKS * PER_TASK).to_string(),
+        "lost updates"
+    );
 }
 
 /// 16 concurrent `Create`s of one key: exactly one wins, the others get
@@ -925,10 +1523,18 @@ pub async fn race_concurrent_create_single_winner(fx: Fixture) {
     let k = key("contested");
     let mut tasks = Vec::new();
     for t in 0..16u32 {
-        let s: Arc<dyn Store> = if t % 2 == 0 { fx.store().clone() } else { fx.reopen().await };
+        let s: Arc<dyn Store> = if t % 2 == 0 {
+            fx.store().clone()
+        } else {
+            fx.reopen().await
+        };
         let k = k.clone();
         tasks.push(tokio::spawn(async move {
-            (t, s.put(&k, Bytes::from(t.to_string()), PutMode::Create.into()).await)
+            (
+                t,
+                s.put(&k, Bytes::from(t.to_string()), PutMode::Create.into())
+                    .await,
+            )
         }));
     }
     let mut winners = Vec::new();
@@ -948,12 +1554,23 @@ pub async fn race_concurrent_create_single_winner(fx: Fixture) {
 /// 16 concurrent `UpdateIf`s with the same version: exactly one wins.
 pub async fn race_concurrent_update_if_single_winner(fx: Fixture) {
     let k = key("contested");
-    let v = ok(fx.store().put(&k, Bytes::from_static(b"start"), PutMode::Create.into()).await, "create");
+    let v = ok(
+        fx.store()
+            .put(&k, Bytes::from_static(b"start"), PutMode::Create.into())
+            .await,
+        "create",
+    );
     let mut tasks = Vec::new();
     for t in 0..16u32 {
-        let s: Arc<dyn Store> = if t % 2 == 0 { fx.store().clone() } else { fx.reopen().await };
+        let s: Arc<dyn Store> = if t % 2 == 0 {
+            fx.store().clone()
+        } else {
+            fx.reopen().await
+        };
         let k = k.clone();
-        tasks.push(tokio::spawn(async move { s.put(&k, Bytes::from(t.to_string()), v.into()).await }));
+        tasks.push(tokio::spawn(async move {
+            s.put(&k, Bytes::from(t.to_string()), v.into()).await
+        }));
     }
     let mut wins = 0;
     for t in tasks {
@@ -971,14 +1588,46 @@ pub async fn race_delete_then_update_never_resurrects(fx: Fixture) {
     let here = fx.store().clone();
     let elsewhere = fx.reopen().await;
     let k = key("session");
-    ok(here.put(&k, Bytes::from_static(b"logged-in"), PutOptions::new(PutMode::Create).expires_at(fx.after(3600 * SEC))).await, "create");
+    ok(
+        here.put(
+            &k,
+            Bytes::from_static(b"logged-in"),
+            PutOptions::new(PutMode::Create).expires_at(fx.after(3600 * SEC)),
+        )
+        .await,
+        "create",
+    );
     let loaded = get(&*here, &k).await.expect("loaded");
     assert!(ok(elsewhere.delete(&k, None).await, "logout elsewhere"));
-    expect_kind(here.put(&k, Bytes::from_static(b"saved"), PutMode::Update.into()).await, ErrorKind::NotFound, "update after delete");
-    expect_kind(here.put(&k, Bytes::from_static(b"saved"), PutMode::UpdateIf(loaded.version).into()).await, ErrorKind::NotFound, "update_if after delete");
-    expect_kind(here.touch(&k, fx.after(7200 * SEC)).await, ErrorKind::NotFound, "touch after delete");
-    assert!(get(&*here, &k).await.is_none(), "the deleted key was resurrected");
-    assert!(get(&*elsewhere, &k).await.is_none(), "the deleted key was resurrected");
+    expect_kind(
+        here.put(&k, Bytes::from_static(b"saved"), PutMode::Update.into())
+            .await,
+        ErrorKind::NotFound,
+        "update after delete",
+    );
+    expect_kind(
+        here.put(
+            &k,
+            Bytes::from_static(b"saved"),
+            PutMode::UpdateIf(loaded.version).into(),
+        )
+        .await,
+        ErrorKind::NotFound,
+        "update_if after delete",
+    );
+    expect_kind(
+        here.touch(&k, fx.after(7200 * SEC)).await,
+        ErrorKind::NotFound,
+        "touch after delete",
+    );
+    assert!(
+        get(&*here, &k).await.is_none(),
+        "the deleted key was resurrected"
+    );
+    assert!(
+        get(&*elsewhere, &k).await.is_none(),
+        "the deleted key was resurrected"
+    );
 }
 
 /// Concurrent `update_with` read-modify-write loops lose no update.
@@ -986,11 +1635,18 @@ pub async fn race_update_with_loses_nothing(fx: Fixture) {
     let k = key("visits");
     let mut tasks = Vec::new();
     for t in 0..4 {
-        let s: Arc<dyn Store> = if t % 2 == 0 { fx.store().clone() } else { fx.reopen().await };
+        let s: Arc<dyn Store> = if t % 2 == 0 {
+            fx.store().clone()
+        } else {
+            fx.reopen().await
+        };
         let k = k.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..10 {
-                s.update_with(&k, PutOptions::default(), |n: Option<u64>| Ok(n.unwrap_or(0) + 1)).await?;
+                s.update_with(&k, PutOptions::default(), |n: Option<u64>| {
+                    Ok(n.unwrap_or(0) + 1)
+                })
+                .await?;
             }
             Ok::<_, store_core::Error>(())
         }));
@@ -998,7 +1654,9 @@ pub async fn race_update_with_loses_nothing(fx: Fixture) {
     for t in tasks {
         ok(t.await.expect("task"), "update_with task");
     }
-    let n = ok(fx.store().get_typed::<u64>(&k).await, "get_typed").expect("exists").value;
+    let n = ok(fx.store().get_typed::<u64>(&k).await, "get_typed")
+        .expect("exists")
+        .value;
     assert_eq!(n, 40);
 }
 
@@ -1008,7 +1666,11 @@ pub async fn race_owner_index_stays_consistent(fx: Fixture) {
     let alice = owner("alice");
     let mut tasks = Vec::new();
     for t in 0..8u32 {
-        let s: Arc<dyn Store> = if t % 2 == 0 { fx.store().clone() } else { fx.reopen().await };
+        let s: Arc<dyn Store> = if t % 2 == 0 {
+            fx.store().clone()
+        } else {
+            fx.reopen().await
+        };
         let alice = alice.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..24u32 {
@@ -1016,8 +1678,17 @@ pub async fn race_owner_index_stays_consistent(fx: Fixture) {
                 if (t + i) % 3 == 0 {
                     s.delete(&k, None).await?;
                 } else {
-                    let who = if (t + i) % 5 == 0 { owner("bob") } else { alice.clone() };
-                    s.put(&k, Bytes::from_static(b"v"), PutOptions::new(PutMode::Upsert).owner(who)).await?;
+                    let who = if (t + i) % 5 == 0 {
+                        owner("bob")
+                    } else {
+                        alice.clone()
+                    };
+                    s.put(
+                        &k,
+                        Bytes::from_static(b"v"),
+                        PutOptions::new(PutMode::Upsert).owner(who),
+                    )
+                    .await?;
                 }
             }
             Ok::<_, store_core::Error>(())
@@ -1038,10 +1709,16 @@ pub async fn race_owner_index_stays_consistent(fx: Fixture) {
     }
     expected.sort();
     let listed = ok(s.list_by_owner(&alice).await, "list");
-    assert_eq!(keys_of(&listed), expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        keys_of(&listed),
+        expected.iter().map(String::as_str).collect::<Vec<_>>()
+    );
     let n = ok(s.delete_by_owner(&alice).await, "delete_by_owner");
     assert_eq!(n as usize, expected.len());
     for name in &expected {
-        assert!(get(s, &key(name)).await.is_none(), "{name} survived delete_by_owner");
+        assert!(
+            get(s, &key(name)).await.is_none(),
+            "{name} survived delete_by_owner"
+        );
     }
 }

@@ -95,11 +95,7 @@ macro_rules! __with_behaviours {
 /// a module named after the backend so failures read `memory::get_missing_is_none`.
 /// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`).
 ///
-/// ```ignore
-/// mod memory {
-///     store_conformance::conformance_tests!(async { Some(MyBackend::new()) });
-/// }
-/// ```
+/// See the [crate docs](crate) for a complete example.
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:expr) => {
@@ -142,7 +138,10 @@ mod tests {
             .filter_map(|l| l.strip_prefix("pub async fn "))
             .filter_map(|l| l.split('(').next())
             .collect();
-        assert_eq!(defined, BEHAVIOURS, "the macro list and behaviours.rs differ");
+        assert_eq!(
+            defined, BEHAVIOURS,
+            "the macro list and behaviours.rs differ"
+        );
         assert!(BEHAVIOURS.len() >= 40);
     }
 }

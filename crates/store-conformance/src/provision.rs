@@ -112,8 +112,7 @@ async fn ping_docker() -> bool {
             let Ok(mut s) = tokio::net::UnixStream::connect(path).await else {
                 return false;
             };
-            if s.write_all(request).await.is_err() || s.read_to_end(&mut response).await.is_err()
-            {
+            if s.write_all(request).await.is_err() || s.read_to_end(&mut response).await.is_err() {
                 return false;
             }
         }
@@ -175,7 +174,10 @@ where
         Located::Url(url) => Some(url),
         Located::Docker => match start_container().await {
             Ok(url) => Some(url),
-            Err(e) => skip(service.name(), &format!("the Docker container did not start: {e}")),
+            Err(e) => skip(
+                service.name(),
+                &format!("the Docker container did not start: {e}"),
+            ),
         },
         Located::Nowhere(reason) => skip(service.name(), &reason),
     }
@@ -189,6 +191,9 @@ mod tests {
     fn env_vars_are_the_documented_ones() {
         assert_eq!(Service::Postgres.env_var(), "STORE_TEST_POSTGRES_URL");
         assert_eq!(Service::MongoDb.env_var(), "STORE_TEST_MONGODB_URL");
-        assert_eq!(Service::RedisCluster.env_var(), "STORE_TEST_REDIS_CLUSTER_URLS");
+        assert_eq!(
+            Service::RedisCluster.env_var(),
+            "STORE_TEST_REDIS_CLUSTER_URLS"
+        );
     }
 }

@@ -93,7 +93,7 @@ fn typed<T: DeserializeOwned>(entry: Entry) -> Result<TypedEntry<T>> {
 /// `Store`, including `Arc<dyn Store>`. Typed calls use JSON.
 ///
 /// ```
-/// use store_core::{Key, StoreExt};
+/// use store_core::{Key, Store, StoreExt};
 /// use store_memory::MemoryStore;
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -59,7 +59,9 @@ impl Expiry {
         if (0..=Self::MAX_UNIX_MILLIS).contains(&millis) {
             Ok(Self(millis))
         } else {
-            Err(out_of_range(format_args!("{millis} ms since the Unix epoch")))
+            Err(out_of_range(format_args!(
+                "{millis} ms since the Unix epoch"
+            )))
         }
     }
 
@@ -90,8 +92,12 @@ impl Expiry {
         let since = time
             .duration_since(UNIX_EPOCH)
             .map_err(|_| out_of_range(format_args!("a time before the Unix epoch")))?;
-        let millis = i64::try_from(since.as_millis())
-            .map_err(|_| out_of_range(format_args!("{} ms since the Unix epoch", since.as_millis())))?;
+        let millis = i64::try_from(since.as_millis()).map_err(|_| {
+            out_of_range(format_args!(
+                "{} ms since the Unix epoch",
+                since.as_millis()
+            ))
+        })?;
         Self::from_unix_millis(millis)
     }
 
@@ -355,7 +361,9 @@ mod tests {
 
     #[test]
     fn add_overflow_is_invalid_input() {
-        let e = Expiry::MAX.checked_add(Duration::from_millis(1)).unwrap_err();
+        let e = Expiry::MAX
+            .checked_add(Duration::from_millis(1))
+            .unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
         assert!(Expiry::MAX.checked_add(Duration::from_micros(999)).is_ok());
     }

@@ -214,7 +214,13 @@ impl Inner {
             .map(Record::to_entry)
     }
 
-    fn delete(&self, ns: &str, key: &Key, if_version: Option<Version>, now: Expiry) -> Result<bool> {
+    fn delete(
+        &self,
+        ns: &str,
+        key: &Key,
+        if_version: Option<Version>,
+        now: Expiry,
+    ) -> Result<bool> {
         let mut shard = self.write(key);
         let Some(map) = shard.namespaces.get_mut(ns) else {
             return Ok(false);
@@ -522,8 +528,9 @@ impl MemoryStore {
     /// ```
     pub fn spawn_purge_task(&self, every: Duration) -> Result<PurgeTask> {
         if every.is_zero() {
-            return Err(Error::invalid_input("the purge interval must be above zero")
-                .with_backend(BACKEND));
+            return Err(
+                Error::invalid_input("the purge interval must be above zero").with_backend(BACKEND),
+            );
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
             Error::new(
