@@ -6,7 +6,6 @@
 //! then a skip with a printed reason. With `STORE_TEST_REQUIRE=1` a skip is a
 //! test failure, so CI cannot silently test nothing.
 
-use std::future::Future;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -160,26 +159,141 @@ pub enum Located {
     Nowhere(String),
 }
 
-/// A service URL: from the environment, else from a container started by
-/// `start_container` when Docker answers, else [`skip`].
+/// A service URL for a backend's tests: from the environment, else from a
+/// container when a Docker daemon answers (with the `testcontainers`
+/// feature), else [`skip`].
 ///
 /// # Panics
 /// Under `STORE_TEST_REQUIRE=1` when no server could be found or started.
-pub async fn url_or_skip<F, Fut>(service: Service, start_container: F) -> Option<String>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<String, String>>,
-{
+///
+/// ```no_run
+/// use store_conformance::provision::{service_url, Service};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// // Without STORE_TEST_REDIS_URL and Docker this prints why and returns None.
+/// if let Some(url) = service_url(Service::Redis).await {
+///     assert!(!url.is_empty());
+/// }
+/// # });
+/// ```
+pub async fn service_url(service: Service) -> Option<String> {
     match locate(service).await {
         Located::Url(url) => Some(url),
-        Located::Docker => match start_container().await {
+        Located::Docker => match start_container(service).await {
             Ok(url) => Some(url),
-            Err(e) => skip(
-                service.name(),
-                &format!("the Docker container did not start: {e}"),
-            ),
+            Err(e) => skip(service.name(), &format!("no test container: {e}")),
         },
         Located::Nowhere(reason) => skip(service.name(), &reason),
+    }
+}
+
+#[cfg(not(feature = "testcontainers"))]
+async fn start_container(service: Service) -> Result<String, String> {
+    Err(format!(
+        "a Docker daemon answers, but store-conformance was built without its \
+         `testcontainers` feature; set {} instead",
+        service.env_var()
+    ))
+}
+
+#[cfg(feature = "testcontainers")]
+async fn start_container(service: Service) -> Result<String, String> {
+    containers::url(service).await
+}
+
+/// Test containers from the official images, one per service and process.
+///
+/// Each container is started once per test process (the first test that
+/// needs it waits for it) and is marked reusable: it stays up after the run
+/// and later runs on the same machine reuse it instead of starting another.
+/// Tests never collide in it because each uses its own random namespace.
+/// Remove them with `docker rm -f` on the `redis`, `postgres` and `mongo`
+/// containers.
+#[cfg(feature = "testcontainers")]
+pub mod containers {
+    use testcontainers_modules::mongo::Mongo;
+    use testcontainers_modules::postgres::Postgres;
+    use testcontainers_modules::redis::{REDIS_PORT, Redis};
+    use testcontainers_modules::testcontainers::core::ReuseDirective;
+    use testcontainers_modules::testcontainers::core::{ContainerPort, IntoContainerPort};
+    use testcontainers_modules::testcontainers::runners::AsyncRunner;
+    use testcontainers_modules::testcontainers::{ContainerRequest, Image, ImageExt};
+    use tokio::sync::OnceCell;
+
+    use super::Service;
+
+    /// The Redis image tag: 7.2 (`SET … PXAT` needs 6.2 or newer).
+    pub const REDIS_TAG: &str = "7.2";
+    /// The Postgres image tag.
+    pub const POSTGRES_TAG: &str = "16-alpine";
+    /// The MongoDB image tag.
+    pub const MONGO_TAG: &str = "7.0";
+
+    type Started = Result<String, String>;
+
+    static REDIS: OnceCell<Started> = OnceCell::const_new();
+    static POSTGRES: OnceCell<Started> = OnceCell::const_new();
+    static MONGO: OnceCell<Started> = OnceCell::const_new();
+
+    async fn start<I: Image>(
+        request: ContainerRequest<I>,
+        port: ContainerPort,
+        url: impl FnOnce(String, u16) -> String,
+    ) -> Started {
+        let container = request.start().await.map_err(|e| e.to_string())?;
+        let host = container.get_host().await.map_err(|e| e.to_string())?;
+        let port = container
+            .get_host_port_ipv4(port)
+            .await
+            .map_err(|e| e.to_string())?;
+        let url = url(host.to_string(), port);
+        // The container must outlive every test of this process (and is
+        // marked reusable for later runs), so it is deliberately not dropped.
+        std::mem::forget(container);
+        Ok(url)
+    }
+
+    /// The URL of the service's test container, starting it on first use.
+    ///
+    /// # Errors
+    /// The reason the container did not start, or that there is no
+    /// container recipe for the service (Redis Cluster).
+    pub async fn url(service: Service) -> Result<String, String> {
+        match service {
+            Service::Redis => REDIS
+                .get_or_init(|| async {
+                    let image = Redis::default()
+                        .with_tag(REDIS_TAG)
+                        .with_reuse(ReuseDirective::Always);
+                    start(image, REDIS_PORT.tcp(), |h, p| format!("redis://{h}:{p}/")).await
+                })
+                .await
+                .clone(),
+            Service::Postgres => POSTGRES
+                .get_or_init(|| async {
+                    let image = Postgres::default()
+                        .with_tag(POSTGRES_TAG)
+                        .with_reuse(ReuseDirective::Always);
+                    start(image, 5432.tcp(), |h, p| {
+                        format!("postgres://postgres:postgres@{h}:{p}/postgres")
+                    })
+                    .await
+                })
+                .await
+                .clone(),
+            Service::MongoDb => MONGO
+                .get_or_init(|| async {
+                    let image = Mongo::default()
+                        .with_tag(MONGO_TAG)
+                        .with_reuse(ReuseDirective::Always);
+                    start(image, 27017.tcp(), |h, p| format!("mongodb://{h}:{p}/")).await
+                })
+                .await
+                .clone(),
+            Service::RedisCluster => Err(format!(
+                "there is no container recipe for a Redis Cluster; set {}",
+                Service::RedisCluster.env_var()
+            )),
+        }
     }
 }
 

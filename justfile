@@ -1,0 +1,43 @@
+# Every recipe is the exact command CI runs. `just test-all` is the README's
+# set-up + test command; `just --list` shows the rest.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Set up a fresh machine and run everything CI runs: lints, then every backend x the whole suite.
+test-all:
+    bash scripts/test-all.sh
+
+# Formatting, clippy and rustdoc, every warning denied.
+lint: fmt-check clippy doc
+
+# Check formatting.
+fmt-check:
+    cargo fmt --all -- --check
+
+# Clippy on every crate, target and feature.
+clippy:
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# Build the docs of every crate; a warning fails.
+doc:
+    RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --all-features
+
+# Unit tests, doctests and the conformance matrix of every crate.
+test:
+    cargo test --workspace --all-features
+
+# The conformance matrix alone (every backend x every behaviour).
+matrix:
+    cargo test -p store-matrix
+
+# The README's run command: the quickstart on MemoryStore.
+quickstart:
+    cargo run -p store-examples --example quickstart
+
+# Benchmarks: MemoryStore next to a plain RwLock<HashMap>, same run.
+bench:
+    cargo bench -p store-memory --bench memory
