@@ -1,15 +1,16 @@
 //! [`MemoryStore`]: the sharded in-memory backend.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::Cell;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
 use rand::Rng;
 use store_core::{
     Capabilities, Clock, ClockSource, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner,
@@ -31,8 +32,39 @@ struct Record {
     version: Version,
 }
 
+/// "Now", read from the clock at most once per operation and only when an
+/// expiry has to be compared.
+struct LazyNow<'a> {
+    clock: &'a dyn Clock,
+    now: Cell<Option<Expiry>>,
+}
+
+impl<'a> LazyNow<'a> {
+    fn new(clock: &'a dyn Clock) -> Self {
+        Self {
+            clock,
+            now: Cell::new(None),
+        }
+    }
+
+    fn get(&self) -> Expiry {
+        match self.now.get() {
+            Some(now) => now,
+            None => {
+                let now = self.clock.now();
+                self.now.set(Some(now));
+                now
+            }
+        }
+    }
+}
+
 impl Record {
-    fn is_live(&self, now: Expiry) -> bool {
+    fn is_live(&self, now: &LazyNow<'_>) -> bool {
+        self.expires_at.is_none_or(|e| !e.is_expired_at(now.get()))
+    }
+
+    fn is_live_at(&self, now: Expiry) -> bool {
         self.expires_at.is_none_or(|e| !e.is_expired_at(now))
     }
 
@@ -43,11 +75,18 @@ impl Record {
     }
 }
 
-type Namespace = HashMap<Key, Record>;
-type OwnerShard = HashMap<Arc<str>, HashMap<Owner, HashSet<Key>>>;
+/// An entry with its namespace id and key, stored in a shard's table.
+struct Slot {
+    ns: u64,
+    key: Key,
+    record: Record,
+}
+
+/// Owner index of one shard: namespace id -> owner -> keys.
+type OwnerShard = HashMap<u64, HashMap<Owner, HashSet<Key>>>;
 
 struct Shard {
-    namespaces: HashMap<Arc<str>, Namespace>,
+    table: HashTable<Slot>,
     /// The last version handed out by this shard. A key always lives in the
     /// same shard, so versions never repeat for a key.
     last_version: u64,
@@ -61,32 +100,22 @@ struct Inner {
     shards: Box<[Padded<RwLock<Shard>>]>,
     owners: Box<[Padded<Mutex<OwnerShard>>]>,
     mask: usize,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
     clock: Arc<dyn Clock>,
     capacity: Option<usize>,
     /// Entries held over all namespaces; maintained only with a capacity.
     len: AtomicUsize,
     max_value_len: usize,
+    /// Namespace names and their ids; consulted only when a handle is made.
+    namespaces: Mutex<HashMap<Arc<str>, u64>>,
     /// Dropped with the store: wakes purge tasks so they stop at once.
     stop: watch::Sender<()>,
 }
 
 fn unpoison<G>(r: std::result::Result<G, PoisonError<G>>) -> G {
-    // Every critical section leaves the maps consistent before it can
+    // Every critical section leaves the tables consistent before it can
     // panic, so a poisoned lock still guards valid data.
     r.unwrap_or_else(PoisonError::into_inner)
-}
-
-fn namespace_mut<'a>(
-    namespaces: &'a mut HashMap<Arc<str>, Namespace>,
-    ns: &Arc<str>,
-) -> &'a mut Namespace {
-    if !namespaces.contains_key(&**ns) {
-        namespaces.insert(Arc::clone(ns), Namespace::new());
-    }
-    namespaces
-        .get_mut(&**ns)
-        .expect("the namespace was inserted above")
 }
 
 enum PutOutcome {
@@ -95,46 +124,55 @@ enum PutOutcome {
 }
 
 impl Inner {
-    fn index(&self, s: &str) -> usize {
-        (self.hasher.hash_one(s) as usize) & self.mask
+    fn intern(&self, prefix: &str) -> u64 {
+        let mut names = unpoison(self.namespaces.lock());
+        if let Some(id) = names.get(prefix) {
+            return *id;
+        }
+        let id = names.len() as u64;
+        names.insert(Arc::from(prefix), id);
+        id
     }
 
-    fn read(&self, key: &Key) -> RwLockReadGuard<'_, Shard> {
-        unpoison(self.shards[self.index(key.as_str())].0.read())
+    fn hash(&self, ns: u64, key: &str) -> u64 {
+        self.hasher.hash_one((ns, key))
     }
 
-    fn write(&self, key: &Key) -> RwLockWriteGuard<'_, Shard> {
-        unpoison(self.shards[self.index(key.as_str())].0.write())
+    fn shard(&self, hash: u64) -> &RwLock<Shard> {
+        // The table uses the low and the top bits of the hash; pick the
+        // shard from the middle ones.
+        &self.shards[((hash >> 32) as usize) & self.mask].0
     }
 
     fn owners(&self, owner: &Owner) -> MutexGuard<'_, OwnerShard> {
-        unpoison(self.owners[self.index(owner.as_str())].0.lock())
+        let hash = self.hasher.hash_one(owner.as_str());
+        unpoison(self.owners[(hash as usize) & self.mask].0.lock())
     }
 
-    fn index_add(&self, ns: &Arc<str>, owner: &Owner, key: &Key) {
+    fn index_add(&self, ns: u64, owner: &Owner, key: &Key) {
         let mut shard = self.owners(owner);
-        if !shard.contains_key(&**ns) {
-            shard.insert(Arc::clone(ns), HashMap::new());
-        }
-        if let Some(by_owner) = shard.get_mut(&**ns) {
-            by_owner
-                .entry(owner.clone())
-                .or_default()
-                .insert(key.clone());
+        let by_owner = shard.entry(ns).or_default();
+        match by_owner.get_mut(owner.as_str()) {
+            Some(keys) => {
+                keys.insert(key.clone());
+            }
+            None => {
+                by_owner.insert(owner.clone(), HashSet::from_iter([key.clone()]));
+            }
         }
     }
 
-    fn index_remove(&self, ns: &str, owner: &Owner, key: &Key) {
+    fn index_remove(&self, ns: u64, owner: &Owner, key: &Key) {
         let mut shard = self.owners(owner);
-        if let Some(by_owner) = shard.get_mut(ns) {
-            if let Some(keys) = by_owner.get_mut(owner) {
-                keys.remove(key);
+        if let Some(by_owner) = shard.get_mut(&ns) {
+            if let Some(keys) = by_owner.get_mut(owner.as_str()) {
+                keys.remove(key.as_str());
                 if keys.is_empty() {
-                    by_owner.remove(owner);
+                    by_owner.remove(owner.as_str());
                 }
             }
             if by_owner.is_empty() {
-                shard.remove(ns);
+                shard.remove(&ns);
             }
         }
     }
@@ -145,52 +183,66 @@ impl Inner {
         }
     }
 
+    fn check_mode(mode: PutMode, live: Option<&Record>) -> Result<()> {
+        match (mode, live) {
+            (PutMode::Upsert, _) | (PutMode::Create, None) | (PutMode::Update, Some(_)) => Ok(()),
+            (PutMode::Create, Some(_)) => Err(Error::already_exists()),
+            (PutMode::Update | PutMode::UpdateIf(_), None) => Err(Error::not_found()),
+            (PutMode::UpdateIf(expected), Some(current)) if current.version != expected => {
+                Err(Error::version_mismatch())
+            }
+            (PutMode::UpdateIf(_), Some(_)) => Ok(()),
+        }
+    }
+
     fn try_put(
         &self,
-        ns: &Arc<str>,
+        ns: u64,
         key: &Key,
         value: &Bytes,
         options: &PutOptions,
-        now: Expiry,
+        now: &LazyNow<'_>,
     ) -> Result<PutOutcome> {
-        let mut guard = self.write(key);
+        let hash = self.hash(ns, key.as_str());
+        let mut guard = unpoison(self.shard(hash).write());
         let shard = &mut *guard;
-        let map = namespace_mut(&mut shard.namespaces, ns);
-        let existing = map.get(key.as_str());
-        let live = existing.filter(|r| r.is_live(now));
-        match (options.mode, live) {
-            (PutMode::Upsert, _) | (PutMode::Create, None) | (PutMode::Update, Some(_)) => {}
-            (PutMode::Create, Some(_)) => return Err(Error::already_exists()),
-            (PutMode::Update | PutMode::UpdateIf(_), None) => return Err(Error::not_found()),
-            (PutMode::UpdateIf(expected), Some(current)) => {
-                if current.version != expected {
-                    return Err(Error::version_mismatch());
-                }
-            }
-        }
-        if existing.is_none() {
-            if let Some(capacity) = self.capacity {
-                if self.len.fetch_add(1, Ordering::AcqRel) >= capacity {
-                    self.len.fetch_sub(1, Ordering::AcqRel);
-                    return Ok(PutOutcome::Full);
-                }
-            }
-        }
-        shard.last_version = shard.last_version.wrapping_add(1);
-        let version = Version::from_u64(shard.last_version);
-        let record = Record {
+        let new_record = |version| Record {
             value: value.clone(),
             expires_at: options.expires_at,
             owner: options.owner.clone(),
             version,
         };
-        let old_owner = match map.get_mut(key.as_str()) {
-            Some(slot) => std::mem::replace(slot, record).owner,
-            None => {
-                map.insert(key.clone(), record);
+        let old_owner = match shard
+            .table
+            .find_entry(hash, |s| s.ns == ns && s.key == *key)
+        {
+            Ok(mut occupied) => {
+                let current = &occupied.get().record;
+                Self::check_mode(options.mode, Some(current).filter(|r| r.is_live(now)))?;
+                shard.last_version = shard.last_version.wrapping_add(1);
+                let record = new_record(Version::from_u64(shard.last_version));
+                std::mem::replace(&mut occupied.get_mut().record, record).owner
+            }
+            Err(absent) => {
+                Self::check_mode(options.mode, None)?;
+                if let Some(capacity) = self.capacity {
+                    if self.len.fetch_add(1, Ordering::AcqRel) >= capacity {
+                        self.len.fetch_sub(1, Ordering::AcqRel);
+                        return Ok(PutOutcome::Full);
+                    }
+                }
+                let table = absent.into_table();
+                shard.last_version = shard.last_version.wrapping_add(1);
+                let slot = Slot {
+                    ns,
+                    key: key.clone(),
+                    record: new_record(Version::from_u64(shard.last_version)),
+                };
+                table.insert_unique(hash, slot, |s| self.hash(s.ns, s.key.as_str()));
                 None
             }
         };
+        let version = Version::from_u64(shard.last_version);
         // The index is updated while the entry's shard is still locked, so a
         // live owned entry is always listed in the index once unlocked.
         if let Some(old) = &old_owner {
@@ -204,121 +256,104 @@ impl Inner {
         Ok(PutOutcome::Written(PutResult::new(version)))
     }
 
-    fn get(&self, ns: &str, key: &Key, now: Expiry) -> Option<Entry> {
-        let shard = self.read(key);
-        shard
-            .namespaces
-            .get(ns)?
-            .get(key.as_str())
-            .filter(|r| r.is_live(now))
-            .map(Record::to_entry)
+    fn get(&self, ns: u64, key: &Key, now: &LazyNow<'_>) -> Option<Entry> {
+        let hash = self.hash(ns, key.as_str());
+        let shard = unpoison(self.shard(hash).read());
+        let slot = shard.table.find(hash, |s| s.ns == ns && s.key == *key)?;
+        slot.record.is_live(now).then(|| slot.record.to_entry())
     }
 
     fn delete(
         &self,
-        ns: &str,
+        ns: u64,
         key: &Key,
         if_version: Option<Version>,
-        now: Expiry,
+        now: &LazyNow<'_>,
     ) -> Result<bool> {
-        let mut shard = self.write(key);
-        let Some(map) = shard.namespaces.get_mut(ns) else {
+        let hash = self.hash(ns, key.as_str());
+        let mut shard = unpoison(self.shard(hash).write());
+        let Ok(occupied) = shard
+            .table
+            .find_entry(hash, |s| s.ns == ns && s.key == *key)
+        else {
             return Ok(false);
         };
-        let Some(record) = map.get(key.as_str()) else {
-            return Ok(false);
-        };
-        let live = record.is_live(now);
-        if live {
-            if let Some(expected) = if_version {
-                if record.version != expected {
-                    return Err(Error::version_mismatch());
-                }
+        let live = occupied.get().record.is_live(now);
+        if let (true, Some(expected)) = (live, if_version) {
+            if occupied.get().record.version != expected {
+                return Err(Error::version_mismatch());
             }
         }
         // An expired record is freed here too, but reported as not deleted.
-        if let Some(record) = map.remove(key.as_str()) {
-            if let Some(owner) = &record.owner {
-                self.index_remove(ns, owner, key);
-            }
-            self.forget(1);
+        let (slot, _) = occupied.remove();
+        if let Some(owner) = &slot.record.owner {
+            self.index_remove(ns, owner, key);
         }
+        self.forget(1);
         Ok(live)
     }
 
-    fn touch(&self, ns: &str, key: &Key, expires_at: Expiry, now: Expiry) -> Result<()> {
-        let mut shard = self.write(key);
-        let record = shard
-            .namespaces
-            .get_mut(ns)
-            .and_then(|m| m.get_mut(key.as_str()))
-            .filter(|r| r.is_live(now))
+    fn touch(&self, ns: u64, key: &Key, expires_at: Expiry, now: &LazyNow<'_>) -> Result<()> {
+        let hash = self.hash(ns, key.as_str());
+        let mut shard = unpoison(self.shard(hash).write());
+        let slot = shard
+            .table
+            .find_mut(hash, |s| s.ns == ns && s.key == *key)
+            .filter(|s| s.record.is_live(now))
             .ok_or_else(Error::not_found)?;
-        record.expires_at = Some(expires_at);
+        slot.record.expires_at = Some(expires_at);
         Ok(())
     }
 
     /// Removes expired records of one namespace, or of all when `ns` is
     /// `None`, one shard at a time.
-    fn purge(&self, ns: Option<&str>, now: Expiry) -> u64 {
+    fn purge(&self, ns: Option<u64>, now: Expiry) -> u64 {
         let mut removed = 0u64;
+        let expired = |s: &Slot| ns.is_none_or(|n| n == s.ns) && !s.record.is_live_at(now);
         for shard in self.shards.iter() {
-            let has_expired = {
-                let guard = unpoison(shard.0.read());
-                guard
-                    .namespaces
-                    .iter()
-                    .filter(|(name, _)| ns.is_none_or(|n| n == &***name))
-                    .any(|(_, map)| map.values().any(|r| !r.is_live(now)))
-            };
-            if !has_expired {
+            if !unpoison(shard.0.read()).table.iter().any(expired) {
                 continue;
             }
             let mut guard = unpoison(shard.0.write());
-            for (name, map) in guard.namespaces.iter_mut() {
-                if ns.is_some_and(|n| n != &**name) {
-                    continue;
+            guard.table.retain(|s| {
+                if !expired(s) {
+                    return true;
                 }
-                let expired: Vec<Key> = map
-                    .iter()
-                    .filter(|(_, r)| !r.is_live(now))
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for key in expired {
-                    if let Some(record) = map.remove(key.as_str()) {
-                        if let Some(owner) = &record.owner {
-                            self.index_remove(name, owner, &key);
-                        }
-                        removed += 1;
-                    }
+                if let Some(owner) = &s.record.owner {
+                    self.index_remove(s.ns, owner, &s.key);
                 }
-            }
-            guard.namespaces.retain(|_, map| !map.is_empty());
+                removed += 1;
+                false
+            });
         }
         self.forget(usize::try_from(removed).unwrap_or(usize::MAX));
         removed
     }
 
-    fn owned_keys(&self, ns: &str, owner: &Owner, take: bool) -> Vec<Key> {
+    fn owned_keys(&self, ns: u64, owner: &Owner, take: bool) -> Vec<Key> {
         let mut shard = self.owners(owner);
-        let Some(by_owner) = shard.get_mut(ns) else {
+        let Some(by_owner) = shard.get_mut(&ns) else {
             return Vec::new();
         };
         let keys: Vec<Key> = if take {
-            by_owner.remove(owner).into_iter().flatten().collect()
+            by_owner
+                .remove(owner.as_str())
+                .into_iter()
+                .flatten()
+                .collect()
         } else {
             by_owner
-                .get(owner)
+                .get(owner.as_str())
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default()
         };
         if by_owner.is_empty() {
-            shard.remove(ns);
+            shard.remove(&ns);
         }
         keys
     }
 
-    fn list_by_owner(&self, ns: &str, owner: &Owner, now: Expiry) -> Vec<(Key, Entry)> {
+    fn list_by_owner(&self, ns: u64, owner: &Owner, now: &LazyNow<'_>) -> Vec<(Key, Entry)> {
         let mut out: Vec<(Key, Entry)> = self
             .owned_keys(ns, owner, false)
             .into_iter()
@@ -333,23 +368,20 @@ impl Inner {
         out
     }
 
-    fn delete_by_owner(&self, ns: &str, owner: &Owner, now: Expiry) -> u64 {
+    fn delete_by_owner(&self, ns: u64, owner: &Owner, now: &LazyNow<'_>) -> u64 {
         let mut deleted = 0;
         for key in self.owned_keys(ns, owner, true) {
-            let mut shard = self.write(&key);
-            let Some(map) = shard.namespaces.get_mut(ns) else {
+            let hash = self.hash(ns, key.as_str());
+            let mut shard = unpoison(self.shard(hash).write());
+            let Ok(occupied) = shard.table.find_entry(hash, |s| {
+                s.ns == ns && s.key == key && s.record.owner.as_ref() == Some(owner)
+            }) else {
                 continue;
             };
-            let owned = map
-                .get(key.as_str())
-                .is_some_and(|r| r.owner.as_ref() == Some(owner));
-            if owned {
-                if let Some(record) = map.remove(key.as_str()) {
-                    self.forget(1);
-                    if record.is_live(now) {
-                        deleted += 1;
-                    }
-                }
+            let (slot, _) = occupied.remove();
+            self.forget(1);
+            if slot.record.is_live(now) {
+                deleted += 1;
             }
         }
         deleted
@@ -389,6 +421,7 @@ impl Inner {
 pub struct MemoryStore {
     inner: Arc<Inner>,
     prefix: Arc<str>,
+    ns: u64,
 }
 
 impl Default for MemoryStore {
@@ -438,7 +471,7 @@ impl MemoryStore {
             shards: (0..shards)
                 .map(|_| {
                     Padded(RwLock::new(Shard {
-                        namespaces: HashMap::new(),
+                        table: HashTable::new(),
                         last_version: rng.random(),
                     }))
                 })
@@ -447,16 +480,19 @@ impl MemoryStore {
                 .map(|_| Padded(Mutex::new(OwnerShard::new())))
                 .collect(),
             mask: shards - 1,
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
             clock: config.clock,
             capacity: config.capacity,
             len: AtomicUsize::new(0),
             max_value_len: config.max_value_len,
+            namespaces: Mutex::new(HashMap::new()),
             stop: watch::channel(()).0,
         };
+        let ns = inner.intern(&config.prefix);
         Self {
             inner: Arc::new(inner),
             prefix: Arc::from(config.prefix),
+            ns,
         }
     }
 
@@ -477,9 +513,11 @@ impl MemoryStore {
     /// # }).unwrap();
     /// ```
     pub fn with_prefix(&self, prefix: impl AsRef<str>) -> Self {
+        let prefix = prefix.as_ref();
         Self {
+            ns: self.inner.intern(prefix),
             inner: Arc::clone(&self.inner),
-            prefix: Arc::from(prefix.as_ref()),
+            prefix: Arc::from(prefix),
         }
     }
 
@@ -616,24 +654,29 @@ fn ctx(op: Operation) -> impl FnOnce(Error) -> Error {
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
-        Ok(self.inner.get(&self.prefix, key, self.inner.clock.now()))
+        let now = LazyNow::new(&*self.inner.clock);
+        Ok(self.inner.get(self.ns, key, &now))
     }
 
     async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
-        let now = self.inner.clock.now();
-        validate::put(&self.caps(), &value, &options, now).map_err(ctx(Operation::Put))?;
+        let now = LazyNow::new(&*self.inner.clock);
+        let caps = self.caps();
+        validate::value(&caps, &value).map_err(ctx(Operation::Put))?;
+        if let Some(expires_at) = options.expires_at {
+            validate::expiry(expires_at, now.get()).map_err(ctx(Operation::Put))?;
+        }
         let inner = &self.inner;
         match inner
-            .try_put(&self.prefix, key, &value, &options, now)
+            .try_put(self.ns, key, &value, &options, &now)
             .map_err(ctx(Operation::Put))?
         {
             PutOutcome::Written(r) => return Ok(r),
             PutOutcome::Full => {}
         }
         // Full: free expired entries once, then try again.
-        inner.purge(None, now);
+        inner.purge(None, now.get());
         match inner
-            .try_put(&self.prefix, key, &value, &options, now)
+            .try_put(self.ns, key, &value, &options, &now)
             .map_err(ctx(Operation::Put))?
         {
             PutOutcome::Written(r) => Ok(r),
@@ -650,34 +693,32 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
-        let now = self.inner.clock.now();
+        let now = LazyNow::new(&*self.inner.clock);
         self.inner
-            .delete(&self.prefix, key, if_version, now)
+            .delete(self.ns, key, if_version, &now)
             .map_err(ctx(Operation::Delete))
     }
 
     async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
-        let now = self.inner.clock.now();
-        validate::expiry(expires_at, now).map_err(ctx(Operation::Touch))?;
+        let now = LazyNow::new(&*self.inner.clock);
+        validate::expiry(expires_at, now.get()).map_err(ctx(Operation::Touch))?;
         self.inner
-            .touch(&self.prefix, key, expires_at, now)
+            .touch(self.ns, key, expires_at, &now)
             .map_err(ctx(Operation::Touch))
     }
 
     async fn delete_expired(&self) -> Result<u64> {
-        Ok(self.inner.purge(Some(&self.prefix), self.inner.clock.now()))
+        Ok(self.inner.purge(Some(self.ns), self.inner.clock.now()))
     }
 
     async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
-        Ok(self
-            .inner
-            .list_by_owner(&self.prefix, owner, self.inner.clock.now()))
+        let now = LazyNow::new(&*self.inner.clock);
+        Ok(self.inner.list_by_owner(self.ns, owner, &now))
     }
 
     async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
-        Ok(self
-            .inner
-            .delete_by_owner(&self.prefix, owner, self.inner.clock.now()))
+        let now = LazyNow::new(&*self.inner.clock);
+        Ok(self.inner.delete_by_owner(self.ns, owner, &now))
     }
 
     fn capabilities(&self) -> Capabilities {
