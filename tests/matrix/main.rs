@@ -2,3 +2,4 @@
 //! One module per backend, so test names read `memory::…`.
 
 mod memory;
+mod memory_real_clock;
