@@ -60,6 +60,32 @@ pub trait TestBackend: Send + Sync + fmt::Debug + 'static {
 
 /// One behaviour's view of a backend: a store in a fresh random namespace,
 /// more stores on demand, and control over time.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use store_conformance::{Fixture, TestBackend, TestClock};
+/// # use store_core::{ManualClock, Result, Store};
+/// # use store_memory::{MemoryConfig, MemoryStore};
+/// # #[derive(Debug)]
+/// # struct Memory { root: MemoryStore, clock: ManualClock }
+/// # #[store_core::async_trait]
+/// # impl TestBackend for Memory {
+/// #     async fn open(&self, ns: &str) -> Result<Arc<dyn Store>> { Ok(Arc::new(self.root.with_prefix(ns))) }
+/// #     fn clock(&self) -> TestClock { TestClock::Manual(self.clock.clone()) }
+/// # }
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let clock = ManualClock::starting_now();
+/// let root = MemoryStore::with_config(MemoryConfig::default().clock(clock.clone())).unwrap();
+/// let fx = Fixture::new(Memory { root, clock }).await;
+/// let start = fx.now();
+/// fx.advance(Duration::from_secs(5)).await; // instant with a manual clock
+/// assert_eq!(fx.now().saturating_duration_since(start), Duration::from_secs(5));
+/// // A custom check, then a whole behaviour of the suite:
+/// store_conformance::behaviours::get_missing_is_none(fx).await;
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct Fixture {
     backend: Arc<dyn TestBackend>,

@@ -11,6 +11,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Backends classify driver errors into these kinds from error codes and
 /// driver error types, never from message text.
+///
+/// ```
+/// use store_core::{Error, ErrorKind};
+///
+/// fn describe(e: &Error) -> &'static str {
+///     match e.kind() {
+///         ErrorKind::NotFound => "gone: log in again",
+///         ErrorKind::VersionMismatch => "changed meanwhile: re-read and retry",
+///         _ if e.is_retryable() => "try again later",
+///         _ => "failed",
+///     }
+/// }
+/// assert_eq!(describe(&Error::not_found()), "gone: log in again");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {

@@ -16,6 +16,21 @@ use crate::time::Expiry;
 pub const CAS_MAX_ATTEMPTS: u32 = 1_000;
 
 /// A decoded entry of type `T`, as returned by [`StoreExt::get_typed`].
+///
+/// ```
+/// use store_core::{Key, PutMode, StoreExt};
+/// use store_memory::MemoryStore;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let key = Key::new("prefs")?;
+/// let written = store.put_typed(&key, &("dark", 14u8), PutMode::Create.into()).await?;
+/// let read = store.get_typed::<(String, u8)>(&key).await?.expect("written");
+/// assert_eq!(read.value, ("dark".to_string(), 14));
+/// assert_eq!(read.version, written.version);
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TypedEntry<T> {

@@ -15,6 +15,12 @@ use crate::time::Expiry;
 pub const DEFAULT_MAX_VALUE_LEN: usize = 4 * 1024 * 1024;
 
 /// Which clock decides whether an entry is expired.
+///
+/// ```
+/// use store_core::{ClockSource, Store};
+/// let store = store_memory::MemoryStore::new();
+/// assert_eq!(store.capabilities().clock, ClockSource::Store);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ClockSource {
@@ -89,6 +95,22 @@ impl Capabilities {
 ///
 /// Usable as `Arc<dyn Store>`; [`StoreExt`](crate::StoreExt) adds typed and
 /// convenience calls to every store.
+///
+/// ```
+/// use std::sync::Arc;
+/// use store_core::{Key, PutMode, Store};
+/// use store_memory::MemoryStore;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// // Pick a backend at start-up; the rest of the app sees `dyn Store`.
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// let key = Key::new("k")?;
+/// store.put(&key, "v".into(), PutMode::Create.into()).await?;
+/// assert!(store.delete(&key, None).await?);
+/// assert!(store.get(&key).await?.is_none());
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait Store: Send + Sync + Debug + 'static {
     /// Reads the live entry under `key`.

@@ -87,11 +87,23 @@ pub fn expiry(expires_at: Expiry, now: Expiry) -> Result<()> {
     Ok(())
 }
 
-/// Every check a [`put`](crate::Store::put) needs before it touches the
-/// backend: key length, value size and, when set, expiry after `now`.
+/// Every check a [`put`](crate::Store::put) needs on its value and options
+/// before it touches the backend: value size and, when set, expiry after
+/// `now`.
 ///
 /// # Errors
 /// `InvalidInput` naming the limit that was broken.
+///
+/// ```
+/// use bytes::Bytes;
+/// use store_core::{validate, Capabilities, Expiry, PutOptions};
+///
+/// let caps = Capabilities::new("toy");
+/// let now = Expiry::from_unix_millis(10_000)?;
+/// let stale = PutOptions::default().expires_at(Expiry::from_unix_millis(9_000)?);
+/// assert!(validate::put(&caps, b"v", &stale, now).is_err());
+/// # Ok::<(), store_core::Error>(())
+/// ```
 pub fn put(caps: &Capabilities, value: &[u8], options: &PutOptions, now: Expiry) -> Result<()> {
     self::value(caps, value)?;
     if let Some(e) = options.expires_at {

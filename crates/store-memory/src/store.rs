@@ -623,6 +623,20 @@ impl fmt::Debug for MemoryStore {
 /// The handle of a task started by [`MemoryStore::spawn_purge_task`].
 ///
 /// Dropping it detaches the task; it still ends when the store is dropped.
+///
+/// ```
+/// use std::time::Duration;
+/// use store_memory::MemoryStore;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let task = store.spawn_purge_task(Duration::from_secs(30))?;
+/// assert!(!task.is_finished());
+/// task.abort();
+/// task.join().await;
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct PurgeTask {
     handle: JoinHandle<()>,
