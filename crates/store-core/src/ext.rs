@@ -93,6 +93,10 @@ impl Codec for Json {
     }
 }
 
+fn with_mode(mode: PutMode, expires_at: Option<Expiry>) -> PutOptions {
+    PutOptions::new(mode).expiry(expires_at)
+}
+
 fn typed<T: DeserializeOwned>(entry: Entry) -> Result<TypedEntry<T>> {
     Ok(TypedEntry {
         value: Json::decode(&entry.value)?,
@@ -134,12 +138,8 @@ pub trait StoreExt: Store {
         value: impl Into<Bytes> + Send,
         expires_at: Option<Expiry>,
     ) -> Result<PutResult> {
-        self.put(
-            key,
-            value.into(),
-            PutOptions::new(PutMode::Create).expiry(expires_at),
-        )
-        .await
+        self.put(key, value.into(), with_mode(PutMode::Create, expires_at))
+            .await
     }
 
     /// Writes with [`PutMode::Upsert`].
@@ -152,12 +152,8 @@ pub trait StoreExt: Store {
         value: impl Into<Bytes> + Send,
         expires_at: Option<Expiry>,
     ) -> Result<PutResult> {
-        self.put(
-            key,
-            value.into(),
-            PutOptions::new(PutMode::Upsert).expiry(expires_at),
-        )
-        .await
+        self.put(key, value.into(), with_mode(PutMode::Upsert, expires_at))
+            .await
     }
 
     /// Writes with [`PutMode::Update`]: fails with `NotFound` where no live
@@ -171,12 +167,8 @@ pub trait StoreExt: Store {
         value: impl Into<Bytes> + Send,
         expires_at: Option<Expiry>,
     ) -> Result<PutResult> {
-        self.put(
-            key,
-            value.into(),
-            PutOptions::new(PutMode::Update).expiry(expires_at),
-        )
-        .await
+        self.put(key, value.into(), with_mode(PutMode::Update, expires_at))
+            .await
     }
 
     /// Deletes unconditionally; returns whether a live entry was deleted.
