@@ -55,6 +55,30 @@ async fn put(
     s.put(k, Bytes::from_static(v), o.into()).await
 }
 
+/// Creates `k` with `value` expiring at `exp`; panics naming `what` on error.
+async fn create_expiring(
+    s: &dyn Store,
+    k: &Key,
+    value: &'static [u8],
+    exp: Expiry,
+    what: &str,
+) -> PutResult {
+    let opts = PutOptions::new(PutMode::Create).expires_at(exp);
+    ok(s.put(k, Bytes::from_static(value), opts).await, what)
+}
+
+/// Creates `k` with `value` owned by `who`; panics naming `what` on error.
+async fn create_owned(
+    s: &dyn Store,
+    k: &Key,
+    value: &'static [u8],
+    who: &Owner,
+    what: &str,
+) -> PutResult {
+    let opts = PutOptions::new(PutMode::Create).owner(who.clone());
+    ok(s.put(k, Bytes::from_static(value), opts).await, what)
+}
+
 async fn get(s: &dyn Store, k: &Key) -> Option<Entry> {
     ok(s.get(k).await, "get")
 }
@@ -184,15 +208,7 @@ pub async fn create_over_expired_succeeds(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"old"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    create_expiring(s, &k, b"old", exp, "create").await;
     fx.advance_to(exp).await;
     ok(
         put(s, &k, b"new", PutMode::Create).await,
@@ -222,15 +238,7 @@ pub async fn update_expired_fails_not_found(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"old"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    create_expiring(s, &k, b"old", exp, "create").await;
     fx.advance_to(exp).await;
     expect_kind(
         put(s, &k, b"new", PutMode::Update).await,
@@ -307,15 +315,7 @@ pub async fn update_if_expired_fails_not_found(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    let v = ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"old"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    let v = create_expiring(s, &k, b"old", exp, "create").await;
     fx.advance_to(exp).await;
     expect_kind(
         put(s, &k, b"new", v).await,
@@ -392,15 +392,7 @@ pub async fn delete_expired_entry_returns_false(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    create_expiring(s, &k, b"v", exp, "create").await;
     fx.advance_to(exp).await;
     assert!(!ok(s.delete(&k, None).await, "delete expired"));
     assert!(get(s, &k).await.is_none());
@@ -524,15 +516,7 @@ pub async fn touch_expired_fails_not_found(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    create_expiring(s, &k, b"v", exp, "create").await;
     fx.advance_to(exp).await;
     expect_kind(
         s.touch(&k, fx.after(3600 * SEC)).await,
@@ -550,15 +534,7 @@ pub async fn touch_past_expiry_is_rejected(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(3600 * SEC);
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    create_expiring(s, &k, b"v", exp, "create").await;
     let past = fx.now().checked_sub(SEC).expect("in range");
     expect_kind(
         s.touch(&k, past).await,
@@ -576,15 +552,7 @@ pub async fn expiry_equal_to_now_is_expired(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(SEC);
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    create_expiring(s, &k, b"v", exp, "create").await;
     fx.advance_to(exp).await;
     assert!(
         get(s, &k).await.is_none(),
@@ -598,15 +566,7 @@ pub async fn entry_is_never_expired_early(fx: Fixture) {
     let s = &**fx.store();
     let k = key("k");
     let exp = fx.after(1500 * Duration::from_millis(1));
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    create_expiring(s, &k, b"v", exp, "create").await;
     fx.advance(SEC).await;
     assert!(get(s, &k).await.is_some(), "expired early");
     fx.advance_to(exp).await;
@@ -643,15 +603,7 @@ pub async fn whole_second_expiry_roundtrips(fx: Fixture) {
     let k = key("k");
     let day = fx.now().as_unix_millis() + 86_400_000;
     let exp = Expiry::from_unix_millis(day - day % 1000).expect("in range");
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    create_expiring(s, &k, b"v", exp, "create").await;
     assert_eq!(get(s, &k).await.expect("live").expires_at, Some(exp));
 }
 
@@ -662,15 +614,7 @@ pub async fn millisecond_expiry_roundtrips(fx: Fixture) {
     let k = key("k");
     let base = fx.now().as_unix_millis() + 86_400_000;
     let exp = Expiry::from_unix_millis(base - base % 1000 + 7).expect("in range");
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "create",
-    );
+    create_expiring(s, &k, b"v", exp, "create").await;
     assert_eq!(get(s, &k).await.expect("live").expires_at, Some(exp));
     let exp2 = Expiry::from_unix_millis(base - base % 1000 + 999).expect("in range");
     ok(s.touch(&k, exp2).await, "touch");
@@ -1073,15 +1017,7 @@ pub async fn list_by_owner_returns_owned_entries(fx: Fixture) {
             ok(s.put(&key(name), Bytes::from(name), opts).await, "create").version,
         ));
     }
-    ok(
-        s.put(
-            &key("b1"),
-            Bytes::from_static(b"b"),
-            PutOptions::new(PutMode::Create).owner(bob.clone()),
-        )
-        .await,
-        "create bob",
-    );
+    create_owned(s, &key("b1"), b"b", &bob, "create bob").await;
     ok(
         put(s, &key("none"), b"n", PutMode::Create).await,
         "create unowned",
@@ -1110,15 +1046,7 @@ pub async fn list_by_owner_excludes_deleted(fx: Fixture) {
     let s = &**fx.store();
     let alice = owner("alice");
     for name in ["a", "b"] {
-        ok(
-            s.put(
-                &key(name),
-                Bytes::from_static(b"v"),
-                PutOptions::new(PutMode::Create).owner(alice.clone()),
-            )
-            .await,
-            "create",
-        );
+        create_owned(s, &key(name), b"v", &alice, "create").await;
     }
     assert!(ok(s.delete(&key("a"), None).await, "delete"));
     assert_eq!(keys_of(&ok(s.list_by_owner(&alice).await, "list")), ["b"]);
@@ -1129,15 +1057,7 @@ pub async fn owner_change_moves_entry(fx: Fixture) {
     let s = &**fx.store();
     let (alice, bob) = (owner("alice"), owner("bob"));
     let k = key("k");
-    ok(
-        s.put(
-            &k,
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).owner(alice.clone()),
-        )
-        .await,
-        "create",
-    );
+    create_owned(s, &k, b"v", &alice, "create").await;
     ok(
         s.put(
             &k,
@@ -1172,15 +1092,7 @@ pub async fn delete_by_owner_removes_only_that_owner(fx: Fixture) {
             "create alice",
         );
     }
-    ok(
-        s.put(
-            &key("b"),
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).owner(bob.clone()),
-        )
-        .await,
-        "create bob",
-    );
+    create_owned(s, &key("b"), b"v", &bob, "create bob").await;
     ok(
         put(s, &key("n"), b"v", PutMode::Create).await,
         "create unowned",
@@ -1214,15 +1126,7 @@ pub async fn delete_by_owner_counts_only_live(fx: Fixture) {
         .await,
         "create expiring",
     );
-    ok(
-        s.put(
-            &key("new"),
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).owner(alice.clone()),
-        )
-        .await,
-        "create",
-    );
+    create_owned(s, &key("new"), b"v", &alice, "create").await;
     fx.advance_to(exp).await;
     assert_eq!(ok(s.delete_by_owner(&alice).await, "delete_by_owner"), 1);
     assert!(get(s, &key("new")).await.is_none());
@@ -1232,25 +1136,9 @@ pub async fn delete_by_owner_counts_only_live(fx: Fixture) {
 pub async fn owner_reusable_after_delete_by_owner(fx: Fixture) {
     let s = &**fx.store();
     let alice = owner("alice");
-    ok(
-        s.put(
-            &key("a"),
-            Bytes::from_static(b"v"),
-            PutOptions::new(PutMode::Create).owner(alice.clone()),
-        )
-        .await,
-        "create",
-    );
+    create_owned(s, &key("a"), b"v", &alice, "create").await;
     assert_eq!(ok(s.delete_by_owner(&alice).await, "delete_by_owner"), 1);
-    ok(
-        s.put(
-            &key("a"),
-            Bytes::from_static(b"w"),
-            PutOptions::new(PutMode::Create).owner(alice.clone()),
-        )
-        .await,
-        "re-create",
-    );
+    create_owned(s, &key("a"), b"w", &alice, "re-create").await;
     assert_eq!(keys_of(&ok(s.list_by_owner(&alice).await, "list")), ["a"]);
 }
 
@@ -1264,48 +1152,16 @@ pub async fn namespaces_are_isolated(fx: Fixture) {
     let k = key("shared-key");
     let alice = owner("alice");
     let exp = fx.after(SEC);
-    ok(
-        a.put(
-            &k,
-            Bytes::from_static(b"A"),
-            PutOptions::new(PutMode::Create).owner(alice.clone()),
-        )
-        .await,
-        "a create",
-    );
+    create_owned(&*a, &k, b"A", &alice, "a create").await;
     expect_kind(
         b.put(&k, Bytes::from_static(b"B"), PutMode::Update.into())
             .await,
         ErrorKind::NotFound,
         "b update of a's key",
     );
-    ok(
-        b.put(
-            &k,
-            Bytes::from_static(b"B"),
-            PutOptions::new(PutMode::Create).owner(alice.clone()),
-        )
-        .await,
-        "b create",
-    );
-    ok(
-        a.put(
-            &key("a-exp"),
-            Bytes::from_static(b"x"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "a expiring",
-    );
-    ok(
-        b.put(
-            &key("b-exp"),
-            Bytes::from_static(b"x"),
-            PutOptions::new(PutMode::Create).expires_at(exp),
-        )
-        .await,
-        "b expiring",
-    );
+    create_owned(&*b, &k, b"B", &alice, "b create").await;
+    create_expiring(&*a, &key("a-exp"), b"x", exp, "a expiring").await;
+    create_expiring(&*b, &key("b-exp"), b"x", exp, "b expiring").await;
     assert_eq!(value_of(&*a, &k).await.as_deref(), Some(&b"A"[..]));
     assert_eq!(value_of(&*b, &k).await.as_deref(), Some(&b"B"[..]));
     assert_eq!(ok(a.list_by_owner(&alice).await, "list a").len(), 1);
