@@ -82,6 +82,20 @@ fn keys(task: usize) -> Vec<Key> {
         .collect()
 }
 
+/// Spawns every worker at once and returns how long until all finished.
+async fn time_tasks<W>(workers: impl Iterator<Item = W>) -> Duration
+where
+    W: Future<Output = ()> + Send + 'static,
+{
+    let workers: Vec<W> = workers.collect();
+    let start = Instant::now();
+    let handles: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    start.elapsed()
+}
+
 async fn run_store(store: MemoryStore, op: Op, tasks: usize, iters: u64) -> Duration {
     let value = Bytes::from(vec![b'v'; 200]);
     let mut prepared = Vec::new();
@@ -98,42 +112,35 @@ async fn run_store(store: MemoryStore, op: Op, tasks: usize, iters: u64) -> Dura
         prepared.push((keys, versions));
     }
     let per_task = iters.div_ceil(tasks as u64);
-    let start = Instant::now();
-    let handles: Vec<_> = prepared
-        .into_iter()
-        .map(|(keys, mut versions)| {
-            let store = store.clone();
-            let value = value.clone();
-            tokio::spawn(async move {
-                for i in 0..per_task as usize {
-                    let slot = i % KEYS_PER_TASK;
-                    let k = &keys[slot];
-                    match op {
-                        Op::Get => {
-                            black_box(store.get(k).await.unwrap());
-                        }
-                        Op::Upsert => {
-                            black_box(
-                                store
-                                    .put(k, value.clone(), PutOptions::default())
-                                    .await
-                                    .unwrap(),
-                            );
-                        }
-                        Op::UpdateIf => {
-                            let mode = PutMode::UpdateIf(versions[slot]);
-                            let r = store.put(k, value.clone(), mode.into()).await.unwrap();
-                            versions[slot] = r.version;
-                        }
+    let workers = prepared.into_iter().map(|(keys, mut versions)| {
+        let store = store.clone();
+        let value = value.clone();
+        async move {
+            for i in 0..per_task as usize {
+                let slot = i % KEYS_PER_TASK;
+                let k = &keys[slot];
+                match op {
+                    Op::Get => {
+                        black_box(store.get(k).await.unwrap());
+                    }
+                    Op::Upsert => {
+                        black_box(
+                            store
+                                .put(k, value.clone(), PutOptions::default())
+                                .await
+                                .unwrap(),
+                        );
+                    }
+                    Op::UpdateIf => {
+                        let mode = PutMode::UpdateIf(versions[slot]);
+                        let r = store.put(k, value.clone(), mode.into()).await.unwrap();
+                        versions[slot] = r.version;
                     }
                 }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    start.elapsed()
+            }
+        }
+    });
+    time_tasks(workers).await
 }
 
 async fn run_baseline(base: Arc<Baseline>, op: Op, tasks: usize, iters: u64) -> Duration {
@@ -145,36 +152,28 @@ async fn run_baseline(base: Arc<Baseline>, op: Op, tasks: usize, iters: u64) -> 
         prepared.push((keys, versions));
     }
     let per_task = iters.div_ceil(tasks as u64);
-    let start = Instant::now();
-    let handles: Vec<_> = prepared
-        .into_iter()
-        .map(|(keys, mut versions)| {
-            let base = Arc::clone(&base);
-            let value = value.clone();
-            tokio::spawn(async move {
-                for i in 0..per_task as usize {
-                    let slot = i % KEYS_PER_TASK;
-                    let k = &keys[slot];
-                    match op {
-                        Op::Get => {
-                            black_box(base.get(k));
-                        }
-                        Op::Upsert => {
-                            black_box(base.upsert(k, value.clone()));
-                        }
-                        Op::UpdateIf => {
-                            versions[slot] =
-                                base.update_if(k, value.clone(), versions[slot]).unwrap();
-                        }
+    let workers = prepared.into_iter().map(|(keys, mut versions)| {
+        let base = Arc::clone(&base);
+        let value = value.clone();
+        async move {
+            for i in 0..per_task as usize {
+                let slot = i % KEYS_PER_TASK;
+                let k = &keys[slot];
+                match op {
+                    Op::Get => {
+                        black_box(base.get(k));
+                    }
+                    Op::Upsert => {
+                        black_box(base.upsert(k, value.clone()));
+                    }
+                    Op::UpdateIf => {
+                        versions[slot] = base.update_if(k, value.clone(), versions[slot]).unwrap();
                     }
                 }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    start.elapsed()
+            }
+        }
+    });
+    time_tasks(workers).await
 }
 
 fn bench(c: &mut Criterion) {
