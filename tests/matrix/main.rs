@@ -3,3 +3,5 @@
 
 mod memory;
 mod memory_real_clock;
+mod redis;
+mod redis_cluster;

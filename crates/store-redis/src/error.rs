@@ -1,0 +1,111 @@
+//! Mapping the driver's errors onto [`store_core::Error`], by error kind and
+//! server error code, never by message text.
+
+use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
+use store_core::{Error, ErrorKind, Operation};
+
+use crate::BACKEND;
+
+/// The store error for a driver error during `operation`; the driver error
+/// is kept as the source.
+pub(crate) fn classify(e: RedisError, operation: Operation) -> Error {
+    let (kind, message) = kind_of(&e);
+    Error::new(kind, message)
+        .in_context(BACKEND, operation)
+        .with_source(e)
+}
+
+fn kind_of(e: &RedisError) -> (ErrorKind, &'static str) {
+    if e.is_timeout() {
+        return (
+            ErrorKind::Unavailable,
+            "the Redis server did not answer in time",
+        );
+    }
+    if e.is_connection_refusal() {
+        return (
+            ErrorKind::Unavailable,
+            "the Redis server refused the connection",
+        );
+    }
+    if e.is_io_error() || e.is_connection_dropped() {
+        return (
+            ErrorKind::Unavailable,
+            "the connection to the Redis server failed",
+        );
+    }
+    match e.kind() {
+        RedisKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+            | ServerErrorKind::ReadOnly,
+        ) => (
+            ErrorKind::Unavailable,
+            "the Redis server cannot serve this key right now (loading, failover or resharding)",
+        ),
+        RedisKind::ClusterConnectionNotFound => (
+            ErrorKind::Unavailable,
+            "no connection to the Redis Cluster node that serves this key",
+        ),
+        RedisKind::AuthenticationFailed => (
+            ErrorKind::Config,
+            "the Redis server rejected the credentials",
+        ),
+        RedisKind::Server(ServerErrorKind::NoPerm) => (
+            ErrorKind::Config,
+            "the Redis user lacks a permission this store needs (ACL)",
+        ),
+        RedisKind::InvalidClientConfig => (ErrorKind::Config, "invalid Redis client settings"),
+        RedisKind::Parse | RedisKind::UnexpectedReturnType => (
+            ErrorKind::Encoding,
+            "the Redis server replied with data this store did not write",
+        ),
+        _ => match e.code() {
+            Some("WRONGTYPE") => (
+                ErrorKind::Encoding,
+                "a key under this store's prefix holds a value of another type \
+                 (not written by this store)",
+            ),
+            Some("OOM") => (
+                ErrorKind::CapacityExceeded,
+                "the Redis server is out of memory (maxmemory reached)",
+            ),
+            Some("BUSY") => (
+                ErrorKind::Unavailable,
+                "the Redis server is busy running a script",
+            ),
+            _ => (ErrorKind::Backend, "the Redis server returned an error"),
+        },
+    }
+}
+
+/// An `Encoding` error for data under our prefix that this store did not
+/// write. The key is not named: keys may be derived from secrets.
+pub(crate) fn foreign(operation: Operation, what: &'static str) -> Error {
+    Error::new(ErrorKind::Encoding, what).in_context(BACKEND, operation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_retryable_unavailable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let e = classify(RedisError::from(io), Operation::Get);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.is_retryable());
+        assert_eq!(e.backend(), Some("redis"));
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn parse_errors_are_encoding() {
+        let e = RedisError::from((RedisKind::UnexpectedReturnType, "not a hash"));
+        assert_eq!(classify(e, Operation::Get).kind(), ErrorKind::Encoding);
+    }
+}

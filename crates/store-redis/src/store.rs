@@ -1,0 +1,882 @@
+//! [`RedisStore`]: the [`Store`] implementation.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::try_join_all;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind as RedisKind, ServerErrorKind, Value};
+use store_core::{
+    Capabilities, ClockSource, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode,
+    PutOptions, PutResult, Result, Store, Version, async_trait, redact_url, validate,
+};
+
+use crate::config::{
+    DEFAULT_BUCKETS_CLUSTER, DEFAULT_BUCKETS_SINGLE, RedisConfig, config_error, validate_prefix,
+};
+use crate::conn::Conn;
+use crate::error::{classify, foreign};
+use crate::scripts::{DELETE, DELETE_OWNER, LIST_OWNER, Lua, PUT, TOUCH};
+
+/// The backend name in errors and [`Capabilities`].
+pub const BACKEND: &str = "redis";
+
+const FOREIGN_TYPE: &str = "a key under this store's prefix holds a value of another Redis \
+                            type (not written by this store)";
+const FOREIGN_HASH: &str = "a hash under this store's prefix lacks the fields this store \
+                            writes (not written by this store)";
+
+/// A [`Store`] on Redis: a single server (through a [`ConnectionManager`]
+/// that reconnects by itself) or, with the `cluster` feature, a Redis
+/// Cluster.
+///
+/// Cheap to clone: clones share the connection. Every write is one Lua
+/// script run atomically by the server; reads are one `HGETALL`. The
+/// server's clock decides expiry, which Redis enforces natively, so
+/// [`Store::delete_expired`] has nothing to do.
+///
+/// ```no_run
+/// use store_core::{Key, PutOptions, Store};
+/// use store_redis::RedisStore;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?;
+/// let key = Key::new("session:1")?;
+/// store.put(&key, "data".into(), PutOptions::default()).await?;
+/// assert!(store.get(&key).await?.is_some());
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    prefix: Arc<str>,
+    /// `<prefix>:{<bucket>}:` for every bucket.
+    bases: Arc<[Box<str>]>,
+    caps: Capabilities,
+    /// Where the store connects, with any password redacted.
+    endpoint: Arc<str>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("endpoint", &self.endpoint)
+            .field("prefix", &self.prefix)
+            .field("buckets", &self.bases.len())
+            .field("cluster", &self.caps.cluster)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects to one Redis server (`redis://`, `rediss://` with the `tls`
+    /// feature, or `redis+unix://`) with the default [`RedisConfig`].
+    ///
+    /// # Errors
+    /// `Config` for a malformed URL or rejected credentials, `Unavailable`
+    /// when the server cannot be reached. No error contains the password.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_redis::RedisStore::connect("redis://127.0.0.1:6379/0").await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, RedisConfig::default()).await
+    }
+
+    /// Connects to one Redis server with `config`.
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect`], plus `Config` for an invalid `config`.
+    ///
+    /// ```no_run
+    /// use store_redis::{RedisConfig, RedisStore};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let config = RedisConfig::default().prefix("myapp");
+    /// let store = RedisStore::connect_with("redis://127.0.0.1:6379/", config).await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect_with(url: &str, config: RedisConfig) -> Result<Self> {
+        config.validate()?;
+        let client = open_client(url, &config)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_response_timeout(Some(config.response_timeout))
+            .set_number_of_retries(config.reconnect_retries);
+        let manager = ConnectionManager::new_with_config(client, manager_config)
+            .await
+            .map_err(|e| without_secret(classify(e, Operation::Connect), url))?;
+        Ok(Self::build(
+            Conn::Single(manager),
+            &config,
+            redact_url(url),
+            false,
+        ))
+    }
+
+    /// A store on an existing connection, with the default [`RedisConfig`].
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+    /// let conn = redis::aio::ConnectionManager::new(client).await.unwrap();
+    /// let store = store_redis::RedisStore::new(conn);
+    /// # });
+    /// ```
+    pub fn new(conn: ConnectionManager) -> Self {
+        Self::build(
+            Conn::Single(conn),
+            &RedisConfig::default(),
+            "(given connection)".into(),
+            false,
+        )
+    }
+
+    /// A store on an existing connection with `config` (its timeouts are
+    /// the connection's own and are not changed).
+    ///
+    /// # Errors
+    /// `Config` for an invalid `config`.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+    /// let conn = redis::aio::ConnectionManager::new(client).await.unwrap();
+    /// let config = store_redis::RedisConfig::default().prefix("app");
+    /// let store = store_redis::RedisStore::with_config(conn, config)?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_config(conn: ConnectionManager, config: RedisConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self::build(
+            Conn::Single(conn),
+            &config,
+            "(given connection)".into(),
+            false,
+        ))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes, with the
+    /// default [`RedisConfig`].
+    ///
+    /// # Errors
+    /// `Config` for a malformed URL, `Unavailable` when no node answers.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let nodes = ["redis://127.0.0.1:7001/", "redis://127.0.0.1:7002/"];
+    /// let store = store_redis::RedisStore::connect_cluster(nodes).await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "cluster")]
+    pub async fn connect_cluster<I, S>(nodes: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::connect_cluster_with(nodes, RedisConfig::default()).await
+    }
+
+    /// Connects to a Redis Cluster with `config`.
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect_cluster`], plus `Config` for an invalid
+    /// `config` or an empty node list.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let config = store_redis::RedisConfig::default().buckets(64);
+    /// let store =
+    ///     store_redis::RedisStore::connect_cluster_with(["redis://127.0.0.1:7001/"], config).await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "cluster")]
+    pub async fn connect_cluster_with<I, S>(nodes: I, config: RedisConfig) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        config.validate()?;
+        let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        if nodes.is_empty() {
+            return Err(config_error("a Redis Cluster needs at least one node URL"));
+        }
+        let shown = nodes
+            .iter()
+            .map(|n| redact_url(n))
+            .collect::<Vec<_>>()
+            .join(",");
+        for node in &nodes {
+            check_scheme(node)?;
+        }
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut builder = redis::cluster::ClusterClientBuilder::new(nodes.clone())
+            .connection_timeout(config.connection_timeout)
+            .response_timeout(config.response_timeout)
+            .retries(u32::try_from(config.reconnect_retries).unwrap_or(u32::MAX));
+        #[cfg(feature = "tls")]
+        {
+            install_crypto_provider();
+            if let Some(root) = &config.tls_root_cert {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root.clone()),
+                });
+            }
+        }
+        let scrub = |e: Error| nodes.iter().fold(e, |e, n| without_secret(e, n));
+        let client = builder.build().map_err(|e| {
+            scrub(
+                config_error(format!("invalid Redis Cluster settings for {shown}"))
+                    .with_operation(Operation::Connect)
+                    .with_source(e),
+            )
+        })?;
+        let conn = client
+            .get_async_connection()
+            .await
+            .map_err(|e| scrub(classify(e, Operation::Connect)))?;
+        Ok(Self::build(Conn::Cluster(conn), &config, shown, true))
+    }
+
+    /// A store on an existing cluster connection, with the default
+    /// [`RedisConfig`].
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let client = redis::cluster::ClusterClient::new(vec!["redis://127.0.0.1:7001/"]).unwrap();
+    /// let conn = client.get_async_connection().await.unwrap();
+    /// let store = store_redis::RedisStore::new_cluster(conn);
+    /// # });
+    /// ```
+    #[cfg(feature = "cluster")]
+    pub fn new_cluster(conn: redis::cluster_async::ClusterConnection) -> Self {
+        Self::build(
+            Conn::Cluster(conn),
+            &RedisConfig::default(),
+            "(given cluster connection)".into(),
+            true,
+        )
+    }
+
+    /// A store on an existing cluster connection with `config`.
+    ///
+    /// # Errors
+    /// `Config` for an invalid `config`.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let client = redis::cluster::ClusterClient::new(vec!["redis://127.0.0.1:7001/"]).unwrap();
+    /// let conn = client.get_async_connection().await.unwrap();
+    /// let config = store_redis::RedisConfig::default().prefix("app");
+    /// let store = store_redis::RedisStore::cluster_with_config(conn, config)?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "cluster")]
+    pub fn cluster_with_config(
+        conn: redis::cluster_async::ClusterConnection,
+        config: RedisConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        Ok(Self::build(
+            Conn::Cluster(conn),
+            &config,
+            "(given cluster connection)".into(),
+            true,
+        ))
+    }
+
+    fn build(conn: Conn, config: &RedisConfig, endpoint: String, cluster: bool) -> Self {
+        let buckets = config.buckets.unwrap_or(if cluster {
+            DEFAULT_BUCKETS_CLUSTER
+        } else {
+            DEFAULT_BUCKETS_SINGLE
+        });
+        let mut caps = Capabilities::new(BACKEND);
+        caps.native_ttl = true;
+        caps.cluster = cluster;
+        caps.shared = true;
+        caps.clock = ClockSource::Server;
+        caps.max_value_len = config.max_value_len;
+        Self {
+            conn,
+            prefix: config.prefix.as_str().into(),
+            bases: bases(&config.prefix, buckets),
+            caps,
+            endpoint: endpoint.into(),
+        }
+    }
+
+    /// The same connection and settings on another namespace: like a second
+    /// store on the same server, sharing nothing with this one.
+    ///
+    /// # Errors
+    /// `Config` for an invalid prefix (see [`RedisConfig::prefix`]).
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+    /// let tokens = store.with_prefix("tokens")?;
+    /// assert_eq!(tokens.prefix(), "tokens");
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_prefix(&self, prefix: impl AsRef<str>) -> Result<Self> {
+        let prefix = prefix.as_ref();
+        validate_prefix(prefix)?;
+        Ok(Self {
+            prefix: prefix.into(),
+            bases: bases(prefix, self.bases.len() as u16),
+            ..self.clone()
+        })
+    }
+
+    /// The namespace of this store.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+    /// assert_eq!(store.prefix(), store_redis::DEFAULT_PREFIX);
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// How many hash-slot buckets the entries are spread over.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+    /// assert_eq!(store.buckets(), 1);
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn buckets(&self) -> u16 {
+        self.bases.len() as u16
+    }
+
+    /// The base of the bucket that holds `key`.
+    fn base_of(&self, key: &Key) -> &str {
+        let n = self.bases.len();
+        let i = if n == 1 {
+            0
+        } else {
+            (fnv1a(key.as_str().as_bytes()) % n as u64) as usize
+        };
+        &self.bases[i]
+    }
+
+    async fn eval(
+        &self,
+        lua: &Lua,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        op: Operation,
+    ) -> Result<Value> {
+        let mut conn = self.conn.clone();
+        let build = |verb: &str, script: &[u8]| {
+            let mut cmd = redis::cmd(verb);
+            cmd.arg(script).arg(keys.len());
+            for k in keys {
+                cmd.arg(*k);
+            }
+            for a in args {
+                cmd.arg(*a);
+            }
+            cmd
+        };
+        let first = build("EVALSHA", lua.hash.as_bytes())
+            .query_async(&mut conn)
+            .await;
+        match first {
+            // A restarted or flushed server forgot the script: send it whole
+            // (EVAL also caches it again).
+            Err(e) if e.kind() == RedisKind::Server(ServerErrorKind::NoScript) => {
+                build("EVAL", lua.source.as_bytes())
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| classify(e, op))
+            }
+            other => other.map_err(|e| classify(e, op)),
+        }
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl Store for RedisStore {
+    /// One `HGETALL`; Redis itself hides an expired key.
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        in_ctx(validate::key(&self.caps, key), Operation::Get)?;
+        let redis_key = entry_key(self.base_of(key), key);
+        let mut conn = self.conn.clone();
+        let reply: Value = redis::cmd("HGETALL")
+            .arg(&redis_key)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| classify(e, Operation::Get))?;
+        decode_hash(reply)
+    }
+
+    /// One script: checks the mode against the current entry, writes the
+    /// whole entry with a fresh version and native expiry, and moves the key
+    /// between owner sets.
+    async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
+        in_ctx(validate::key(&self.caps, key), Operation::Put)?;
+        in_ctx(validate::value(&self.caps, &value), Operation::Put)?;
+        let base = self.base_of(key);
+        let redis_key = entry_key(base, key);
+        let counter = format!("{base}n");
+        let owner_prefix = format!("{base}o:");
+        let (mode, expected): (&[u8], String) = match options.mode {
+            PutMode::Upsert => (b"U", String::new()),
+            PutMode::Create => (b"C", String::new()),
+            PutMode::Update => (b"P", String::new()),
+            PutMode::UpdateIf(v) => (b"I", v.as_u64().to_string()),
+        };
+        let expiry = options
+            .expires_at
+            .map(|e| e.as_unix_millis().to_string())
+            .unwrap_or_default();
+        let owner = options.owner.as_ref().map(Owner::as_str).unwrap_or("");
+        let reply = self
+            .eval(
+                &PUT,
+                &[&redis_key, counter.as_bytes()],
+                &[
+                    mode,
+                    &value,
+                    expiry.as_bytes(),
+                    owner.as_bytes(),
+                    expected.as_bytes(),
+                    owner_prefix.as_bytes(),
+                    key.as_str().as_bytes(),
+                ],
+                Operation::Put,
+            )
+            .await?;
+        let mut reply = Reply::new(reply, Operation::Put)?;
+        match reply.status.as_slice() {
+            b"ok" => Ok(PutResult::new(reply.version()?)),
+            b"exists" => Err(Error::already_exists().in_context(BACKEND, Operation::Put)),
+            b"missing" => Err(Error::not_found().in_context(BACKEND, Operation::Put)),
+            b"mismatch" => Err(Error::version_mismatch().in_context(BACKEND, Operation::Put)),
+            b"past" => Err(reply.past(options.expires_at, Operation::Put)),
+            other => Err(reply.unexpected(other)),
+        }
+    }
+
+    /// One script: a new expiry on the entry and its owner set, value and
+    /// version untouched.
+    async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
+        in_ctx(validate::key(&self.caps, key), Operation::Touch)?;
+        let base = self.base_of(key);
+        let redis_key = entry_key(base, key);
+        let owner_prefix = format!("{base}o:");
+        let expiry = expires_at.as_unix_millis().to_string();
+        let reply = self
+            .eval(
+                &TOUCH,
+                &[&redis_key],
+                &[
+                    expiry.as_bytes(),
+                    owner_prefix.as_bytes(),
+                    key.as_str().as_bytes(),
+                ],
+                Operation::Touch,
+            )
+            .await?;
+        let mut reply = Reply::new(reply, Operation::Touch)?;
+        match reply.status.as_slice() {
+            b"ok" => Ok(()),
+            b"missing" => Err(Error::not_found().in_context(BACKEND, Operation::Touch)),
+            b"past" => Err(reply.past(Some(expires_at), Operation::Touch)),
+            other => Err(reply.unexpected(other)),
+        }
+    }
+
+    /// One script: deletes the entry (if it still has `version`) and its
+    /// owner-set membership.
+    async fn delete(&self, key: &Key, version: Option<Version>) -> Result<bool> {
+        in_ctx(validate::key(&self.caps, key), Operation::Delete)?;
+        let base = self.base_of(key);
+        let redis_key = entry_key(base, key);
+        let owner_prefix = format!("{base}o:");
+        let expected = version.map(|v| v.as_u64().to_string()).unwrap_or_default();
+        let reply = self
+            .eval(
+                &DELETE,
+                &[&redis_key],
+                &[
+                    expected.as_bytes(),
+                    owner_prefix.as_bytes(),
+                    key.as_str().as_bytes(),
+                ],
+                Operation::Delete,
+            )
+            .await?;
+        let reply = Reply::new(reply, Operation::Delete)?;
+        match reply.status.as_slice() {
+            b"ok" => Ok(true),
+            b"missing" => Ok(false),
+            b"mismatch" => Err(Error::version_mismatch().in_context(BACKEND, Operation::Delete)),
+            other => Err(reply.unexpected(other)),
+        }
+    }
+
+    /// Always `Ok(0)`: Redis deletes expired keys by itself (lazily on
+    /// access and by its active expiry cycle), and owner sets expire with
+    /// their last member. Nothing is enumerated.
+    async fn delete_expired(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// One script per bucket (run concurrently), each reading the owner's
+    /// set and its live entries atomically; stale members are removed.
+    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+        let calls = self.bases.iter().map(|base| async move {
+            let set = format!("{base}o:{}", owner.as_str());
+            let entry_prefix = format!("{base}e:");
+            let reply = self
+                .eval(
+                    &LIST_OWNER,
+                    &[set.as_bytes()],
+                    &[entry_prefix.as_bytes(), owner.as_str().as_bytes()],
+                    Operation::ListByOwner,
+                )
+                .await?;
+            decode_owned(reply, owner)
+        });
+        let mut all: Vec<(Key, Entry)> = try_join_all(calls).await?.into_iter().flatten().collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
+    /// One script per bucket (run concurrently), each deleting the owner's
+    /// live entries and set atomically within its hash slot.
+    async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
+        let calls = self.bases.iter().map(|base| async move {
+            let set = format!("{base}o:{}", owner.as_str());
+            let entry_prefix = format!("{base}e:");
+            let reply = self
+                .eval(
+                    &DELETE_OWNER,
+                    &[set.as_bytes()],
+                    &[entry_prefix.as_bytes(), owner.as_str().as_bytes()],
+                    Operation::DeleteByOwner,
+                )
+                .await?;
+            match reply {
+                Value::Int(n) => u64::try_from(n).map_err(|_| bad_reply(Operation::DeleteByOwner)),
+                _ => Err(bad_reply(Operation::DeleteByOwner)),
+            }
+        });
+        Ok(try_join_all(calls).await?.into_iter().sum())
+    }
+
+    /// Native TTL on the server's clock, atomic conditional writes, an
+    /// owner index of Redis sets; `cluster` on a Redis Cluster.
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+}
+
+/// Names the backend and operation on an input-check error.
+fn in_ctx<T>(r: Result<T>, op: Operation) -> Result<T> {
+    r.map_err(|e| e.in_context(BACKEND, op))
+}
+
+fn bases(prefix: &str, buckets: u16) -> Arc<[Box<str>]> {
+    (0..buckets)
+        .map(|b| format!("{prefix}:{{{b}}}:").into_boxed_str())
+        .collect()
+}
+
+fn entry_key(base: &str, key: &Key) -> Vec<u8> {
+    let mut k = Vec::with_capacity(base.len() + 2 + key.as_str().len());
+    k.extend_from_slice(base.as_bytes());
+    k.extend_from_slice(b"e:");
+    k.extend_from_slice(key.as_str().as_bytes());
+    k
+}
+
+/// FNV-1a: a stable hash (part of the data layout) choosing a key's bucket.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn open_client(url: &str, config: &RedisConfig) -> Result<redis::Client> {
+    check_scheme(url)?;
+    #[cfg(feature = "tls")]
+    {
+        install_crypto_provider();
+        if let Some(root) = &config.tls_root_cert {
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root.clone()),
+            };
+            return redis::Client::build_with_tls(url, certs).map_err(|e| bad_url(url, e));
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = config;
+    redis::Client::open(url).map_err(|e| bad_url(url, e))
+}
+
+fn check_scheme(url: &str) -> Result<()> {
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "redis" | "redis+unix" | "unix" => Ok(()),
+        "rediss" if cfg!(feature = "tls") => Ok(()),
+        "rediss" => Err(config_error(
+            "rediss:// URLs need the `tls` feature of store-redis",
+        )),
+        _ => Err(config_error(format!(
+            "not a Redis URL: {}; expected redis://, rediss:// or redis+unix://",
+            redact_url(url)
+        ))),
+    }
+}
+
+fn bad_url(url: &str, e: redis::RedisError) -> Error {
+    without_secret(
+        config_error(format!("invalid Redis URL {}", redact_url(url)))
+            .with_operation(Operation::Connect)
+            .with_source(e),
+        url,
+    )
+}
+
+/// Drops the source of `e` when its text contains the password of `url`.
+fn without_secret(e: Error, url: &str) -> Error {
+    let redacted = redact_url(url);
+    if redacted == url {
+        return e;
+    }
+    // The password is what redaction replaced.
+    let (head, tail) = redacted.split_once(":***@").unwrap_or(("", ""));
+    let password = &url[head.len() + 1..url.len() - tail.len() - 1];
+    let text = format!("{e:?}");
+    if password.is_empty() || !text.contains(password) {
+        return e;
+    }
+    let mut clean =
+        Error::new(e.kind(), e.message().replace(password, "***")).with_retryable(e.is_retryable());
+    if let (Some(b), Some(op)) = (e.backend(), e.operation()) {
+        clean = clean.in_context(b, op);
+    }
+    clean
+}
+
+#[cfg(feature = "tls")]
+fn install_crypto_provider() {
+    // Several providers may be compiled in (ring here, aws-lc-rs from
+    // another crate): pick one for the process unless one is set already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn bad_reply(op: Operation) -> Error {
+    Error::new(
+        ErrorKind::Backend,
+        "unexpected reply from a store script (is the server Redis 7.0 or newer?)",
+    )
+    .in_context(BACKEND, op)
+}
+
+/// A script reply: a status word and its data.
+struct Reply {
+    status: Vec<u8>,
+    rest: std::vec::IntoIter<Value>,
+    op: Operation,
+}
+
+impl Reply {
+    fn new(value: Value, op: Operation) -> Result<Self> {
+        let Value::Array(items) = value else {
+            return Err(bad_reply(op));
+        };
+        let mut rest = items.into_iter();
+        let status = match rest.next() {
+            Some(Value::BulkString(s)) => s,
+            Some(Value::SimpleString(s)) => s.into_bytes(),
+            _ => return Err(bad_reply(op)),
+        };
+        Ok(Self { status, rest, op })
+    }
+
+    fn next_str(&mut self) -> Result<String> {
+        match self.rest.next() {
+            Some(Value::BulkString(s)) => String::from_utf8(s).map_err(|_| bad_reply(self.op)),
+            _ => Err(bad_reply(self.op)),
+        }
+    }
+
+    fn version(&mut self) -> Result<Version> {
+        let s = self.next_str()?;
+        s.parse::<u64>()
+            .map(Version::from_u64)
+            .map_err(|_| bad_reply(self.op))
+    }
+
+    /// The `InvalidInput` for an expiry not after the server's time.
+    fn past(&mut self, expires_at: Option<Expiry>, op: Operation) -> Error {
+        let now = self
+            .next_str()
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .and_then(|ms| Expiry::from_unix_millis(ms).ok());
+        match (expires_at, now) {
+            (Some(e), Some(now)) => match validate::expiry(e, now) {
+                Err(err) => err.in_context(BACKEND, op),
+                Ok(()) => bad_reply(op),
+            },
+            _ => bad_reply(op),
+        }
+    }
+
+    fn unexpected(&self, status: &[u8]) -> Error {
+        match status {
+            b"type" => foreign(self.op, FOREIGN_TYPE),
+            b"foreign" => foreign(self.op, FOREIGN_HASH),
+            _ => bad_reply(self.op),
+        }
+    }
+}
+
+/// An entry from `HGETALL`'s field/value pairs; `None` for no fields.
+fn decode_hash(reply: Value) -> Result<Option<Entry>> {
+    let pairs: Vec<(Value, Value)> = match reply {
+        Value::Array(items) => {
+            if items.len() % 2 != 0 {
+                return Err(bad_reply(Operation::Get));
+            }
+            let mut it = items.into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                pairs.push((f, v));
+            }
+            pairs
+        }
+        Value::Map(pairs) => pairs,
+        _ => return Err(bad_reply(Operation::Get)),
+    };
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let op = Operation::Get;
+    let (mut data, mut version, mut expiry, mut owner) = (None, None, None, None);
+    for (field, value) in pairs {
+        let (Value::BulkString(field), Value::BulkString(value)) = (field, value) else {
+            return Err(bad_reply(op));
+        };
+        match field.as_slice() {
+            b"d" => data = Some(Bytes::from(value)),
+            b"v" => version = Some(parse_version(&value, op)?),
+            b"x" => expiry = Some(parse_expiry(&value, op)?),
+            b"o" => owner = Some(parse_owner(value, op)?),
+            _ => return Err(foreign(op, FOREIGN_HASH)),
+        }
+    }
+    let (Some(data), Some(version)) = (data, version) else {
+        return Err(foreign(op, FOREIGN_HASH));
+    };
+    Ok(Some(
+        Entry::new(data, version)
+            .with_expiry(expiry)
+            .with_owner(owner),
+    ))
+}
+
+/// The flat (key, value, version, expiry) quadruples of `LIST_OWNER`.
+fn decode_owned(reply: Value, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+    let op = Operation::ListByOwner;
+    let Value::Array(items) = reply else {
+        return Err(bad_reply(op));
+    };
+    if items.len() % 4 != 0 {
+        return Err(bad_reply(op));
+    }
+    let mut out = Vec::with_capacity(items.len() / 4);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(d), Some(v), Some(x)) = (it.next(), it.next(), it.next(), it.next()) {
+        let (Value::BulkString(k), Value::BulkString(d), Value::BulkString(v)) = (k, d, v) else {
+            return Err(foreign(op, FOREIGN_HASH));
+        };
+        let key = std::str::from_utf8(&k)
+            .ok()
+            .and_then(|s| Key::new(s).ok())
+            .ok_or_else(|| foreign(op, "an owner set holds a member that is not a valid key"))?;
+        let expiry = match x {
+            Value::Nil => None,
+            Value::BulkString(x) => Some(parse_expiry(&x, op)?),
+            _ => return Err(bad_reply(op)),
+        };
+        let entry = Entry::new(Bytes::from(d), parse_version(&v, op)?)
+            .with_expiry(expiry)
+            .with_owner(Some(owner.clone()));
+        out.push((key, entry));
+    }
+    Ok(out)
+}
+
+fn parse_version(raw: &[u8], op: Operation) -> Result<Version> {
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Version::from_u64)
+        .ok_or_else(|| foreign(op, "an entry's version field is not a number"))
+}
+
+fn parse_expiry(raw: &[u8], op: Operation) -> Result<Expiry> {
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .and_then(|ms| Expiry::from_unix_millis(ms).ok())
+        .ok_or_else(|| foreign(op, "an entry's expiry field is not a valid time"))
+}
+
+fn parse_owner(raw: Vec<u8>, op: Operation) -> Result<Owner> {
+    String::from_utf8(raw)
+        .ok()
+        .and_then(|s| Owner::new(s).ok())
+        .ok_or_else(|| foreign(op, "an entry's owner field is not a valid owner"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_stable_and_tagged() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        let b = bases("app", 3);
+        assert_eq!(&*b[2], "app:{2}:");
+        let key = Key::new("k").unwrap();
+        assert_eq!(entry_key(&b[0], &key), b"app:{0}:e:k");
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_from_errors() {
+        let url = "redis://user:hunter2@host/";
+        let e = Error::new(ErrorKind::Config, "bad hunter2 url")
+            .with_source(std::io::Error::other("hunter2"));
+        let clean = without_secret(e, url);
+        assert!(!format!("{clean:?} {clean}").contains("hunter2"));
+        assert!(check_scheme("http://x").is_err());
+        assert!(check_scheme("redis://x").is_ok());
+    }
+}

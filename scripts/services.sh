@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Real servers for the test matrix and the benchmarks, on loopback, without
+# Docker. Source it, then:
+#
+#   services_start redis redis-cluster   # installs what is missing, starts, exports URLs
+#   services_stop                        # stops every server it started, by PID
+#
+# Exports STORE_TEST_REDIS_URL, STORE_TEST_REDIS_CLUSTER_URLS and
+# STORE_TEST_REDIS_SERVER (the redis-server binary, for the fault and TLS
+# tests that start servers of their own). A URL already set in the
+# environment is used as is and nothing is started for it.
+#
+# Run directly (`bash scripts/services.sh redis redis-cluster`) it starts the
+# servers, prints the exports and waits until Ctrl-C, then stops them.
+
+SERVICES_DIR="${SERVICES_DIR:-}"
+SERVICES_PIDS=()
+
+svc_log() { printf '    [services] %s\n' "$*" >&2; }
+
+# The first free loopback port at or after $1 (whose +10000 cluster bus port is
+# free too when $2 is "bus").
+svc_free_port() {
+  local port=$1
+  while :; do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      if [ "${2:-}" != bus ] || ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 10000))") 2>/dev/null; then
+        echo "$port"
+        return
+      fi
+    fi
+    port=$((port + 1))
+  done
+}
+
+svc_apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    svc_log "missing $*: install it (apt-get install -y $*), or run as root"
+    return 1
+  fi
+  svc_log "installing $* with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null 2>&1 || true
+  apt-get install -y -qq "$@" >/dev/null
+}
+
+svc_ensure_redis() {
+  command -v redis-server >/dev/null 2>&1 || svc_apt_install redis-server
+  command -v redis-server >/dev/null 2>&1 || { svc_log "redis-server is not installed"; return 1; }
+  export STORE_TEST_REDIS_SERVER="${STORE_TEST_REDIS_SERVER:-$(command -v redis-server)}"
+}
+
+svc_dir() {
+  if [ -z "$SERVICES_DIR" ]; then
+    SERVICES_DIR=$(mktemp -d "${TMPDIR:-/tmp}/store-services.XXXXXX")
+  fi
+  chmod 755 "$SERVICES_DIR"
+}
+
+# svc_redis_server NAME PORT [extra args...]: starts one daemonized redis-server
+# whose PID is recorded for services_stop.
+svc_redis_server() {
+  local name=$1 port=$2
+  shift 2
+  local dir="$SERVICES_DIR/$name"
+  mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" "$@"
+  local i
+  for i in $(seq 1 200); do
+    if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+      SERVICES_PIDS+=("$(cat "$dir/redis.pid")")
+      return 0
+    fi
+    sleep 0.05
+  done
+  svc_log "redis-server on port $port did not start; its log:"
+  cat "$dir/redis.log" >&2 || true
+  return 1
+}
+
+svc_start_redis() {
+  if [ -n "${STORE_TEST_REDIS_URL:-}" ]; then
+    svc_log "redis: using STORE_TEST_REDIS_URL from the environment"
+    return 0
+  fi
+  svc_ensure_redis
+  local port
+  port=$(svc_free_port "${STORE_REDIS_PORT:-26379}")
+  svc_redis_server redis "$port"
+  export STORE_TEST_REDIS_URL="redis://127.0.0.1:$port/"
+  svc_log "redis: $(redis-server --version | cut -d' ' -f3) on port $port"
+}
+
+svc_start_redis_cluster() {
+  if [ -n "${STORE_TEST_REDIS_CLUSTER_URLS:-}" ]; then
+    svc_log "redis-cluster: using STORE_TEST_REDIS_CLUSTER_URLS from the environment"
+    return 0
+  fi
+  svc_ensure_redis
+  # Ports must stay <= 55535: the cluster bus listens on port + 10000.
+  local base=${STORE_REDIS_CLUSTER_PORT:-27001} ports=() urls=() addrs=() p i
+  for i in 1 2 3; do
+    p=$(svc_free_port "$base" bus)
+    ports+=("$p")
+    base=$((p + 1))
+  done
+  for i in 0 1 2; do
+    p=${ports[$i]}
+    svc_redis_server "cluster-$p" "$p" --cluster-enabled yes \
+      --cluster-config-file "$SERVICES_DIR/cluster-$p/nodes.conf" --cluster-node-timeout 1000
+    addrs+=("127.0.0.1:$p")
+    urls+=("redis://127.0.0.1:$p/")
+  done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$SERVICES_DIR/cluster-create.log" 2>&1 || {
+    cat "$SERVICES_DIR/cluster-create.log" >&2
+    return 1
+  }
+  for i in $(seq 1 200); do
+    local ok=1
+    for p in "${ports[@]}"; do
+      redis-cli -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
+    done
+    [ "$ok" = 1 ] && break
+    sleep 0.05
+  done
+  [ "$ok" = 1 ] || { svc_log "redis-cluster did not reach cluster_state:ok"; return 1; }
+  STORE_TEST_REDIS_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
+  export STORE_TEST_REDIS_CLUSTER_URLS
+  svc_log "redis-cluster: 3 masters on ports ${ports[*]}"
+}
+
+services_start() {
+  svc_dir
+  local s
+  for s in "$@"; do
+    case "$s" in
+      redis) svc_start_redis ;;
+      redis-cluster) svc_start_redis_cluster ;;
+      *) svc_log "unknown service: $s"; return 1 ;;
+    esac
+  done
+}
+
+services_stop() {
+  local pid
+  for pid in "${SERVICES_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${SERVICES_PIDS[@]}"; do
+    local i
+    for i in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  SERVICES_PIDS=()
+  if [ -n "$SERVICES_DIR" ] && [ -d "$SERVICES_DIR" ]; then
+    rm -rf "$SERVICES_DIR"
+  fi
+  SERVICES_DIR=""
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  [ "$#" -gt 0 ] || set -- redis redis-cluster
+  trap services_stop EXIT
+  services_start "$@"
+  env | grep '^STORE_TEST_' | sed 's/^/export /'
+  echo "# servers are running; Ctrl-C stops them" >&2
+  trap 'exit 0' INT TERM
+  while :; do sleep 3600; done
+fi

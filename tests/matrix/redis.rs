@@ -1,0 +1,39 @@
+//! `RedisStore` on one Redis server (`STORE_TEST_REDIS_URL`, or a container
+//! when Docker answers): expiry on the server's clock.
+
+use std::sync::Arc;
+
+use store_conformance::provision::{Service, service_url};
+use store_conformance::{TestBackend, TestClock};
+use store_core::{Result, Store};
+use store_redis::RedisStore;
+
+/// One connection shared by the tests of this row; each test gets its own
+/// random prefix on it.
+#[derive(Debug)]
+pub(crate) struct RedisBackend {
+    root: RedisStore,
+}
+
+impl RedisBackend {
+    pub(crate) async fn provision() -> Option<Self> {
+        let url = service_url(Service::Redis).await?;
+        let root = RedisStore::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the test Redis server: {e}"));
+        Some(Self { root })
+    }
+}
+
+#[async_trait::async_trait]
+impl TestBackend for RedisBackend {
+    async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
+        Ok(Arc::new(self.root.with_prefix(namespace)?))
+    }
+
+    fn clock(&self) -> TestClock {
+        TestClock::Real
+    }
+}
+
+store_conformance::conformance_tests!(RedisBackend::provision());
