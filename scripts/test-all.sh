@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The one set-up + test command (README, `just test-all`, `.ci/run`).
 #
-# On a fresh machine it installs what it needs (`just`), then runs the lints
-# (fmt, clippy -D warnings, rustdoc -D warnings), every test of the workspace
-# including the conformance matrix, and the quickstart.
+# On a fresh machine it installs what it needs (`just`, redis-server), then
+# runs the lints (fmt, clippy -D warnings, rustdoc -D warnings), starts the
+# servers on loopback (scripts/services.sh: Redis, a 3-master Redis Cluster),
+# runs every test of the workspace including the conformance matrix against
+# them, runs the quickstart, and stops every server it started, by PID.
 #
 # Builds go to a target dir outside the clone ($STORE_CACHE_DIR/target, by
 # default ~/.cache/store-rs/target) so fresh clones on one machine reuse them.
@@ -50,6 +52,12 @@ ensure_just
 
 step "lints: fmt, clippy -D warnings, rustdoc -D warnings"
 just lint
+
+step "servers: redis, redis-cluster"
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+trap services_stop EXIT
+services_start redis redis-cluster
 
 step "tests: unit, doc and the conformance matrix (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0})"
 just test

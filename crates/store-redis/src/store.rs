@@ -104,6 +104,18 @@ impl RedisStore {
     pub async fn connect_with(url: &str, config: RedisConfig) -> Result<Self> {
         config.validate()?;
         let client = open_client(url, &config)?;
+        // One plain attempt first, so that an unreachable server or bad
+        // credentials fail at once with their own error instead of after
+        // the reconnect schedule.
+        let probe_config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_response_timeout(Some(config.response_timeout));
+        drop(
+            client
+                .get_multiplexed_async_connection_with_config(&probe_config)
+                .await
+                .map_err(|e| without_secret(classify(e, Operation::Connect), url))?,
+        );
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connection_timeout))
             .set_response_timeout(Some(config.response_timeout))

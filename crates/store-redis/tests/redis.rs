@@ -1,0 +1,527 @@
+//! Tests of store-redis beyond the conformance suite, on real servers: a
+//! server stopped and restarted under a live store, TLS with a certificate
+//! made at test time, foreign data under the prefix, the owner index kept
+//! clean, passwords kept out of every message, keys spread over a cluster.
+//!
+//! The shared servers come from `STORE_TEST_REDIS_URL` and
+//! `STORE_TEST_REDIS_CLUSTER_URLS`; tests that stop or configure a server
+//! start their own `redis-server` (`STORE_TEST_REDIS_SERVER`, else the one on
+//! `PATH`). Without them the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use store_conformance::provision::{self, Service};
+use store_core::{Error, ErrorKind, Key, Owner, PutMode, PutOptions, Store, SystemClock, Clock};
+use store_redis::{RedisConfig, RedisStore};
+use tokio::process::{Child, Command};
+
+/// A `redis-server` owned by one test, on its own port and directory.
+struct OwnServer {
+    binary: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl OwnServer {
+    /// Starts `redis-server` with `args`, or skips when there is none.
+    async fn start(test: &str, args: &[&str]) -> Option<Self> {
+        let binary = redis_server_binary().or_else(|| {
+            provision::skip(
+                test,
+                "no redis-server: set STORE_TEST_REDIS_SERVER or put it on PATH",
+            )
+        })?;
+        let dir = std::env::temp_dir().join(format!(
+            "store-redis-test-{}-{}",
+            std::process::id(),
+            store_conformance::random_namespace()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the server's directory");
+        let mut server = Self {
+            binary,
+            dir,
+            port: free_port(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            child: None,
+        };
+        server.spawn().await;
+        Some(server)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(&self.binary)
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        let listen = self.listen_port();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", listen))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The port clients use: the TLS port when the server has one.
+    fn listen_port(&self) -> u16 {
+        self.args
+            .iter()
+            .position(|a| a == "--tls-port")
+            .map(|i| self.args[i + 1].parse().expect("tls port"))
+            .unwrap_or(self.port)
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("kill redis-server");
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn redis_server_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("STORE_TEST_REDIS_SERVER") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn key(s: &str) -> Key {
+    Key::new(s).expect("valid key")
+}
+
+fn owner(s: &str) -> Owner {
+    Owner::new(s).expect("valid owner")
+}
+
+fn in_secs(secs: u64) -> store_core::Expiry {
+    SystemClock
+        .now()
+        .checked_add(Duration::from_secs(secs))
+        .expect("expiry in range")
+}
+
+/// Every way an error can be shown: Display, Debug and the source chain.
+fn all_text(e: &Error) -> String {
+    let mut text = format!("{e} {e:?}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(" {s} {s:?}"));
+        source = s.source();
+    }
+    text
+}
+
+/// A raw connection to the shared test server, and a store on it in a fresh
+/// prefix.
+async fn shared() -> Option<(RedisStore, redis::aio::MultiplexedConnection)> {
+    let url = provision::service_url(Service::Redis).await?;
+    let store = RedisStore::connect(&url)
+        .await
+        .expect("connect")
+        .with_prefix(store_conformance::random_namespace())
+        .expect("prefix");
+    let raw = redis::Client::open(url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection");
+    Some((store, raw))
+}
+
+async fn raw_cmd<T: redis::FromRedisValue>(
+    raw: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(raw).await.expect("raw command")
+}
+
+mod redis_single {
+    use super::*;
+
+    /// The server is killed while a store is in use: every call fails with
+    /// a retryable `Unavailable` (never "not found", never a panic). After a
+    /// restart on the same port the same store object works again (the
+    /// restarted server has forgotten the scripts: they are sent again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_server_stopped_then_restarted() {
+        let Some(mut server) = OwnServer::start("redis", &[]).await else {
+            return;
+        };
+        let config = RedisConfig::default()
+            .connection_timeout(Duration::from_millis(200))
+            .response_timeout(Duration::from_millis(200))
+            .reconnect_retries(1);
+        let store = RedisStore::connect_with(&server.url(), config)
+            .await
+            .expect("connect");
+        let k = key("session");
+        let alice = owner("alice");
+        let opts = PutOptions::new(PutMode::Upsert).owner(alice.clone());
+        store.put(&k, "before".into(), opts.clone()).await.expect("put");
+        assert!(store.get(&k).await.expect("get").is_some());
+
+        server.kill().await;
+        let t0 = Instant::now();
+        for round in 0..2 {
+            let results: Vec<(&str, Result<(), Error>)> = vec![
+                ("get", store.get(&k).await.map(|_| ())),
+                ("put", store.put(&k, "x".into(), opts.clone()).await.map(|_| ())),
+                ("touch", store.touch(&k, in_secs(60)).await),
+                ("delete", store.delete(&k, None).await.map(|_| ())),
+                ("list_by_owner", store.list_by_owner(&alice).await.map(|_| ())),
+                ("delete_by_owner", store.delete_by_owner(&alice).await.map(|_| ())),
+            ];
+            for (op, result) in results {
+                let e = result.expect_err(op);
+                assert_eq!(e.kind(), ErrorKind::Unavailable, "round {round}, {op}: {e}");
+                assert!(e.is_retryable(), "{op}: {e}");
+                assert_eq!(e.backend(), Some("redis"));
+            }
+        }
+
+        eprintln!("down phase took {:?}", t0.elapsed());
+        server.spawn().await;
+        let t1 = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let version = loop {
+            match store.put(&k, "after".into(), opts.clone()).await {
+                Ok(v) => break v.version,
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+                    assert!(Instant::now() < deadline, "no recovery after restart: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        eprintln!("recovery took {:?}", t1.elapsed());
+        let entry = store.get(&k).await.expect("get after restart").expect("entry");
+        assert_eq!(&entry.value[..], b"after");
+        assert_eq!(entry.version, version);
+        assert_eq!(store.list_by_owner(&alice).await.expect("list").len(), 1);
+    }
+
+    /// Everything the store writes lives under its prefix.
+    #[tokio::test]
+    async fn redis_keys_stay_inside_the_prefix() {
+        let Some(server) = OwnServer::start("redis", &[]).await else {
+            return;
+        };
+        let store = RedisStore::connect(&server.url())
+            .await
+            .expect("connect")
+            .with_prefix("app:sessions")
+            .expect("prefix");
+        let bob = owner("bob");
+        for i in 0..20 {
+            let opts = PutOptions::new(PutMode::Create)
+                .expires_at(in_secs(60))
+                .owner(bob.clone());
+            store.put(&key(&format!("k{i}")), "v".into(), opts).await.expect("put");
+        }
+        store.touch(&key("k1"), in_secs(120)).await.expect("touch");
+        store.delete(&key("k2"), None).await.expect("delete");
+        store.list_by_owner(&bob).await.expect("list");
+        let mut raw = redis::Client::open(server.url().as_str())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("raw");
+        let keys: Vec<String> = raw_cmd(&mut raw, &["KEYS", "*"]).await;
+        assert!(!keys.is_empty());
+        for k in &keys {
+            assert!(k.starts_with("app:sessions:{0}:"), "{k} is outside the prefix");
+        }
+    }
+
+    /// A server that requires a password: a wrong one is a `Config` error,
+    /// and neither it nor the right one appears in any error or `Debug`.
+    #[tokio::test]
+    async fn redis_passwords_never_shown() {
+        let Some(server) = OwnServer::start("redis", &["--requirepass", "hunter2-right"]).await
+        else {
+            return;
+        };
+        let wrong = format!("redis://default:hunter2-wrong@127.0.0.1:{}/", server.port);
+        let e = RedisStore::connect(&wrong).await.expect_err("wrong password");
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
+
+        let right = format!("redis://default:hunter2-right@127.0.0.1:{}/", server.port);
+        let store = RedisStore::connect(&right).await.expect("right password");
+        let shown = format!("{store:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+        store.put(&key("k"), "v".into(), PutOptions::default()).await.expect("put");
+
+        let closed = format!("redis://u:hunter2-closed@127.0.0.1:{}/", free_port());
+        let e = RedisStore::connect(&closed).await.expect_err("closed port");
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
+
+        let bad = "redis://u:hunter2-bad@127.0.0.1:notaport/";
+        let e = RedisStore::connect(bad).await.expect_err("bad url");
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
+        let e = RedisStore::connect("http://x:hunter2@h/").await.expect_err("not redis");
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
+    }
+
+    /// `rediss://` against a server whose certificate was made by a CA
+    /// generated here: it works when that CA is trusted and is refused
+    /// when it is not.
+    #[tokio::test]
+    async fn redis_tls_with_a_test_ca() {
+        let dir = std::env::temp_dir().join(format!(
+            "store-redis-tls-{}",
+            store_conformance::random_namespace()
+        ));
+        std::fs::create_dir_all(&dir).expect("tls dir");
+        let ca_pem = write_test_pki(&dir);
+        let tls_port = free_port().to_string();
+        let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let (cert, key_file, ca) = (file("server.pem"), file("server.key"), file("ca.pem"));
+        let args = [
+            "--tls-port",
+            tls_port.as_str(),
+            "--tls-cert-file",
+            cert.as_str(),
+            "--tls-key-file",
+            key_file.as_str(),
+            "--tls-ca-cert-file",
+            ca.as_str(),
+            "--tls-auth-clients",
+            "no",
+        ];
+        let Some(_server) = OwnServer::start("redis", &args).await else {
+            return;
+        };
+        let url = format!("rediss://127.0.0.1:{tls_port}/");
+        let store = RedisStore::connect_with(&url, RedisConfig::default().tls_root_cert(ca_pem))
+            .await
+            .expect("TLS connection with the test CA trusted");
+        let k = key("over-tls");
+        store
+            .put(&k, "secret".into(), PutOptions::new(PutMode::Create))
+            .await
+            .expect("put over TLS");
+        let entry = store.get(&k).await.expect("get over TLS").expect("entry");
+        assert_eq!(&entry.value[..], b"secret");
+
+        let config = RedisConfig::default()
+            .connection_timeout(Duration::from_secs(2))
+            .reconnect_retries(0);
+        let untrusted = RedisStore::connect_with(&url, config).await;
+        assert!(untrusted.is_err(), "a certificate from an unknown CA was accepted");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Data under the prefix that this store did not write is an `Encoding`
+    /// error for that key only; other keys keep working.
+    #[tokio::test]
+    async fn redis_foreign_values_are_encoding_errors() {
+        let Some((store, mut raw)) = shared().await else {
+            return;
+        };
+        let base = format!("{}:{{0}}:e:", store.prefix());
+        let _: () = raw_cmd(&mut raw, &["SET", &format!("{base}string"), "plain"]).await;
+        let _: () = raw_cmd(&mut raw, &["HSET", &format!("{base}hash"), "name", "x"]).await;
+        let _: () = raw_cmd(&mut raw, &["HSET", &format!("{base}badver"), "d", "x", "v", "abc"]).await;
+        store
+            .put(&key("fine"), "ok".into(), PutOptions::default())
+            .await
+            .expect("put next to foreign data");
+        for name in ["string", "hash", "badver"] {
+            let k = key(name);
+            let e = store.get(&k).await.expect_err(name);
+            assert_eq!(e.kind(), ErrorKind::Encoding, "{name}: {e}");
+            if name == "badver" {
+                continue;
+            }
+            for (op, r) in [
+                ("put", store.put(&k, "v".into(), PutOptions::default()).await.map(|_| ())),
+                ("touch", store.touch(&k, in_secs(60)).await),
+                ("delete", store.delete(&k, None).await.map(|_| ())),
+            ] {
+                let e = r.expect_err(op);
+                assert_eq!(e.kind(), ErrorKind::Encoding, "{name} {op}: {e}");
+            }
+        }
+        let kept: String = raw_cmd(&mut raw, &["GET", &format!("{base}string")]).await;
+        assert_eq!(kept, "plain", "foreign data must not be overwritten");
+        assert!(store.get(&key("fine")).await.expect("get").is_some());
+    }
+
+    /// The owner sets hold no orphans: deleted, re-owned and expired
+    /// entries leave them (the last when found), `delete_by_owner` removes
+    /// the set, and a set never expires before its members.
+    #[tokio::test]
+    async fn redis_owner_sets_stay_clean() {
+        let Some((store, mut raw)) = shared().await else {
+            return;
+        };
+        let set = |o: &str| format!("{}:{{0}}:o:{o}", store.prefix());
+        let (ann, ben) = (owner("ann"), owner("ben"));
+        let owned = |o: &Owner, secs: u64| {
+            PutOptions::new(PutMode::Upsert)
+                .owner(o.clone())
+                .expires_at(in_secs(secs))
+        };
+        store.put(&key("a"), "1".into(), owned(&ann, 60)).await.expect("a");
+        store.put(&key("b"), "1".into(), owned(&ann, 60)).await.expect("b");
+        store.put(&key("c"), "1".into(), owned(&ann, 600)).await.expect("c");
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ann")]).await;
+        assert!(ttl > 590_000, "the set lives as long as its longest member: {ttl}");
+
+        store.delete(&key("a"), None).await.expect("delete");
+        store.put(&key("b"), "2".into(), owned(&ben, 60)).await.expect("re-own");
+        let members: Vec<String> = raw_cmd(&mut raw, &["SMEMBERS", &set("ann")]).await;
+        assert_eq!(members, vec!["c".to_owned()]);
+
+        // An entry that expires natively leaves a stale member until found.
+        let soon = SystemClock.now().checked_add(Duration::from_millis(150)).expect("soon");
+        let opts = PutOptions::new(PutMode::Upsert).owner(ben.clone()).expires_at(soon);
+        store.put(&key("d"), "1".into(), opts).await.expect("d");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let listed = store.list_by_owner(&ben).await.expect("list");
+        assert_eq!(listed.len(), 1, "only b is live");
+        let members: Vec<String> = raw_cmd(&mut raw, &["SMEMBERS", &set("ben")]).await;
+        assert_eq!(members, vec!["b".to_owned()], "the expired member was removed");
+
+        assert_eq!(store.delete_by_owner(&ann).await.expect("revoke"), 1);
+        let exists: i64 = raw_cmd(&mut raw, &["EXISTS", &set("ann")]).await;
+        assert_eq!(exists, 0);
+        store.put(&key("e"), "1".into(), PutOptions::new(PutMode::Upsert).owner(ben.clone()))
+            .await
+            .expect("no expiry");
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
+        assert_eq!(ttl, -1, "an entry without expiry keeps its owner set");
+    }
+
+    /// `delete_expired` is a no-op on Redis, and capabilities say why.
+    #[tokio::test]
+    async fn redis_expiry_is_native() {
+        let Some((store, _raw)) = shared().await else {
+            return;
+        };
+        let caps = store.capabilities();
+        assert!(caps.native_ttl && caps.shared && !caps.cluster);
+        assert_eq!(caps.clock, store_core::ClockSource::Server);
+        assert_eq!(store.delete_expired().await.expect("no-op"), 0);
+    }
+}
+
+mod redis_cluster {
+    use super::*;
+
+    /// A cluster store spreads one namespace over several masters and still
+    /// lists and revokes an owner's entries across all of them.
+    #[tokio::test]
+    async fn redis_cluster_spreads_keys_and_revokes_everywhere() {
+        let Some(urls) = provision::service_url(Service::RedisCluster).await else {
+            return;
+        };
+        let nodes: Vec<&str> = urls.split(',').map(str::trim).collect();
+        let store = RedisStore::connect_cluster(nodes.iter().copied())
+            .await
+            .expect("connect")
+            .with_prefix(store_conformance::random_namespace())
+            .expect("prefix");
+        assert!(store.capabilities().cluster);
+        let carol = owner("carol");
+        for i in 0..64 {
+            let opts = PutOptions::new(PutMode::Create).owner(carol.clone());
+            store.put(&key(&format!("s{i}")), "v".into(), opts).await.expect("put");
+        }
+        let mut holding = 0;
+        for node in &nodes {
+            let mut raw = redis::Client::open(*node)
+                .expect("client")
+                .get_multiplexed_async_connection()
+                .await
+                .expect("node connection");
+            let (_, keys): (String, Vec<String>) = redis::cmd("SCAN")
+                .arg(0)
+                .arg("MATCH")
+                .arg(format!("{}:*", store.prefix()))
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut raw)
+                .await
+                .expect("scan");
+            if !keys.is_empty() {
+                holding += 1;
+            }
+        }
+        assert!(holding >= 2, "one namespace should spread over masters, got {holding}");
+        assert_eq!(store.list_by_owner(&carol).await.expect("list").len(), 64);
+        assert_eq!(store.delete_by_owner(&carol).await.expect("revoke"), 64);
+        assert!(store.list_by_owner(&carol).await.expect("list").is_empty());
+    }
+}
+
+/// Writes a CA and a server certificate for 127.0.0.1 signed by it into
+/// `dir` (`ca.pem`, `server.pem`, `server.key`); returns the CA's PEM.
+fn write_test_pki(dir: &Path) -> Vec<u8> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let ca_key = KeyPair::generate().expect("ca key");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let server_params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("server params");
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = server_params
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca");
+    std::fs::write(dir.join("server.pem"), server_cert.pem()).expect("write cert");
+    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write key");
+    ca_cert.pem().into_bytes()
+}
