@@ -3,10 +3,12 @@
 //! Data layout under a bucket base `<prefix>:{<bucket>}:` (the braces are a
 //! Redis Cluster hash tag, so everything of one bucket lives in one slot):
 //!
-//! - `<base>e:<key>`: a hash with the fields `d` (value bytes), `v`
-//!   (version, decimal), `x` (expiry, Unix ms, absent when none) and `o`
-//!   (owner, absent when none); its native expiry is `PEXPIREAT x - 1`, so
-//!   Redis treats it as gone at `x` (Redis keeps a key until now > expiry).
+//! - `<base>e:<key>`: a string: a 40-byte ASCII header, the owner, the
+//!   value. Header: `s1`, the version (20 digits), the expiry in Unix ms (15
+//!   digits, or 15 `-` for none), the owner's length (3 digits). The key's
+//!   native expiry is `PEXPIREAT expiry - 1`, so Redis treats it as gone at
+//!   `expiry` (Redis keeps a key until now > its expiry). A read is one
+//!   `GET`; `touch` rewrites the 15 expiry bytes in place (`SETRANGE`).
 //! - `<base>o:<owner>`: a set of the keys of that owner in this bucket; it
 //!   expires no earlier than its last member.
 //! - `<base>n`: the bucket's version counter, started at the server's time
@@ -31,13 +33,22 @@ impl Lua {
     }
 }
 
-/// Shared Lua prelude: the server's time in ms, and how an owner set is
-/// extended so that it lives at least as long as its members.
+/// Shared Lua prelude: reading an entry's header (`head`), and extending an
+/// owner set so that it lives at least as long as its members (`index`).
 macro_rules! prelude {
     () => {
         r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function head(key)
+  local h = redis.pcall('GETRANGE', key, 0, 295)
+  if type(h) == 'table' then return 'type' end
+  if h == '' then return 'none' end
+  if #h < 40 or string.sub(h, 1, 2) ~= 's1' then return 'foreign' end
+  local olen = tonumber(string.sub(h, 38, 40))
+  if not olen or #h < 40 + olen then return 'foreign' end
+  local owner = false
+  if olen > 0 then owner = string.sub(h, 41, 40 + olen) end
+  return 'ok', string.sub(h, 3, 22), owner
+end
 local function index(set, member, exp)
   local fresh = redis.call('EXISTS', set) == 0
   redis.call('SADD', set, member)
@@ -56,47 +67,39 @@ end
 /// `put` in every mode.
 ///
 /// KEYS: entry, counter. ARGV: mode (`U`, `C`, `P` = update, `I` =
-/// update-if), value, expiry or `''`, owner or `''`, expected version or
-/// `''`, owner-set prefix, member.
+/// update-if), value, expiry (decimal) or `''`, owner or `''`, expected
+/// version (20 digits) or `''`, owner-set prefix, member, and the header
+/// after the version (expiry field, owner length, owner).
 pub(crate) static PUT: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(concat!(
         prelude!(),
         r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local exp = ARGV[3]
 if exp ~= '' and tonumber(exp) <= now then
   return {'past', string.format('%.0f', now)}
 end
-local cur = redis.pcall('HMGET', KEYS[1], 'v', 'o')
-if cur.err then return {'type'} end
-local ver, old_owner = cur[1], cur[2]
-if not ver and redis.call('EXISTS', KEYS[1]) == 1 then return {'foreign'} end
+local state, ver, old_owner = head(KEYS[1])
+if state == 'type' or state == 'foreign' then return {state} end
 local mode = ARGV[1]
 if mode == 'C' then
-  if ver then return {'exists'} end
+  if state == 'ok' then return {'exists'} end
 elseif mode ~= 'U' then
-  if not ver then return {'missing'} end
+  if state ~= 'ok' then return {'missing'} end
   if mode == 'I' and ver ~= ARGV[5] then return {'mismatch'} end
 end
 local n = redis.call('INCR', KEYS[2])
 if n == 1 then
   n = redis.call('INCRBY', KEYS[2], string.format('%.0f', now * 1000))
 end
-local nv = string.format('%.0f', n)
-if ver then redis.call('DEL', KEYS[1]) end
+local nv = string.format('%020.0f', n)
 local owner = ARGV[4]
+local blob = 's1' .. nv .. ARGV[8] .. ARGV[2]
 if exp == '' then
-  if owner == '' then
-    redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', nv)
-  else
-    redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', nv, 'o', owner)
-  end
+  redis.call('SET', KEYS[1], blob)
 else
-  if owner == '' then
-    redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', nv, 'x', exp)
-  else
-    redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', nv, 'x', exp, 'o', owner)
-  end
-  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(exp) - 1))
+  redis.call('SET', KEYS[1], blob, 'PXAT', string.format('%.0f', tonumber(exp) - 1))
 end
 if old_owner and old_owner ~= owner then
   redis.call('SREM', ARGV[6] .. old_owner, ARGV[7])
@@ -109,72 +112,71 @@ return {'ok', nv}
 
 /// `touch`: a new expiry, same value and version.
 ///
-/// KEYS: entry. ARGV: expiry, owner-set prefix, member.
+/// KEYS: entry. ARGV: expiry (decimal), owner-set prefix, member, expiry
+/// as its 15-digit header field.
 pub(crate) static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(concat!(
         prelude!(),
         r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local exp = ARGV[1]
 if tonumber(exp) <= now then
   return {'past', string.format('%.0f', now)}
 end
-local cur = redis.pcall('HMGET', KEYS[1], 'v', 'o')
-if cur.err then return {'type'} end
-if not cur[1] then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return {'foreign'} end
-  return {'missing'}
-end
-redis.call('HSET', KEYS[1], 'x', exp)
+local state, ver, owner = head(KEYS[1])
+if state == 'none' then return {'missing'} end
+if state ~= 'ok' then return {state} end
+redis.call('SETRANGE', KEYS[1], 22, ARGV[4])
 redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(exp) - 1))
-if cur[2] then index(ARGV[2] .. cur[2], ARGV[3], exp) end
-return {'ok', cur[1]}
+if owner then index(ARGV[2] .. owner, ARGV[3], exp) end
+return {'ok', ver}
 "#
     ))
 });
 
 /// `delete`, optionally conditional on a version.
 ///
-/// KEYS: entry. ARGV: expected version or `''`, owner-set prefix, member.
+/// KEYS: entry. ARGV: expected version (20 digits) or `''`, owner-set
+/// prefix, member.
 pub(crate) static DELETE: LazyLock<Lua> = LazyLock::new(|| {
-    Lua::new(
+    Lua::new(concat!(
+        prelude!(),
         r#"
-local cur = redis.pcall('HMGET', KEYS[1], 'v', 'o')
-if cur.err then return {'type'} end
-if not cur[1] then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return {'foreign'} end
-  return {'missing'}
-end
-if ARGV[1] ~= '' and cur[1] ~= ARGV[1] then return {'mismatch'} end
+local state, ver, owner = head(KEYS[1])
+if state == 'none' then return {'missing'} end
+if state ~= 'ok' then return {state} end
+if ARGV[1] ~= '' and ver ~= ARGV[1] then return {'mismatch'} end
 redis.call('DEL', KEYS[1])
-if cur[2] then redis.call('SREM', ARGV[2] .. cur[2], ARGV[3]) end
+if owner then redis.call('SREM', ARGV[2] .. owner, ARGV[3]) end
 return {'ok'}
-"#,
-    )
+"#
+    ))
 });
 
 /// `list_by_owner` in one bucket: the live entries of the owner, as flat
-/// quadruples (key, value, version, expiry or nil). Members whose entry is
+/// pairs (key, stored string). Members whose entry is
 /// gone, expired or re-owned are removed from the set.
 ///
 /// KEYS: owner set. ARGV: entry-key prefix, owner.
 pub(crate) static LIST_OWNER: LazyLock<Lua> = LazyLock::new(|| {
-    Lua::new(
+    Lua::new(concat!(
+        prelude!(),
         r#"
 local out = {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local r = redis.pcall('HMGET', ARGV[1] .. m, 'd', 'v', 'x', 'o')
-  if r.err or not r[2] or r[4] ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], m)
-  else
+  local k = ARGV[1] .. m
+  local state, ver, owner = head(k)
+  if state == 'ok' and owner == ARGV[2] then
     out[#out + 1] = m
-    out[#out + 1] = r[1]
-    out[#out + 1] = r[2]
-    out[#out + 1] = r[3]
+    out[#out + 1] = redis.call('GET', k)
+  else
+    redis.call('SREM', KEYS[1], m)
   end
 end
 return out
-"#,
-    )
+"#
+    ))
 });
 
 /// `delete_by_owner` in one bucket: deletes the live entries of the owner
@@ -182,19 +184,20 @@ return out
 ///
 /// KEYS: owner set. ARGV: entry-key prefix, owner.
 pub(crate) static DELETE_OWNER: LazyLock<Lua> = LazyLock::new(|| {
-    Lua::new(
+    Lua::new(concat!(
+        prelude!(),
         r#"
 local n = 0
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local k = ARGV[1] .. m
-  local r = redis.pcall('HMGET', k, 'v', 'o')
-  if not r.err and r[1] and r[2] == ARGV[2] then
+  local state, ver, owner = head(k)
+  if state == 'ok' and owner == ARGV[2] then
     redis.call('DEL', k)
     n = n + 1
   end
 end
 redis.call('DEL', KEYS[1])
 return n
-"#,
-    )
+"#
+    ))
 });

@@ -24,15 +24,15 @@ pub const BACKEND: &str = "redis";
 
 const FOREIGN_TYPE: &str = "a key under this store's prefix holds a value of another Redis \
                             type (not written by this store)";
-const FOREIGN_HASH: &str = "a hash under this store's prefix lacks the fields this store \
-                            writes (not written by this store)";
+const FOREIGN_STRING: &str = "a value under this store's prefix lacks this store's header \
+                              (not written by this store)";
 
 /// A [`Store`] on Redis: a single server (through a [`ConnectionManager`]
 /// that reconnects by itself) or, with the `cluster` feature, a Redis
 /// Cluster.
 ///
 /// Cheap to clone: clones share the connection. Every write is one Lua
-/// script run atomically by the server; reads are one `HGETALL`. The
+/// script run atomically by the server; reads are one `GET`. The
 /// server's clock decides expiry, which Redis enforces natively, so
 /// [`Store::delete_expired`] has nothing to do.
 ///
@@ -428,17 +428,21 @@ impl RedisStore {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl Store for RedisStore {
-    /// One `HGETALL`; Redis itself hides an expired key.
+    /// One `GET`; Redis itself hides an expired key.
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         in_ctx(validate::key(&self.caps, key), Operation::Get)?;
         let redis_key = entry_key(self.base_of(key), key);
         let mut conn = self.conn.clone();
-        let reply: Value = redis::cmd("HGETALL")
+        let reply: Value = redis::cmd("GET")
             .arg(&redis_key)
             .query_async(&mut conn)
             .await
             .map_err(|e| classify(e, Operation::Get))?;
-        decode_hash(reply)
+        match reply {
+            Value::Nil => Ok(None),
+            Value::BulkString(blob) => decode_entry(Bytes::from(blob), Operation::Get).map(Some),
+            _ => Err(bad_reply(Operation::Get)),
+        }
     }
 
     /// One script: checks the mode against the current entry, writes the
@@ -455,13 +459,14 @@ impl Store for RedisStore {
             PutMode::Upsert => (b"U", String::new()),
             PutMode::Create => (b"C", String::new()),
             PutMode::Update => (b"P", String::new()),
-            PutMode::UpdateIf(v) => (b"I", v.as_u64().to_string()),
+            PutMode::UpdateIf(v) => (b"I", version_field(v)),
         };
         let expiry = options
             .expires_at
             .map(|e| e.as_unix_millis().to_string())
             .unwrap_or_default();
         let owner = options.owner.as_ref().map(Owner::as_str).unwrap_or("");
+        let tail = header_tail(options.expires_at, owner);
         let reply = self
             .eval(
                 &PUT,
@@ -474,6 +479,7 @@ impl Store for RedisStore {
                     expected.as_bytes(),
                     owner_prefix.as_bytes(),
                     key.as_str().as_bytes(),
+                    &tail,
                 ],
                 Operation::Put,
             )
@@ -489,7 +495,8 @@ impl Store for RedisStore {
         }
     }
 
-    /// One script: a new expiry on the entry and its owner set, value and
+    /// One script: rewrites the 15 expiry bytes of the header in place and
+    /// moves the native expiry (of the entry and its owner set); value and
     /// version untouched.
     async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
         in_ctx(validate::key(&self.caps, key), Operation::Touch)?;
@@ -505,6 +512,7 @@ impl Store for RedisStore {
                     expiry.as_bytes(),
                     owner_prefix.as_bytes(),
                     key.as_str().as_bytes(),
+                    expiry_field(Some(expires_at)).as_bytes(),
                 ],
                 Operation::Touch,
             )
@@ -525,7 +533,7 @@ impl Store for RedisStore {
         let base = self.base_of(key);
         let redis_key = entry_key(base, key);
         let owner_prefix = format!("{base}o:");
-        let expected = version.map(|v| v.as_u64().to_string()).unwrap_or_default();
+        let expected = version.map(version_field).unwrap_or_default();
         let reply = self
             .eval(
                 &DELETE,
@@ -568,7 +576,7 @@ impl Store for RedisStore {
                     Operation::ListByOwner,
                 )
                 .await?;
-            decode_owned(reply, owner)
+            decode_owned(reply)
         });
         let mut all: Vec<(Key, Entry)> = try_join_all(calls).await?.into_iter().flatten().collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -762,109 +770,104 @@ impl Reply {
     fn unexpected(&self, status: &[u8]) -> Error {
         match status {
             b"type" => foreign(self.op, FOREIGN_TYPE),
-            b"foreign" => foreign(self.op, FOREIGN_HASH),
+            b"foreign" => foreign(self.op, FOREIGN_STRING),
             _ => bad_reply(self.op),
         }
     }
 }
 
-/// An entry from `HGETALL`'s field/value pairs; `None` for no fields.
-fn decode_hash(reply: Value) -> Result<Option<Entry>> {
-    let pairs: Vec<(Value, Value)> = match reply {
-        Value::Array(items) => {
-            if items.len() % 2 != 0 {
-                return Err(bad_reply(Operation::Get));
-            }
-            let mut it = items.into_iter();
-            let mut pairs = Vec::new();
-            while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                pairs.push((f, v));
-            }
-            pairs
-        }
-        Value::Map(pairs) => pairs,
-        _ => return Err(bad_reply(Operation::Get)),
-    };
-    if pairs.is_empty() {
-        return Ok(None);
-    }
-    let op = Operation::Get;
-    let (mut data, mut version, mut expiry, mut owner) = (None, None, None, None);
-    for (field, value) in pairs {
-        let (Value::BulkString(field), Value::BulkString(value)) = (field, value) else {
-            return Err(bad_reply(op));
-        };
-        match field.as_slice() {
-            b"d" => data = Some(Bytes::from(value)),
-            b"v" => version = Some(parse_version(&value, op)?),
-            b"x" => expiry = Some(parse_expiry(&value, op)?),
-            b"o" => owner = Some(parse_owner(value, op)?),
-            _ => return Err(foreign(op, FOREIGN_HASH)),
-        }
-    }
-    let (Some(data), Some(version)) = (data, version) else {
-        return Err(foreign(op, FOREIGN_HASH));
-    };
-    Ok(Some(
-        Entry::new(data, version)
-            .with_expiry(expiry)
-            .with_owner(owner),
-    ))
+/// Length of the fixed header of a stored entry: `s1`, version (20
+/// digits), expiry (15 digits or `-`), owner length (3 digits).
+const HEADER_LEN: usize = 40;
+const MAGIC: &[u8] = b"s1";
+const NO_EXPIRY: &str = "---------------";
+
+/// The version as its 20-digit header field.
+fn version_field(v: Version) -> String {
+    format!("{:020}", v.as_u64())
 }
 
-/// The flat (key, value, version, expiry) quadruples of `LIST_OWNER`.
-fn decode_owned(reply: Value, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+/// The expiry as its 15-digit header field.
+fn expiry_field(expiry: Option<Expiry>) -> String {
+    match expiry {
+        Some(e) => format!("{:015}", e.as_unix_millis()),
+        None => NO_EXPIRY.to_owned(),
+    }
+}
+
+/// The header after the version: expiry, owner length, owner.
+fn header_tail(expiry: Option<Expiry>, owner: &str) -> Vec<u8> {
+    let mut tail = expiry_field(expiry).into_bytes();
+    tail.extend_from_slice(format!("{:03}", owner.len()).as_bytes());
+    tail.extend_from_slice(owner.as_bytes());
+    tail
+}
+
+fn digits<T: std::str::FromStr>(raw: &[u8]) -> Option<T> {
+    if raw.is_empty() || !raw.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(raw).ok()?.parse().ok()
+}
+
+/// An entry from its stored string; the value is a zero-copy slice of it.
+fn decode_entry(blob: Bytes, op: Operation) -> Result<Entry> {
+    let not_ours = || foreign(op, FOREIGN_STRING);
+    if blob.len() < HEADER_LEN || &blob[..2] != MAGIC {
+        return Err(not_ours());
+    }
+    let version = digits::<u64>(&blob[2..22])
+        .map(Version::from_u64)
+        .ok_or_else(not_ours)?;
+    let expiry = match &blob[22..37] {
+        raw if raw == NO_EXPIRY.as_bytes() => None,
+        raw => Some(
+            digits::<i64>(raw)
+                .and_then(|ms| Expiry::from_unix_millis(ms).ok())
+                .ok_or_else(not_ours)?,
+        ),
+    };
+    let owner_len = digits::<usize>(&blob[37..40]).ok_or_else(not_ours)?;
+    let value_start = HEADER_LEN + owner_len;
+    if blob.len() < value_start {
+        return Err(not_ours());
+    }
+    let owner = match owner_len {
+        0 => None,
+        _ => Some(
+            std::str::from_utf8(&blob[HEADER_LEN..value_start])
+                .ok()
+                .and_then(|s| Owner::new(s).ok())
+                .ok_or_else(not_ours)?,
+        ),
+    };
+    Ok(Entry::new(blob.slice(value_start..), version)
+        .with_expiry(expiry)
+        .with_owner(owner))
+}
+
+/// The flat (key, stored string) pairs of `LIST_OWNER`.
+fn decode_owned(reply: Value) -> Result<Vec<(Key, Entry)>> {
     let op = Operation::ListByOwner;
     let Value::Array(items) = reply else {
         return Err(bad_reply(op));
     };
-    if items.len() % 4 != 0 {
+    if items.len() % 2 != 0 {
         return Err(bad_reply(op));
     }
-    let mut out = Vec::with_capacity(items.len() / 4);
+    let mut out = Vec::with_capacity(items.len() / 2);
     let mut it = items.into_iter();
-    while let (Some(k), Some(d), Some(v), Some(x)) = (it.next(), it.next(), it.next(), it.next()) {
-        let (Value::BulkString(k), Value::BulkString(d), Value::BulkString(v)) = (k, d, v) else {
-            return Err(foreign(op, FOREIGN_HASH));
+    while let (Some(k), Some(blob)) = (it.next(), it.next()) {
+        let (Value::BulkString(k), Value::BulkString(blob)) = (k, blob) else {
+            return Err(bad_reply(op));
         };
         let key = std::str::from_utf8(&k)
             .ok()
             .and_then(|s| Key::new(s).ok())
             .ok_or_else(|| foreign(op, "an owner set holds a member that is not a valid key"))?;
-        let expiry = match x {
-            Value::Nil => None,
-            Value::BulkString(x) => Some(parse_expiry(&x, op)?),
-            _ => return Err(bad_reply(op)),
-        };
-        let entry = Entry::new(Bytes::from(d), parse_version(&v, op)?)
-            .with_expiry(expiry)
-            .with_owner(Some(owner.clone()));
-        out.push((key, entry));
+        out.push((key, decode_entry(Bytes::from(blob), op)?));
     }
     Ok(out)
-}
-
-fn parse_version(raw: &[u8], op: Operation) -> Result<Version> {
-    std::str::from_utf8(raw)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Version::from_u64)
-        .ok_or_else(|| foreign(op, "an entry's version field is not a number"))
-}
-
-fn parse_expiry(raw: &[u8], op: Operation) -> Result<Expiry> {
-    std::str::from_utf8(raw)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .and_then(|ms| Expiry::from_unix_millis(ms).ok())
-        .ok_or_else(|| foreign(op, "an entry's expiry field is not a valid time"))
-}
-
-fn parse_owner(raw: Vec<u8>, op: Operation) -> Result<Owner> {
-    String::from_utf8(raw)
-        .ok()
-        .and_then(|s| Owner::new(s).ok())
-        .ok_or_else(|| foreign(op, "an entry's owner field is not a valid owner"))
 }
 
 #[cfg(test)]

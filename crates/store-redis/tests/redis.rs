@@ -366,7 +366,8 @@ mod redis_single {
         let base = format!("{}:{{0}}:e:", store.prefix());
         let _: () = raw_cmd(&mut raw, &["SET", &format!("{base}string"), "plain"]).await;
         let _: () = raw_cmd(&mut raw, &["HSET", &format!("{base}hash"), "name", "x"]).await;
-        let _: () = raw_cmd(&mut raw, &["HSET", &format!("{base}badver"), "d", "x", "v", "abc"]).await;
+        let bad_version = format!("s1{}{}000", "x".repeat(20), "-".repeat(15));
+        let _: () = raw_cmd(&mut raw, &["SET", &format!("{base}badver"), &bad_version]).await;
         store
             .put(&key("fine"), "ok".into(), PutOptions::default())
             .await
