@@ -52,8 +52,8 @@ const FOREIGN_STRING: &str = "a value under this store's prefix lacks this store
 pub struct RedisStore {
     conn: Conn,
     prefix: Arc<str>,
-    /// `<prefix>:{<bucket>}:` for every bucket.
-    bases: Arc<[Box<str>]>,
+    /// The key names of every bucket.
+    bases: Arc<[Bucket]>,
     caps: Capabilities,
     /// Where the store connects, with any password redacted.
     endpoint: Arc<str>,
@@ -378,8 +378,8 @@ impl RedisStore {
         self.bases.len() as u16
     }
 
-    /// The base of the bucket that holds `key`.
-    fn base_of(&self, key: &Key) -> &str {
+    /// The bucket that holds `key`.
+    fn base_of(&self, key: &Key) -> &Bucket {
         let n = self.bases.len();
         let i = if n == 1 {
             0
@@ -453,8 +453,6 @@ impl Store for RedisStore {
         in_ctx(validate::value(&self.caps, &value), Operation::Put)?;
         let base = self.base_of(key);
         let redis_key = entry_key(base, key);
-        let counter = format!("{base}n");
-        let owner_prefix = format!("{base}o:");
         let (mode, expected): (&[u8], String) = match options.mode {
             PutMode::Upsert => (b"U", String::new()),
             PutMode::Create => (b"C", String::new()),
@@ -470,14 +468,14 @@ impl Store for RedisStore {
         let reply = self
             .eval(
                 &PUT,
-                &[&redis_key, counter.as_bytes()],
+                &[&redis_key, base.counter.as_bytes()],
                 &[
                     mode,
                     &value,
                     expiry.as_bytes(),
                     owner.as_bytes(),
                     expected.as_bytes(),
-                    owner_prefix.as_bytes(),
+                    base.owners.as_bytes(),
                     key.as_str().as_bytes(),
                     &tail,
                 ],
@@ -502,7 +500,6 @@ impl Store for RedisStore {
         in_ctx(validate::key(&self.caps, key), Operation::Touch)?;
         let base = self.base_of(key);
         let redis_key = entry_key(base, key);
-        let owner_prefix = format!("{base}o:");
         let expiry = expires_at.as_unix_millis().to_string();
         let reply = self
             .eval(
@@ -510,7 +507,7 @@ impl Store for RedisStore {
                 &[&redis_key],
                 &[
                     expiry.as_bytes(),
-                    owner_prefix.as_bytes(),
+                    base.owners.as_bytes(),
                     key.as_str().as_bytes(),
                     expiry_field(Some(expires_at)).as_bytes(),
                 ],
@@ -532,7 +529,6 @@ impl Store for RedisStore {
         in_ctx(validate::key(&self.caps, key), Operation::Delete)?;
         let base = self.base_of(key);
         let redis_key = entry_key(base, key);
-        let owner_prefix = format!("{base}o:");
         let expected = version.map(version_field).unwrap_or_default();
         let reply = self
             .eval(
@@ -540,7 +536,7 @@ impl Store for RedisStore {
                 &[&redis_key],
                 &[
                     expected.as_bytes(),
-                    owner_prefix.as_bytes(),
+                    base.owners.as_bytes(),
                     key.as_str().as_bytes(),
                 ],
                 Operation::Delete,
@@ -566,13 +562,12 @@ impl Store for RedisStore {
     /// set and its live entries atomically; stale members are removed.
     async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
         let calls = self.bases.iter().map(|base| async move {
-            let set = format!("{base}o:{}", owner.as_str());
-            let entry_prefix = format!("{base}e:");
+            let set = format!("{}{}", base.owners, owner.as_str());
             let reply = self
                 .eval(
                     &LIST_OWNER,
                     &[set.as_bytes()],
-                    &[entry_prefix.as_bytes(), owner.as_str().as_bytes()],
+                    &[base.entries.as_bytes(), owner.as_str().as_bytes()],
                     Operation::ListByOwner,
                 )
                 .await?;
@@ -587,13 +582,12 @@ impl Store for RedisStore {
     /// live entries and set atomically within its hash slot.
     async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
         let calls = self.bases.iter().map(|base| async move {
-            let set = format!("{base}o:{}", owner.as_str());
-            let entry_prefix = format!("{base}e:");
+            let set = format!("{}{}", base.owners, owner.as_str());
             let reply = self
                 .eval(
                     &DELETE_OWNER,
                     &[set.as_bytes()],
-                    &[entry_prefix.as_bytes(), owner.as_str().as_bytes()],
+                    &[base.entries.as_bytes(), owner.as_str().as_bytes()],
                     Operation::DeleteByOwner,
                 )
                 .await?;
@@ -617,16 +611,29 @@ fn in_ctx<T>(r: Result<T>, op: Operation) -> Result<T> {
     r.map_err(|e| e.in_context(BACKEND, op))
 }
 
-fn bases(prefix: &str, buckets: u16) -> Arc<[Box<str>]> {
+/// The Redis key names of one bucket (one hash slot).
+struct Bucket {
+    /// `<prefix>:{<bucket>}:e:`, followed by the key.
+    entries: Box<str>,
+    /// `<prefix>:{<bucket>}:o:`, followed by the owner.
+    owners: Box<str>,
+    /// `<prefix>:{<bucket>}:n`, the version counter.
+    counter: Box<str>,
+}
+
+fn bases(prefix: &str, buckets: u16) -> Arc<[Bucket]> {
     (0..buckets)
-        .map(|b| format!("{prefix}:{{{b}}}:").into_boxed_str())
+        .map(|b| Bucket {
+            entries: format!("{prefix}:{{{b}}}:e:").into(),
+            owners: format!("{prefix}:{{{b}}}:o:").into(),
+            counter: format!("{prefix}:{{{b}}}:n").into(),
+        })
         .collect()
 }
 
-fn entry_key(base: &str, key: &Key) -> Vec<u8> {
-    let mut k = Vec::with_capacity(base.len() + 2 + key.as_str().len());
-    k.extend_from_slice(base.as_bytes());
-    k.extend_from_slice(b"e:");
+fn entry_key(bucket: &Bucket, key: &Key) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.entries.len() + key.as_str().len());
+    k.extend_from_slice(bucket.entries.as_bytes());
     k.extend_from_slice(key.as_str().as_bytes());
     k
 }
@@ -879,7 +886,8 @@ mod tests {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         let b = bases("app", 3);
-        assert_eq!(&*b[2], "app:{2}:");
+        assert_eq!(&*b[2].owners, "app:{2}:o:");
+        assert_eq!(&*b[2].counter, "app:{2}:n");
         let key = Key::new("k").unwrap();
         assert_eq!(entry_key(&b[0], &key), b"app:{0}:e:k");
     }

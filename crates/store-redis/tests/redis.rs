@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use store_conformance::provision::{self, Service};
-use store_core::{Error, ErrorKind, Key, Owner, PutMode, PutOptions, Store, SystemClock, Clock};
+use store_core::{Clock, Error, ErrorKind, Key, Owner, PutMode, PutOptions, Store, SystemClock};
 use store_redis::{RedisConfig, RedisStore};
 use tokio::process::{Child, Command};
 
@@ -197,7 +197,10 @@ mod redis_single {
         let k = key("session");
         let alice = owner("alice");
         let opts = PutOptions::new(PutMode::Upsert).owner(alice.clone());
-        store.put(&k, "before".into(), opts.clone()).await.expect("put");
+        store
+            .put(&k, "before".into(), opts.clone())
+            .await
+            .expect("put");
         assert!(store.get(&k).await.expect("get").is_some());
 
         server.kill().await;
@@ -205,11 +208,20 @@ mod redis_single {
         for round in 0..2 {
             let results: Vec<(&str, Result<(), Error>)> = vec![
                 ("get", store.get(&k).await.map(|_| ())),
-                ("put", store.put(&k, "x".into(), opts.clone()).await.map(|_| ())),
+                (
+                    "put",
+                    store.put(&k, "x".into(), opts.clone()).await.map(|_| ()),
+                ),
                 ("touch", store.touch(&k, in_secs(60)).await),
                 ("delete", store.delete(&k, None).await.map(|_| ())),
-                ("list_by_owner", store.list_by_owner(&alice).await.map(|_| ())),
-                ("delete_by_owner", store.delete_by_owner(&alice).await.map(|_| ())),
+                (
+                    "list_by_owner",
+                    store.list_by_owner(&alice).await.map(|_| ()),
+                ),
+                (
+                    "delete_by_owner",
+                    store.delete_by_owner(&alice).await.map(|_| ()),
+                ),
             ];
             for (op, result) in results {
                 let e = result.expect_err(op);
@@ -234,7 +246,11 @@ mod redis_single {
             }
         };
         eprintln!("recovery took {:?}", t1.elapsed());
-        let entry = store.get(&k).await.expect("get after restart").expect("entry");
+        let entry = store
+            .get(&k)
+            .await
+            .expect("get after restart")
+            .expect("entry");
         assert_eq!(&entry.value[..], b"after");
         assert_eq!(entry.version, version);
         assert_eq!(store.list_by_owner(&alice).await.expect("list").len(), 1);
@@ -256,7 +272,10 @@ mod redis_single {
             let opts = PutOptions::new(PutMode::Create)
                 .expires_at(in_secs(60))
                 .owner(bob.clone());
-            store.put(&key(&format!("k{i}")), "v".into(), opts).await.expect("put");
+            store
+                .put(&key(&format!("k{i}")), "v".into(), opts)
+                .await
+                .expect("put");
         }
         store.touch(&key("k1"), in_secs(120)).await.expect("touch");
         store.delete(&key("k2"), None).await.expect("delete");
@@ -269,7 +288,10 @@ mod redis_single {
         let keys: Vec<String> = raw_cmd(&mut raw, &["KEYS", "*"]).await;
         assert!(!keys.is_empty());
         for k in &keys {
-            assert!(k.starts_with("app:sessions:{0}:"), "{k} is outside the prefix");
+            assert!(
+                k.starts_with("app:sessions:{0}:"),
+                "{k} is outside the prefix"
+            );
         }
     }
 
@@ -282,7 +304,9 @@ mod redis_single {
             return;
         };
         let wrong = format!("redis://default:hunter2-wrong@127.0.0.1:{}/", server.port);
-        let e = RedisStore::connect(&wrong).await.expect_err("wrong password");
+        let e = RedisStore::connect(&wrong)
+            .await
+            .expect_err("wrong password");
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
 
@@ -291,7 +315,10 @@ mod redis_single {
         let shown = format!("{store:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("***"), "{shown}");
-        store.put(&key("k"), "v".into(), PutOptions::default()).await.expect("put");
+        store
+            .put(&key("k"), "v".into(), PutOptions::default())
+            .await
+            .expect("put");
 
         let closed = format!("redis://u:hunter2-closed@127.0.0.1:{}/", free_port());
         let e = RedisStore::connect(&closed).await.expect_err("closed port");
@@ -302,7 +329,9 @@ mod redis_single {
         let e = RedisStore::connect(bad).await.expect_err("bad url");
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
-        let e = RedisStore::connect("http://x:hunter2@h/").await.expect_err("not redis");
+        let e = RedisStore::connect("http://x:hunter2@h/")
+            .await
+            .expect_err("not redis");
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
     }
@@ -352,7 +381,10 @@ mod redis_single {
             .connection_timeout(Duration::from_secs(2))
             .reconnect_retries(0);
         let untrusted = RedisStore::connect_with(&url, config).await;
-        assert!(untrusted.is_err(), "a certificate from an unknown CA was accepted");
+        assert!(
+            untrusted.is_err(),
+            "a certificate from an unknown CA was accepted"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -380,7 +412,13 @@ mod redis_single {
                 continue;
             }
             for (op, r) in [
-                ("put", store.put(&k, "v".into(), PutOptions::default()).await.map(|_| ())),
+                (
+                    "put",
+                    store
+                        .put(&k, "v".into(), PutOptions::default())
+                        .await
+                        .map(|_| ()),
+                ),
                 ("touch", store.touch(&k, in_secs(60)).await),
                 ("delete", store.delete(&k, None).await.map(|_| ())),
             ] {
@@ -408,31 +446,60 @@ mod redis_single {
                 .owner(o.clone())
                 .expires_at(in_secs(secs))
         };
-        store.put(&key("a"), "1".into(), owned(&ann, 60)).await.expect("a");
-        store.put(&key("b"), "1".into(), owned(&ann, 60)).await.expect("b");
-        store.put(&key("c"), "1".into(), owned(&ann, 600)).await.expect("c");
+        store
+            .put(&key("a"), "1".into(), owned(&ann, 60))
+            .await
+            .expect("a");
+        store
+            .put(&key("b"), "1".into(), owned(&ann, 60))
+            .await
+            .expect("b");
+        store
+            .put(&key("c"), "1".into(), owned(&ann, 600))
+            .await
+            .expect("c");
         let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ann")]).await;
-        assert!(ttl > 590_000, "the set lives as long as its longest member: {ttl}");
+        assert!(
+            ttl > 590_000,
+            "the set lives as long as its longest member: {ttl}"
+        );
 
         store.delete(&key("a"), None).await.expect("delete");
-        store.put(&key("b"), "2".into(), owned(&ben, 60)).await.expect("re-own");
+        store
+            .put(&key("b"), "2".into(), owned(&ben, 60))
+            .await
+            .expect("re-own");
         let members: Vec<String> = raw_cmd(&mut raw, &["SMEMBERS", &set("ann")]).await;
         assert_eq!(members, vec!["c".to_owned()]);
 
         // An entry that expires natively leaves a stale member until found.
-        let soon = SystemClock.now().checked_add(Duration::from_millis(150)).expect("soon");
-        let opts = PutOptions::new(PutMode::Upsert).owner(ben.clone()).expires_at(soon);
+        let soon = SystemClock
+            .now()
+            .checked_add(Duration::from_millis(150))
+            .expect("soon");
+        let opts = PutOptions::new(PutMode::Upsert)
+            .owner(ben.clone())
+            .expires_at(soon);
         store.put(&key("d"), "1".into(), opts).await.expect("d");
         tokio::time::sleep(Duration::from_millis(300)).await;
         let listed = store.list_by_owner(&ben).await.expect("list");
         assert_eq!(listed.len(), 1, "only b is live");
         let members: Vec<String> = raw_cmd(&mut raw, &["SMEMBERS", &set("ben")]).await;
-        assert_eq!(members, vec!["b".to_owned()], "the expired member was removed");
+        assert_eq!(
+            members,
+            vec!["b".to_owned()],
+            "the expired member was removed"
+        );
 
         assert_eq!(store.delete_by_owner(&ann).await.expect("revoke"), 1);
         let exists: i64 = raw_cmd(&mut raw, &["EXISTS", &set("ann")]).await;
         assert_eq!(exists, 0);
-        store.put(&key("e"), "1".into(), PutOptions::new(PutMode::Upsert).owner(ben.clone()))
+        store
+            .put(
+                &key("e"),
+                "1".into(),
+                PutOptions::new(PutMode::Upsert).owner(ben.clone()),
+            )
             .await
             .expect("no expiry");
         let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
@@ -472,7 +539,10 @@ mod redis_cluster {
         let carol = owner("carol");
         for i in 0..64 {
             let opts = PutOptions::new(PutMode::Create).owner(carol.clone());
-            store.put(&key(&format!("s{i}")), "v".into(), opts).await.expect("put");
+            store
+                .put(&key(&format!("s{i}")), "v".into(), opts)
+                .await
+                .expect("put");
         }
         let mut holding = 0;
         for node in &nodes {
@@ -494,7 +564,10 @@ mod redis_cluster {
                 holding += 1;
             }
         }
-        assert!(holding >= 2, "one namespace should spread over masters, got {holding}");
+        assert!(
+            holding >= 2,
+            "one namespace should spread over masters, got {holding}"
+        );
         assert_eq!(store.list_by_owner(&carol).await.expect("list").len(), 64);
         assert_eq!(store.delete_by_owner(&carol).await.expect("revoke"), 64);
         assert!(store.list_by_owner(&carol).await.expect("list").is_empty());
@@ -508,7 +581,10 @@ fn write_test_pki(dir: &Path) -> Vec<u8> {
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_key = KeyPair::generate().expect("ca key");
     let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
     let issuer = Issuer::new(ca_params, ca_key);
