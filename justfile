@@ -38,6 +38,10 @@ matrix:
 quickstart:
     cargo run -p store-examples --example quickstart
 
-# Benchmarks: MemoryStore next to a plain RwLock<HashMap>, same run.
+# Start the test servers (Redis, Redis Cluster) in the foreground; prints their URLs.
+services:
+    bash scripts/services.sh redis redis-cluster
+
+# Benchmarks, each store next to its raw driver in the same run (starts a local Redis).
 bench:
-    cargo bench -p store-memory --bench memory
+    bash scripts/bench.sh

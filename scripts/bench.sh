@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Every benchmark, each store next to its raw driver in the same run. Starts
+# the servers it needs on loopback (scripts/services.sh) and stops them after.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+trap services_stop EXIT
+services_start redis
+cargo bench -p store-memory --bench memory
+cargo bench -p store-redis --bench redis
