@@ -1,12 +1,16 @@
 //! Hiding credentials in connection URLs before they reach a log, a `Debug`
 //! output or an error message.
 
-/// The URL with the password of its user-info part replaced by `***`.
+/// The URL with its password replaced by `***`: the password of the
+/// user-info part, and the value of `password`, `pass` and `passwd` query
+/// parameters (as in `redis+unix:///run/redis.sock?pass=…` or
+/// `postgres://db/app?password=…`).
 ///
 /// Works on any `scheme://user:password@host…` URL (Redis, Postgres,
 /// MongoDB, with several comma-separated hosts too) without parsing the
 /// rest, so a malformed URL is still redacted. A URL without a password is
-/// returned unchanged.
+/// returned unchanged; text that is not a URL at all (no `://`) is replaced
+/// by `(not a URL)`, since where a password would be in it is unknown.
 ///
 /// ```
 /// use store_core::redact_url;
@@ -14,11 +18,43 @@
 /// assert_eq!(redact_url("redis://:s3cret@cache"), "redis://:***@cache");
 /// assert_eq!(redact_url("postgres://app@db/sessions"), "postgres://app@db/sessions");
 /// assert_eq!(redact_url("mongodb://u:p@a:1,b:2/?tls=true"), "mongodb://u:***@a:1,b:2/?tls=true");
+/// assert_eq!(redact_url("redis+unix:///tmp/r.sock?db=1&pass=s3cret"), "redis+unix:///tmp/r.sock?db=1&pass=***");
+/// assert_eq!(redact_url("user:s3cret@host"), "(not a URL)");
 /// ```
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
+        return "(not a URL)".to_owned();
+    };
+    redact_query(&redact_user_info(url, scheme_end))
+}
+
+/// Masks the values of password-like query parameters.
+fn redact_query(url: &str) -> String {
+    let Some(q) = url.find('?') else {
         return url.to_owned();
     };
+    let (head, query) = url.split_at(q + 1);
+    let (query, fragment) = match query.find('#') {
+        Some(h) => query.split_at(h),
+        None => (query, ""),
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((name, _))
+                if ["password", "pass", "passwd"]
+                    .iter()
+                    .any(|secret| name.eq_ignore_ascii_case(secret)) =>
+            {
+                format!("{name}=***")
+            }
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{head}{}{fragment}", params.join("&"))
+}
+
+fn redact_user_info(url: &str, scheme_end: usize) -> String {
     let rest_start = scheme_end + 3;
     let rest = &url[rest_start..];
     // The authority ends at the first '/', '?' or '#'; user info ends at
@@ -51,7 +87,11 @@ mod tests {
             redact_url("rediss://u:pw@h:1?x=1"),
             "rediss://u:***@h:1?x=1"
         );
-        assert_eq!(redact_url("not a url"), "not a url");
+        assert_eq!(redact_url("not a url"), "(not a url)".replace("url", "URL"));
+        assert_eq!(
+            redact_url("postgres://h/db?PASSWORD=x#f"),
+            "postgres://h/db?PASSWORD=***#f"
+        );
         assert_eq!(redact_url("redis://h/0?a=b@c"), "redis://h/0?a=b@c");
     }
 }

@@ -70,6 +70,10 @@ fn kind_of(e: &RedisError) -> (ErrorKind, &'static str) {
                 "a key under this store's prefix holds a value of another type \
                  (not written by this store)",
             ),
+            Some("NOAUTH" | "WRONGPASS") => (
+                ErrorKind::Config,
+                "the Redis server requires other credentials than the URL gives",
+            ),
             Some("OOM") => (
                 ErrorKind::CapacityExceeded,
                 "the Redis server is out of memory (maxmemory reached)",

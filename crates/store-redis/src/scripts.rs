@@ -10,7 +10,8 @@
 //!   `expiry` (Redis keeps a key until now > its expiry). A read is one
 //!   `GET`; `touch` rewrites the 15 expiry bytes in place (`SETRANGE`).
 //! - `<base>o:<owner>`: a set of the keys of that owner in this bucket; it
-//!   expires no earlier than its last member.
+//!   expires with its last member, and has no expiry while it holds an
+//!   entry without one.
 //! - `<base>n`: the bucket's version counter, started at the server's time
 //!   in microseconds so that versions are not reused even after the counter
 //!   is lost.
@@ -33,8 +34,11 @@ impl Lua {
     }
 }
 
-/// Shared Lua prelude: reading an entry's header (`head`), and extending an
-/// owner set so that it lives at least as long as its members (`index`).
+/// Shared Lua prelude: reading an entry's header (`head`: state, version,
+/// owner, expiry), extending an owner set so that it lives at least as long
+/// as its members (`index`), and giving a set that no longer holds an entry
+/// without expiry the expiry of its last member (`settle`; it also drops
+/// stale members on the way).
 macro_rules! prelude {
     () => {
         r#"
@@ -47,7 +51,7 @@ local function head(key)
   if not olen or #h < 40 + olen then return 'foreign' end
   local owner = false
   if olen > 0 then owner = string.sub(h, 41, 40 + olen) end
-  return 'ok', string.sub(h, 3, 22), owner
+  return 'ok', string.sub(h, 3, 22), owner, tonumber(string.sub(h, 23, 37))
 end
 local function index(set, member, exp)
   local fresh = redis.call('EXISTS', set) == 0
@@ -59,6 +63,21 @@ local function index(set, member, exp)
   else
     redis.call('PEXPIREAT', set, exp, 'GT')
   end
+end
+local function settle(set, owner, entries)
+  if redis.call('PTTL', set) ~= -1 then return end
+  local last = 0
+  for _, m in ipairs(redis.call('SMEMBERS', set)) do
+    local state, ver, o, exp = head(entries .. m)
+    if state ~= 'ok' or o ~= owner then
+      redis.call('SREM', set, m)
+    elseif not exp then
+      return
+    elseif exp > last then
+      last = exp
+    end
+  end
+  if last > 0 then redis.call('PEXPIREAT', set, string.format('%.0f', last)) end
 end
 "#
     };
@@ -101,10 +120,15 @@ if exp == '' then
 else
   redis.call('SET', KEYS[1], blob, 'PXAT', string.format('%.0f', tonumber(exp) - 1))
 end
+local entries = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[7])
 if old_owner and old_owner ~= owner then
   redis.call('SREM', ARGV[6] .. old_owner, ARGV[7])
+  settle(ARGV[6] .. old_owner, old_owner, entries)
 end
-if owner ~= '' then index(ARGV[6] .. owner, ARGV[7], exp) end
+if owner ~= '' then
+  index(ARGV[6] .. owner, ARGV[7], exp)
+  if exp ~= '' then settle(ARGV[6] .. owner, owner, entries) end
+end
 return {'ok', nv}
 "#
     ))
@@ -127,9 +151,20 @@ end
 local state, ver, owner = head(KEYS[1])
 if state == 'none' then return {'missing'} end
 if state ~= 'ok' then return {state} end
-redis.call('SETRANGE', KEYS[1], 22, ARGV[4])
-redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(exp) - 1))
-if owner then index(ARGV[2] .. owner, ARGV[3], exp) end
+local pxat = string.format('%.0f', tonumber(exp) - 1)
+if tonumber(exp) - 1 <= now then
+  -- PEXPIREAT at or before now deletes at once, while SET ... PXAT now
+  -- keeps the key for the current millisecond, as the contract wants.
+  local whole = redis.call('GET', KEYS[1])
+  redis.call('SET', KEYS[1], string.sub(whole, 1, 22) .. ARGV[4] .. string.sub(whole, 38), 'PXAT', pxat)
+else
+  redis.call('SETRANGE', KEYS[1], 22, ARGV[4])
+  redis.call('PEXPIREAT', KEYS[1], pxat)
+end
+if owner then
+  index(ARGV[2] .. owner, ARGV[3], exp)
+  settle(ARGV[2] .. owner, owner, string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[3]))
+end
 return {'ok', ver}
 "#
     ))
@@ -148,7 +183,10 @@ if state == 'none' then return {'missing'} end
 if state ~= 'ok' then return {state} end
 if ARGV[1] ~= '' and ver ~= ARGV[1] then return {'mismatch'} end
 redis.call('DEL', KEYS[1])
-if owner then redis.call('SREM', ARGV[2] .. owner, ARGV[3]) end
+if owner then
+  redis.call('SREM', ARGV[2] .. owner, ARGV[3])
+  settle(ARGV[2] .. owner, owner, string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[3]))
+end
 return {'ok'}
 "#
     ))

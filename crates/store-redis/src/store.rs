@@ -110,12 +110,17 @@ impl RedisStore {
         let probe_config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(config.connection_timeout))
             .set_response_timeout(Some(config.response_timeout));
-        drop(
-            client
-                .get_multiplexed_async_connection_with_config(&probe_config)
-                .await
-                .map_err(|e| without_secret(classify(e, Operation::Connect), url))?,
-        );
+        let connect_error = |e| without_secret(classify(e, Operation::Connect), url);
+        let mut probe = client
+            .get_multiplexed_async_connection_with_config(&probe_config)
+            .await
+            .map_err(connect_error)?;
+        // A server that wants a password the URL lacks says so here.
+        let _: () = redis::cmd("PING")
+            .query_async(&mut probe)
+            .await
+            .map_err(connect_error)?;
+        drop(probe);
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connection_timeout))
             .set_response_timeout(Some(config.response_timeout))
@@ -671,41 +676,67 @@ fn check_scheme(url: &str) -> Result<()> {
         "rediss" => Err(config_error(
             "rediss:// URLs need the `tls` feature of store-redis",
         )),
-        _ => Err(config_error(format!(
-            "not a Redis URL: {}; expected redis://, rediss:// or redis+unix://",
-            redact_url(url)
-        ))),
+        // The URL is not shown: where its password is cannot be known.
+        _ => Err(config_error(
+            "not a Redis URL; expected redis://, rediss:// or redis+unix://",
+        )),
     }
 }
 
-fn bad_url(url: &str, e: redis::RedisError) -> Error {
-    without_secret(
-        config_error(format!("invalid Redis URL {}", redact_url(url)))
-            .with_operation(Operation::Connect)
-            .with_source(e),
-        url,
-    )
+/// A URL the driver cannot parse. Neither the URL nor the driver's message
+/// is kept: a password with an unescaped `/`, `?` or `#` would defeat
+/// redaction.
+fn bad_url(_url: &str, e: redis::RedisError) -> Error {
+    config_error(format!(
+        "invalid Redis URL ({}); expected redis://[user:password@]host[:port][/db]",
+        e.category()
+    ))
+    .with_operation(Operation::Connect)
 }
 
-/// Drops the source of `e` when its text contains the password of `url`.
+/// Drops the source of `e` when its text contains a password of `url`.
 fn without_secret(e: Error, url: &str) -> Error {
-    let redacted = redact_url(url);
-    if redacted == url {
-        return e;
-    }
-    // The password is what redaction replaced.
-    let (head, tail) = redacted.split_once(":***@").unwrap_or(("", ""));
-    let password = &url[head.len() + 1..url.len() - tail.len() - 1];
     let text = format!("{e:?}");
-    if password.is_empty() || !text.contains(password) {
+    let leaked: Vec<&str> = secrets_of(url)
+        .into_iter()
+        .filter(|s| text.contains(s))
+        .collect();
+    if leaked.is_empty() {
         return e;
     }
-    let mut clean =
-        Error::new(e.kind(), e.message().replace(password, "***")).with_retryable(e.is_retryable());
+    let message = leaked
+        .iter()
+        .fold(e.message().to_owned(), |m, s| m.replace(s, "***"));
+    let mut clean = Error::new(e.kind(), message).with_retryable(e.is_retryable());
     if let (Some(b), Some(op)) = (e.backend(), e.operation()) {
         clean = clean.in_context(b, op);
     }
     clean
+}
+
+/// Every substring of `url` that may be a password, generously: from the
+/// first `:` after the scheme to the last `@`, and the values of
+/// `pass`/`password` query parameters.
+fn secrets_of(url: &str) -> Vec<&str> {
+    let mut secrets = Vec::new();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    if let (Some(colon), Some(at)) = (rest.find(':'), rest.rfind('@')) {
+        if colon < at {
+            secrets.push(&rest[colon + 1..at]);
+        }
+    }
+    if let Some((_, query)) = url.split_once('?') {
+        for param in query.split(['&', '#']) {
+            if let Some((name, value)) = param.split_once('=') {
+                let name = name.to_ascii_lowercase();
+                if matches!(name.as_str(), "pass" | "password" | "passwd") {
+                    secrets.push(value);
+                }
+            }
+        }
+    }
+    secrets.retain(|s| s.len() >= 2);
+    secrets
 }
 
 #[cfg(feature = "tls")]

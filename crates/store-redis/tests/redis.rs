@@ -320,6 +320,12 @@ mod redis_single {
             .await
             .expect("put");
 
+        let missing = format!("redis://127.0.0.1:{}/", server.port);
+        let e = RedisStore::connect(&missing)
+            .await
+            .expect_err("no password");
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+
         let closed = format!("redis://u:hunter2-closed@127.0.0.1:{}/", free_port());
         let e = RedisStore::connect(&closed).await.expect_err("closed port");
         assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
@@ -329,6 +335,14 @@ mod redis_single {
         let e = RedisStore::connect(bad).await.expect_err("bad url");
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
+        for bad in [
+            "redis://u:hunter2/x?y@127.0.0.1/",
+            "u:hunter2@127.0.0.1:6379",
+            "redis:/u:hunter2@h",
+        ] {
+            let e = RedisStore::connect(bad).await.expect_err(bad);
+            assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
+        }
         let e = RedisStore::connect("http://x:hunter2@h/")
             .await
             .expect_err("not redis");
@@ -504,6 +518,31 @@ mod redis_single {
             .expect("no expiry");
         let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
         assert_eq!(ttl, -1, "an entry without expiry keeps its owner set");
+        // Once no member lacks an expiry, the set expires with its last one,
+        // whether that member was given an expiry or deleted.
+        store
+            .put(&key("e"), "2".into(), owned(&ben, 300))
+            .await
+            .expect("mortal");
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
+        assert!(
+            (290_000..=300_000).contains(&ttl),
+            "set expires with e: {ttl}"
+        );
+        let immortal = PutOptions::new(PutMode::Upsert).owner(ben.clone());
+        store
+            .put(&key("f"), "1".into(), immortal)
+            .await
+            .expect("immortal f");
+        store.delete(&key("f"), None).await.expect("delete f");
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
+        assert!(
+            (290_000..=300_000).contains(&ttl),
+            "set expires again: {ttl}"
+        );
+        store.touch(&key("e"), in_secs(900)).await.expect("touch e");
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
+        assert!(ttl > 890_000, "touch extends the set: {ttl}");
     }
 
     /// `delete_expired` is a no-op on Redis, and capabilities say why.
