@@ -394,6 +394,16 @@ impl RedisStore {
         &self.bases[i]
     }
 
+    /// Runs an owner script on the owner's set of every bucket, concurrently.
+    async fn on_owner_sets(&self, lua: &Lua, owner: &Owner, op: Operation) -> Result<Vec<Value>> {
+        let calls = self.bases.iter().map(|base| async move {
+            let set = format!("{}{}", base.owners, owner.as_str());
+            let args: [&[u8]; 2] = [base.entries.as_bytes(), owner.as_str().as_bytes()];
+            self.eval(lua, &[set.as_bytes()], &args, op).await
+        });
+        try_join_all(calls).await
+    }
+
     async fn eval(
         &self,
         lua: &Lua,
@@ -566,19 +576,13 @@ impl Store for RedisStore {
     /// One script per bucket (run concurrently), each reading the owner's
     /// set and its live entries atomically; stale members are removed.
     async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
-        let calls = self.bases.iter().map(|base| async move {
-            let set = format!("{}{}", base.owners, owner.as_str());
-            let reply = self
-                .eval(
-                    &LIST_OWNER,
-                    &[set.as_bytes()],
-                    &[base.entries.as_bytes(), owner.as_str().as_bytes()],
-                    Operation::ListByOwner,
-                )
-                .await?;
-            decode_owned(reply)
-        });
-        let mut all: Vec<(Key, Entry)> = try_join_all(calls).await?.into_iter().flatten().collect();
+        let replies = self
+            .on_owner_sets(&LIST_OWNER, owner, Operation::ListByOwner)
+            .await?;
+        let mut all = Vec::new();
+        for reply in replies {
+            all.extend(decode_owned(reply)?);
+        }
         all.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(all)
     }
@@ -586,22 +590,15 @@ impl Store for RedisStore {
     /// One script per bucket (run concurrently), each deleting the owner's
     /// live entries and set atomically within its hash slot.
     async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
-        let calls = self.bases.iter().map(|base| async move {
-            let set = format!("{}{}", base.owners, owner.as_str());
-            let reply = self
-                .eval(
-                    &DELETE_OWNER,
-                    &[set.as_bytes()],
-                    &[base.entries.as_bytes(), owner.as_str().as_bytes()],
-                    Operation::DeleteByOwner,
-                )
-                .await?;
+        let op = Operation::DeleteByOwner;
+        let mut deleted = 0;
+        for reply in self.on_owner_sets(&DELETE_OWNER, owner, op).await? {
             match reply {
-                Value::Int(n) => u64::try_from(n).map_err(|_| bad_reply(Operation::DeleteByOwner)),
-                _ => Err(bad_reply(Operation::DeleteByOwner)),
+                Value::Int(n) => deleted += u64::try_from(n).map_err(|_| bad_reply(op))?,
+                _ => return Err(bad_reply(op)),
             }
-        });
-        Ok(try_join_all(calls).await?.into_iter().sum())
+        }
+        Ok(deleted)
     }
 
     /// Native TTL on the server's clock, atomic conditional writes, an
