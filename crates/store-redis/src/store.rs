@@ -657,12 +657,12 @@ fn open_client(url: &str, config: &RedisConfig) -> Result<redis::Client> {
                 client_tls: None,
                 root_cert: Some(root.clone()),
             };
-            return redis::Client::build_with_tls(url, certs).map_err(|e| bad_url(url, e));
+            return redis::Client::build_with_tls(url, certs).map_err(bad_url);
         }
     }
     #[cfg(not(feature = "tls"))]
     let _ = config;
-    redis::Client::open(url).map_err(|e| bad_url(url, e))
+    redis::Client::open(url).map_err(bad_url)
 }
 
 fn check_scheme(url: &str) -> Result<()> {
@@ -683,7 +683,7 @@ fn check_scheme(url: &str) -> Result<()> {
 /// A URL the driver cannot parse. Neither the URL nor the driver's message
 /// is kept: a password with an unescaped `/`, `?` or `#` would defeat
 /// redaction.
-fn bad_url(_url: &str, e: redis::RedisError) -> Error {
+fn bad_url(e: redis::RedisError) -> Error {
     config_error(format!(
         "invalid Redis URL ({}); expected redis://[user:password@]host[:port][/db]",
         e.category()
