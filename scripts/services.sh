@@ -2,12 +2,13 @@
 # Real servers for the test matrix and the benchmarks, on loopback, without
 # Docker. Source it, then:
 #
-#   services_start redis redis-cluster   # installs what is missing, starts, exports URLs
-#   services_stop                        # stops every server it started, by PID
+#   services_start redis redis-cluster postgres   # installs what is missing, starts, exports URLs
+#   services_stop                                 # stops every server it started, by PID
 #
-# Exports STORE_TEST_REDIS_URL, STORE_TEST_REDIS_CLUSTER_URLS and
-# STORE_TEST_REDIS_SERVER (the redis-server binary, for the fault and TLS
-# tests that start servers of their own). A URL already set in the
+# Exports STORE_TEST_REDIS_URL, STORE_TEST_REDIS_CLUSTER_URLS,
+# STORE_TEST_POSTGRES_URL, and STORE_TEST_REDIS_SERVER / STORE_TEST_POSTGRES_BIN
+# (the redis-server binary and the Postgres bin directory, for the fault and
+# TLS tests that start servers of their own). A URL already set in the
 # environment is used as is and nothing is started for it.
 #
 # Run directly (`bash scripts/services.sh redis redis-cluster`) it starts the
@@ -130,6 +131,51 @@ svc_start_redis_cluster() {
   svc_log "redis-cluster: 3 masters on ports ${ports[*]}"
 }
 
+svc_ensure_postgres() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -z "$bin" ]; then
+    svc_apt_install postgresql
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  fi
+  [ -n "$bin" ] || { svc_log "no Postgres binaries in /usr/lib/postgresql/*/bin"; return 1; }
+  export STORE_TEST_POSTGRES_BIN="${STORE_TEST_POSTGRES_BIN:-$bin}"
+}
+
+# Runs a Postgres tool as the `postgres` user when we are root (initdb
+# refuses root), as ourselves otherwise.
+svc_as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+svc_start_postgres() {
+  if [ -n "${STORE_TEST_POSTGRES_URL:-}" ]; then
+    svc_log "postgres: using STORE_TEST_POSTGRES_URL from the environment"
+    return 0
+  fi
+  svc_ensure_postgres
+  local bin=$STORE_TEST_POSTGRES_BIN dir="$SERVICES_DIR/postgres" port
+  port=$(svc_free_port "${STORE_POSTGRES_PORT:-25432}")
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+  (cd / && svc_as_pg "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 \
+    --no-locale --no-sync >"$dir/initdb.log" 2>&1) || { cat "$dir/initdb.log" >&2; return 1; }
+  (cd / && svc_as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 \
+    -o "-h 127.0.0.1 -p $port -k $dir -F -c fsync=off -c max_connections=200" start >/dev/null) || {
+    cat "$dir/log" >&2
+    return 1
+  }
+  SERVICES_PIDS+=("$(head -1 "$dir/data/postmaster.pid")")
+  (cd / && svc_as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
+    -c 'CREATE DATABASE store_test') >/dev/null
+  export STORE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/store_test"
+  svc_log "postgres: $("$bin/postgres" --version | awk '{print $3}') on port $port"
+}
+
 services_start() {
   svc_dir
   local s
@@ -137,6 +183,7 @@ services_start() {
     case "$s" in
       redis) svc_start_redis ;;
       redis-cluster) svc_start_redis_cluster ;;
+      postgres) svc_start_postgres ;;
       *) svc_log "unknown service: $s"; return 1 ;;
     esac
   done
@@ -145,7 +192,7 @@ services_start() {
 services_stop() {
   local pid
   for pid in "${SERVICES_PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
+    kill -INT "$pid" 2>/dev/null || true
   done
   for pid in "${SERVICES_PIDS[@]}"; do
     local i
@@ -164,7 +211,7 @@ services_stop() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
-  [ "$#" -gt 0 ] || set -- redis redis-cluster
+  [ "$#" -gt 0 ] || set -- redis redis-cluster postgres
   trap services_stop EXIT
   services_start "$@"
   env | grep '^STORE_TEST_' | sed 's/^/export /'

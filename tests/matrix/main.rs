@@ -3,5 +3,8 @@
 
 mod memory;
 mod memory_real_clock;
+mod postgres;
 mod redis;
 mod redis_cluster;
+mod sqlite_file;
+mod sqlite_memory;

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod config;
+mod entry;
+mod error;
+mod ident;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use config::{
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_PURGE_BATCH, DEFAULT_TABLE,
+    MAX_PURGE_BATCH, MAX_VALUE_LEN_LIMIT, MIN_VALUE_LEN_LIMIT,
+};
+#[cfg(feature = "sqlite")]
+pub use config::{DEFAULT_BUSY_TIMEOUT, SqliteConfig};
+#[cfg(feature = "postgres")]
+pub use config::{DEFAULT_SCHEMA, PostgresConfig};
+pub use ident::{MAX_SCHEMA_LEN, MAX_TABLE_LEN};
+#[cfg(feature = "postgres")]
+pub use postgres::{POSTGRES, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SQLITE, SqliteStore};
+pub use sqlx;
+pub use store_core;
