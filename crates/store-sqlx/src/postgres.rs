@@ -338,13 +338,12 @@ impl PostgresStore {
 
     fn entry(&self, row: &PgRow, operation: Operation) -> Result<Entry> {
         let err = |e| self.classify(e, operation);
-        let expires: Option<OffsetDateTime> = row.try_get("expires_at").map_err(err)?;
         from_columns(
             POSTGRES,
             operation,
             row.try_get("value").map_err(err)?,
             row.try_get("version").map_err(err)?,
-            expires.map(to_millis),
+            row.try_get("expires_at_ms").map_err(err)?,
             row.try_get("owner").map_err(err)?,
         )
     }
@@ -571,6 +570,12 @@ impl Statements {
         let seq = format!("{s}.{}", quote(&format!("{table}_version_seq")));
         let expiry_idx = quote(&format!("{table}_expires_at_idx"));
         let owner_idx = quote(&format!("{table}_owner_idx"));
+        // Expiry is read as integer milliseconds computed by the server
+        // (`±infinity` as -1), so a row with an out-of-range timestamp,
+        // written by hand, is an `Encoding` error, never a decoding panic.
+        let columns = "value, version, owner, \
+             CASE WHEN isfinite(expires_at) IS FALSE THEN -1 \
+             ELSE round(extract(epoch FROM expires_at) * 1000)::bigint END AS expires_at_ms";
         // `$1` is always the key (or owner); `live` needs `now` as `$n`.
         let live = |n: u8| format!("(expires_at IS NULL OR expires_at > ${n})");
         let insert = format!(
@@ -606,10 +611,7 @@ impl Statements {
                      WHERE owner IS NOT NULL"
                 ),
             ],
-            get: format!(
-                "SELECT value, version, expires_at, owner FROM {t} WHERE key = $1 AND {}",
-                live(2)
-            ),
+            get: format!("SELECT {columns} FROM {t} WHERE key = $1 AND {}", live(2)),
             live_version: format!("SELECT version FROM {t} WHERE key = $1 AND {}", live(2)),
             upsert: format!("{insert} RETURNING version"),
             create_entry: format!(
@@ -631,7 +633,7 @@ impl Statements {
                  ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
             ),
             list_owner: format!(
-                "SELECT key, value, version, expires_at, owner FROM {t} \
+                "SELECT key, {columns} FROM {t} \
                  WHERE owner = $1 AND {} ORDER BY key",
                 live(2)
             ),
@@ -648,13 +650,6 @@ impl Statements {
 fn to_timestamp(at: Expiry) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.as_unix_millis()) * 1_000_000)
         .expect("every Expiry (years 1970 to 9999) is a valid timestamp")
-}
-
-/// A `timestamptz` column as milliseconds since the epoch (sub-millisecond
-/// parts, which this store never writes, are rounded down).
-fn to_millis(at: OffsetDateTime) -> i64 {
-    let millis = at.unix_timestamp_nanos().div_euclid(1_000_000);
-    i64::try_from(millis).unwrap_or(i64::MIN)
 }
 
 /// What a SQLSTATE means for the store.
@@ -708,10 +703,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_round_trip_exactly() {
+    fn timestamps_are_exact() {
         for ms in [0, 1, 999, 1_700_000_000_123, Expiry::MAX.as_unix_millis()] {
             let at = Expiry::from_unix_millis(ms).unwrap();
-            assert_eq!(to_millis(to_timestamp(at)), ms);
+            let nanos = to_timestamp(at).unix_timestamp_nanos();
+            assert_eq!(nanos, i128::from(ms) * 1_000_000);
         }
     }
 

@@ -1,2 +1,561 @@
-//! x
-fn main() {}
+//! Tests of `PostgresStore` beyond the conformance suite, on real servers:
+//! concurrent `migrate()` on a fresh database, a server restarted under a
+//! live pool, exact `timestamptz` expiry, batched concurrent purges, the
+//! pool timeout, and clear errors for a missing or foreign table, bad names,
+//! an unreachable server and corrupt rows.
+//!
+//! The shared server comes from `STORE_TEST_POSTGRES_URL`; the restart test
+//! starts a throwaway cluster of its own with the binaries in
+//! `STORE_TEST_POSTGRES_BIN` (else the newest `/usr/lib/postgresql/*/bin`).
+//! Without them the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgPoolOptions;
+use store_conformance::provision::{self, Service};
+use store_core::{
+    Clock, ErrorKind, Expiry, Key, ManualClock, Owner, PutMode, PutOptions, Store, SystemClock,
+};
+use store_sqlx::{PostgresConfig, PostgresStore};
+
+async fn shared_url(test: &str) -> Option<String> {
+    let url = provision::service_url(Service::Postgres).await;
+    if url.is_none() {
+        eprintln!("{test}: no Postgres server");
+    }
+    url
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &store_conformance::random_namespace()["conformance-".len()..]
+    )
+}
+
+fn key(s: &str) -> Key {
+    Key::new(s).unwrap()
+}
+
+/// A fresh database on the shared server, dropped at the end of the test.
+struct FreshDatabase {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl FreshDatabase {
+    async fn create(server_url: &str) -> Self {
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(server_url)
+            .await
+            .expect("connect to the shared server");
+        let name = unique("store_fresh");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("create a database");
+        let base = server_url
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .expect("a URL with a database");
+        let url = format!("{base}/{name}");
+        Self { admin, name, url }
+    }
+
+    async fn drop_now(self) {
+        sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&self.admin)
+            .await
+            .expect("drop the database");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_migrate_concurrently_on_a_fresh_database() {
+    let Some(server) = shared_url("postgres_migrate_concurrently").await else {
+        return;
+    };
+    let db = FreshDatabase::create(&server).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move {
+                // One pool per task: as many processes starting at once.
+                let config = PostgresConfig::default().schema("auth").table("sessions");
+                let store = PostgresStore::connect_with(&url, config).await?;
+                store.migrate().await?;
+                store.pool().close().await;
+                Ok::<_, store_core::Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .unwrap()
+            .expect("every concurrent migrate succeeds");
+    }
+    let pool = PgPoolOptions::new().connect(&db.url).await.unwrap();
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "SELECT schemaname::text, tablename::text FROM pg_tables \
+         WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, vec![("auth".to_owned(), "sessions".to_owned())]);
+    let indexes: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'auth'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(indexes, 3, "primary key, expiry and owner indexes");
+    // And once more on the migrated database: still a no-op.
+    let store = PostgresStore::with_config(
+        pool.clone(),
+        PostgresConfig::default().schema("auth").table("sessions"),
+    )
+    .unwrap();
+    store.migrate().await.unwrap();
+    store
+        .put(&key("k"), "v".into(), PutOptions::default())
+        .await
+        .unwrap();
+    pool.close().await;
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_expiry_is_an_exact_timestamptz() {
+    let Some(url) = shared_url("postgres_expiry").await else {
+        return;
+    };
+    let store = PostgresStore::connect_with(&url, PostgresConfig::default().table(unique("exact")))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let at = Expiry::from_unix_millis(SystemClock.now().as_unix_millis() + 3_600_123).unwrap();
+    let opts = PutOptions::default().expires_at(at);
+    store.put(&key("k"), "v".into(), opts).await.unwrap();
+    assert_eq!(
+        store.get(&key("k")).await.unwrap().unwrap().expires_at,
+        Some(at)
+    );
+    let sql = format!(
+        "SELECT (extract(epoch FROM expires_at) * 1000)::bigint, pg_typeof(expires_at)::text FROM {}",
+        store.table()
+    );
+    let (millis, ty): (i64, String) = sqlx::query_as(&sql).fetch_one(store.pool()).await.unwrap();
+    assert_eq!(millis, at.as_unix_millis());
+    assert_eq!(ty, "timestamp with time zone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_purges_count_each_row_once() {
+    let Some(url) = shared_url("postgres_purges").await else {
+        return;
+    };
+    let clock = ManualClock::starting_now();
+    let config = PostgresConfig::default()
+        .table(unique("purge"))
+        .purge_batch(100)
+        .clock(clock.clone());
+    let store = PostgresStore::connect_with(&url, config).await.unwrap();
+    store.migrate().await.unwrap();
+    let soon = clock.now().checked_add(Duration::from_secs(1)).unwrap();
+    let sql = format!(
+        "INSERT INTO {} (key, value, version, expires_at) \
+         SELECT 'k' || i, '\\x00', i, to_timestamp($1::bigint / 1000.0) FROM generate_series(1, 2500) i",
+        store.table()
+    );
+    sqlx::query(&sql)
+        .bind(soon.as_unix_millis())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store
+        .put(&key("live"), "v".into(), PutOptions::default())
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    let purgers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_expired().await })
+        })
+        .collect();
+    let mut total = 0;
+    for p in purgers {
+        total += p.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        total, 2500,
+        "four purgers together remove each expired row once"
+    );
+    assert_eq!(store.delete_expired().await.unwrap(), 0);
+    assert!(store.get(&key("live")).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_pool_timeout_is_unavailable_and_names_the_pool() {
+    let Some(url) = shared_url("postgres_pool_timeout").await else {
+        return;
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(300))
+        .connect(&url)
+        .await
+        .unwrap();
+    let store = PostgresStore::with_config(
+        pool.clone(),
+        PostgresConfig::default().table(unique("pool")),
+    )
+    .unwrap();
+    store.migrate().await.unwrap();
+    let held = pool.acquire().await.unwrap();
+    let err = store.get(&key("k")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    assert!(err.message().contains("all 1 connections"), "{err}");
+    drop(held);
+    assert!(store.get(&key("k")).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_missing_and_foreign_tables_are_config_errors() {
+    let Some(url) = shared_url("postgres_tables").await else {
+        return;
+    };
+    let store = PostgresStore::connect_with(&url, PostgresConfig::default().table(unique("never")))
+        .await
+        .unwrap();
+    for err in [
+        store.get(&key("k")).await.unwrap_err(),
+        store
+            .put(&key("k"), "v".into(), PutOptions::default())
+            .await
+            .unwrap_err(),
+        store.delete_expired().await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(err.message().contains("call migrate()"), "{err}");
+    }
+
+    // A table of another library under the name we were given.
+    let foreign = unique("foreign");
+    let ddl = format!(
+        "CREATE TABLE {foreign} (id text PRIMARY KEY, data bytea, expiry_date timestamptz)"
+    );
+    sqlx::query(&ddl).execute(store.pool()).await.unwrap();
+    let other = store.with_table(&foreign).unwrap();
+    let err = other.migrate().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        err.message().contains(&format!("public.{foreign}")),
+        "{err}"
+    );
+    assert!(err.message().contains("has no column key"), "{err}");
+    let columns: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = $1")
+            .bind(&foreign)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(columns, 3, "the foreign table is left as it was");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_corrupt_rows_are_encoding_errors_for_that_key_only() {
+    let Some(url) = shared_url("postgres_corrupt").await else {
+        return;
+    };
+    let store =
+        PostgresStore::connect_with(&url, PostgresConfig::default().table(unique("corrupt")))
+            .await
+            .unwrap();
+    store.migrate().await.unwrap();
+    store
+        .put(
+            &key("good"),
+            "v".into(),
+            PutOptions::default().owner(Owner::new("o").unwrap()),
+        )
+        .await
+        .unwrap();
+    let sql = format!(
+        "INSERT INTO {} (key, value, version, expires_at, owner) VALUES \
+         ('far', '\\x00', 1, '12000-01-01T00:00:00Z', NULL), ('empty-owner', '\\x00', 2, NULL, ''), \
+         ('inf', '\\x00', 3, 'infinity', NULL)",
+        store.table()
+    );
+    sqlx::query(&sql).execute(store.pool()).await.unwrap();
+    for bad in ["far", "empty-owner", "inf"] {
+        let err = store.get(&key(bad)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Encoding, "{bad}: {err}");
+    }
+    assert_eq!(
+        &store.get(&key("good")).await.unwrap().unwrap().value[..],
+        b"v"
+    );
+    assert_eq!(
+        store
+            .list_by_owner(&Owner::new("o").unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn postgres_bad_names_and_urls_are_config_errors_without_the_password() {
+    let lazy = sqlx::PgPool::connect_lazy("postgres://app:hunter2@127.0.0.1:1/db").unwrap();
+    for config in [
+        PostgresConfig::default().table("Sessions"),
+        PostgresConfig::default().table("a;drop table x"),
+        PostgresConfig::default().table("x".repeat(49)),
+        PostgresConfig::default().schema("pg_catalog"),
+        PostgresConfig::default().purge_batch(0),
+        PostgresConfig::default().max_value_len(1),
+    ] {
+        let err = PostgresStore::with_config(lazy.clone(), config).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    }
+    let store = PostgresStore::new(lazy);
+    assert!(!format!("{store:?}").contains("hunter2"));
+
+    let err = PostgresStore::connect("postgres://app:hunter2@127.0.0.1:1/db?sslmode=bogus")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+}
+
+#[tokio::test]
+async fn postgres_unreachable_server_is_unavailable_without_the_password() {
+    let port = free_port();
+    let url = format!("postgres://app:hunter2@127.0.0.1:{port}/db");
+    let config = PostgresConfig::default().acquire_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let err = PostgresStore::connect_with(&url, config).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(err.message().contains("app:***@127.0.0.1"), "{err}");
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+}
+
+/// A throwaway Postgres cluster owned by one test.
+struct OwnPostgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnPostgres {
+    async fn start(test: &str) -> Option<Self> {
+        let bin = postgres_bin().or_else(|| {
+            provision::skip(
+                test,
+                "no Postgres binaries: set STORE_TEST_POSTGRES_BIN or install postgresql",
+            )
+        })?;
+        let dir = std::env::temp_dir().join(unique("store-sqlx-pg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            run(std::process::Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&dir));
+        }
+        let server = Self {
+            bin,
+            dir,
+            port: free_port(),
+        };
+        run(server
+            .pg_tool("initdb")
+            .arg("-D")
+            .arg(server.dir.join("data"))
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ]));
+        server.pg_start();
+        Some(server)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn pg_tool(&self, tool: &str) -> std::process::Command {
+        let path = self.bin.join(tool);
+        let mut cmd = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            std::process::Command::new(path)
+        };
+        cmd.current_dir("/");
+        cmd
+    }
+
+    fn pg_start(&self) {
+        let options = format!(
+            "-h 127.0.0.1 -p {} -k {} -F -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        run(self
+            .pg_tool("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("log"))
+            .args(["-w", "-t", "30", "-o", &options, "start"]));
+    }
+
+    fn pg_stop(&self) {
+        run(self
+            .pg_tool("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"]));
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .pg_tool("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_server_restarted_under_a_live_pool() {
+    let Some(server) = OwnPostgres::start("postgres_server_restarted").await else {
+        return;
+    };
+    let config = PostgresConfig::default().acquire_timeout(Duration::from_millis(500));
+    let store = Arc::new(
+        PostgresStore::connect_with(&server.url(), config)
+            .await
+            .unwrap(),
+    );
+    store.migrate().await.unwrap();
+    let owner = Owner::new("u1").unwrap();
+    let opts = || PutOptions::new(PutMode::Upsert).owner(Owner::new("u1").unwrap());
+    store
+        .put(&key("before"), "kept".into(), opts())
+        .await
+        .unwrap();
+
+    server.pg_stop();
+    let later = SystemClock
+        .now()
+        .checked_add(Duration::from_secs(60))
+        .unwrap();
+    for round in 0..2 {
+        let results = [
+            store.get(&key("before")).await.map(|_| ()),
+            store
+                .put(&key("during"), "x".into(), opts())
+                .await
+                .map(|_| ()),
+            store.delete(&key("before"), None).await.map(|_| ()),
+            store.touch(&key("before"), later).await,
+            store.delete_expired().await.map(|_| ()),
+            store.list_by_owner(&owner).await.map(|_| ()),
+            store.delete_by_owner(&owner).await.map(|_| ()),
+        ];
+        for (i, r) in results.into_iter().enumerate() {
+            let err = r.expect_err("the server is down");
+            assert_eq!(
+                err.kind(),
+                ErrorKind::Unavailable,
+                "round {round}, call {i}: {err}"
+            );
+            assert!(err.is_retryable(), "{err}");
+        }
+    }
+
+    server.pg_start();
+    let restarted = Instant::now();
+    let entry = loop {
+        match store.get(&key("before")).await {
+            Ok(entry) => break entry,
+            Err(e) if e.kind() == ErrorKind::Unavailable => {
+                assert!(
+                    restarted.elapsed() < Duration::from_secs(30),
+                    "no recovery: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("unexpected error after the restart: {e}"),
+        }
+    };
+    eprintln!("recovered {:?} after the restart", restarted.elapsed());
+    assert_eq!(
+        &entry.expect("the committed write survived").value[..],
+        b"kept"
+    );
+    store
+        .put(&key("after"), "new".into(), opts())
+        .await
+        .unwrap();
+    assert_eq!(store.list_by_owner(&owner).await.unwrap().len(), 2);
+}
+
+fn postgres_bin() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("STORE_TEST_POSTGRES_BIN").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    found.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+    });
+    found.pop()
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn run(cmd: &mut std::process::Command) {
+    let out = cmd.output().expect("run a Postgres tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
