@@ -2,7 +2,10 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 // Without a database feature the crate is only its shared settings.
-#![cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code, unused_imports, unused_macros))]
+#![cfg_attr(
+    not(any(feature = "postgres", feature = "sqlite")),
+    allow(dead_code, unused_imports, unused_macros)
+)]
 
 mod config;
 mod entry;

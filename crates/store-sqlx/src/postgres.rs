@@ -5,13 +5,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{
+    PgArgumentBuffer, PgPool, PgPoolOptions, PgRow, PgTypeInfo, PgValueFormat, PgValueRef,
+    types::Oid,
+};
+use sqlx::{Decode, Encode, Postgres, Row, Type};
 use store_core::{
     Capabilities, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode, PutOptions,
     PutResult, Result, Store, Version, redact_url, validate,
 };
-use time::OffsetDateTime;
 
 use crate::config::PostgresConfig;
 use crate::entry::{from_columns, key_column};
@@ -343,7 +347,9 @@ impl PostgresStore {
             operation,
             row.try_get("value").map_err(err)?,
             row.try_get("version").map_err(err)?,
-            row.try_get("expires_at_ms").map_err(err)?,
+            row.try_get::<Option<Timestamp>, _>("expires_at")
+                .map_err(err)?
+                .map(|t| t.0),
             row.try_get("owner").map_err(err)?,
         )
     }
@@ -570,12 +576,7 @@ impl Statements {
         let seq = format!("{s}.{}", quote(&format!("{table}_version_seq")));
         let expiry_idx = quote(&format!("{table}_expires_at_idx"));
         let owner_idx = quote(&format!("{table}_owner_idx"));
-        // Expiry is read as integer milliseconds computed by the server
-        // (`±infinity` as -1), so a row with an out-of-range timestamp,
-        // written by hand, is an `Encoding` error, never a decoding panic.
-        let columns = "value, version, owner, \
-             CASE WHEN isfinite(expires_at) IS FALSE THEN -1 \
-             ELSE round(extract(epoch FROM expires_at) * 1000)::bigint END AS expires_at_ms";
+        let columns = "value, version, expires_at, owner";
         // `$1` is always the key (or owner); `live` needs `now` as `$n`.
         let live = |n: u8| format!("(expires_at IS NULL OR expires_at > ${n})");
         let insert = format!(
@@ -646,10 +647,50 @@ impl Statements {
     }
 }
 
+/// Milliseconds between the Unix epoch and Postgres' epoch, 2000-01-01 UTC.
+const PG_EPOCH_MILLIS: i64 = 946_684_800_000;
+
+/// A `timestamptz` as milliseconds since the Unix epoch, in Postgres'
+/// binary format (an `i64` of microseconds since 2000-01-01 UTC). Decoding
+/// never fails on a valid column: `±infinity` and timestamps outside the
+/// [`Expiry`] range come out as milliseconds that [`Expiry`] then rejects,
+/// so such a row is an `Encoding` error rather than a panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Timestamp(i64);
+
+impl Type<Postgres> for Timestamp {
+    fn type_info() -> PgTypeInfo {
+        // The OID of `timestamptz`, fixed in every Postgres.
+        PgTypeInfo::with_oid(Oid(1184))
+    }
+}
+
+impl Encode<'_, Postgres> for Timestamp {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        let micros = self
+            .0
+            .checked_sub(PG_EPOCH_MILLIS)
+            .and_then(|ms| ms.checked_mul(1000))
+            .ok_or("timestamp out of range")?;
+        <i64 as Encode<'_, Postgres>>::encode(micros, buf)
+    }
+}
+
+impl Decode<'_, Postgres> for Timestamp {
+    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        if value.format() != PgValueFormat::Binary {
+            return Err("timestamptz in text format".into());
+        }
+        let micros = <i64 as Decode<'_, Postgres>>::decode(value)?;
+        Ok(Self(
+            micros.div_euclid(1000).saturating_add(PG_EPOCH_MILLIS),
+        ))
+    }
+}
+
 /// An [`Expiry`] as a `timestamptz` parameter, exact to the millisecond.
-fn to_timestamp(at: Expiry) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.as_unix_millis()) * 1_000_000)
-        .expect("every Expiry (years 1970 to 9999) is a valid timestamp")
+fn to_timestamp(at: Expiry) -> Timestamp {
+    Timestamp(at.as_unix_millis())
 }
 
 /// What a SQLSTATE means for the store.
@@ -703,12 +744,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_are_exact() {
-        for ms in [0, 1, 999, 1_700_000_000_123, Expiry::MAX.as_unix_millis()] {
-            let at = Expiry::from_unix_millis(ms).unwrap();
-            let nanos = to_timestamp(at).unix_timestamp_nanos();
-            assert_eq!(nanos, i128::from(ms) * 1_000_000);
-        }
+    fn pg_epoch_is_2000_01_01() {
+        assert_eq!(PG_EPOCH_MILLIS, 10_957 * 86_400_000);
     }
 
     #[test]
