@@ -38,10 +38,10 @@ matrix:
 quickstart:
     cargo run -p store-examples --example quickstart
 
-# Start the test servers (Redis, Redis Cluster) in the foreground; prints their URLs.
+# Start the test servers (Redis, Redis Cluster, Postgres) in the foreground; prints their URLs.
 services:
-    bash scripts/services.sh redis redis-cluster
+    bash scripts/services.sh redis redis-cluster postgres
 
-# Benchmarks, each store next to its raw driver in the same run (starts a local Redis).
+# Benchmarks, each store next to its raw driver in the same run (starts local Redis and Postgres).
 bench:
     bash scripts/bench.sh

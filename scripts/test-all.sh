@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one set-up + test command (README, `just test-all`, `.ci/run`).
 #
-# On a fresh machine it installs what it needs (`just`, redis-server), then
-# runs the lints (fmt, clippy -D warnings, rustdoc -D warnings), starts the
-# servers on loopback (scripts/services.sh: Redis, a 3-master Redis Cluster),
+# On a fresh machine it installs what it needs (`just`, redis-server,
+# postgresql), then runs the lints (fmt, clippy -D warnings, rustdoc
+# -D warnings), starts the servers on loopback (scripts/services.sh: Redis, a
+# 3-master Redis Cluster, Postgres),
 # runs every test of the workspace including the conformance matrix against
 # them, runs the quickstart, and stops every server it started, by PID.
 #
@@ -53,11 +54,11 @@ ensure_just
 step "lints: fmt, clippy -D warnings, rustdoc -D warnings"
 just lint
 
-step "servers: redis, redis-cluster"
+step "servers: redis, redis-cluster, postgres"
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
 trap services_stop EXIT
-services_start redis redis-cluster
+services_start redis redis-cluster postgres
 
 step "tests: unit, doc and the conformance matrix (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0})"
 just test
