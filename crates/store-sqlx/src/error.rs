@@ -72,6 +72,16 @@ pub(crate) fn classify(
                 .in_context(backend, operation)
                 .with_source(source);
         }
+        sqlx::Error::PoolTimedOut if operation == Operation::Connect => {
+            return Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "the database server did not accept a connection within {:?}",
+                    pool.acquire_timeout
+                ),
+            )
+            .in_context(backend, operation);
+        }
         sqlx::Error::PoolTimedOut => {
             return Error::new(
                 ErrorKind::Unavailable,

@@ -347,6 +347,11 @@ async fn postgres_unreachable_server_is_unavailable_without_the_password() {
     assert!(err.is_retryable());
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(err.message().contains("app:***@127.0.0.1"), "{err}");
+    assert!(
+        err.message()
+            .contains("did not accept a connection within 500ms"),
+        "{err}"
+    );
     assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
 }
 
