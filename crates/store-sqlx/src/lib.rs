@@ -11,6 +11,7 @@ mod config;
 mod entry;
 mod error;
 mod ident;
+mod outcome;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]

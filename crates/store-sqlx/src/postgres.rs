@@ -21,6 +21,7 @@ use crate::config::PostgresConfig;
 use crate::entry::{from_columns, key_column};
 use crate::error::{CodeMeaning, PoolLimits, classify};
 use crate::ident::quote;
+use crate::outcome::{check_columns, refused_delete, refused_put};
 
 /// The backend name in errors and [`Capabilities`]: `"postgres"`.
 pub const POSTGRES: &str = "postgres";
@@ -294,23 +295,12 @@ impl PostgresStore {
             ("expires_at", "timestamp with time zone"),
             ("owner", "text"),
         ];
-        for (name, ty) in EXPECTED {
-            let problem = match found.iter().find(|(n, _)| n == name) {
-                None => format!("has no column {name}"),
-                Some((_, t)) if t != ty => format!("has column {name} of type {t}, not {ty}"),
-                Some(_) => continue,
-            };
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "table {}.{} already exists but is not a store table: it {problem}; \
-                     choose another table name",
-                    self.config.schema, self.config.common.table
-                ),
-            )
-            .in_context(POSTGRES, Operation::Migrate));
-        }
-        Ok(())
+        check_columns(
+            POSTGRES,
+            &format!("{}.{}", self.config.schema, self.config.common.table),
+            &EXPECTED,
+            found,
+        )
     }
 
     fn classify(&self, e: sqlx::Error, operation: Operation) -> Error {
@@ -423,16 +413,11 @@ impl Store for PostgresStore {
         if let Some(version) = written {
             return Ok(PutResult::new(Version::from_i64(version)));
         }
-        let err = match options.mode {
-            PutMode::Upsert => Error::new(ErrorKind::Backend, "the upsert returned no row"),
-            PutMode::Create => Error::already_exists(),
-            PutMode::Update => Error::not_found(),
-            PutMode::UpdateIf(v) => match self.live_version(key, now, op).await? {
-                Some(current) if current != v => Error::version_mismatch(),
-                _ => Error::not_found(),
-            },
+        let current = match options.mode {
+            PutMode::UpdateIf(_) => self.live_version(key, now, op).await?,
+            _ => None,
         };
-        Err(err.in_context(POSTGRES, op))
+        Err(refused_put(POSTGRES, options.mode, current))
     }
 
     /// One `DELETE`; with `if_version`, a read-only query afterwards tells
@@ -462,12 +447,8 @@ impl Store for PostgresStore {
         if deleted > 0 {
             return Ok(true);
         }
-        match self.live_version(key, now, op).await? {
-            Some(current) if current != expected => {
-                Err(Error::version_mismatch().in_context(POSTGRES, op))
-            }
-            _ => Ok(false),
-        }
+        let current = self.live_version(key, now, op).await?;
+        refused_delete(POSTGRES, expected, current)
     }
 
     /// One `UPDATE` of `expires_at` on a live row; value, owner and version

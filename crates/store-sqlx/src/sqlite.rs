@@ -21,6 +21,7 @@ use crate::config::SqliteConfig;
 use crate::entry::{from_columns, key_column};
 use crate::error::{CodeMeaning, PoolLimits, classify};
 use crate::ident::quote;
+use crate::outcome::{check_columns, refused_delete, refused_put};
 
 /// The backend name in errors and [`Capabilities`]: `"sqlite"`.
 pub const SQLITE: &str = "sqlite";
@@ -305,23 +306,7 @@ impl SqliteStore {
             ("expires_at", "INTEGER"),
             ("owner", "TEXT"),
         ];
-        for (name, ty) in EXPECTED {
-            let problem = match found.iter().find(|(n, _)| n == name) {
-                None => format!("has no column {name}"),
-                Some((_, t)) if t != ty => format!("has column {name} of type {t}, not {ty}"),
-                Some(_) => continue,
-            };
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "table {} already exists but is not a store table: it {problem}; \
-                     choose another table name",
-                    self.config.common.table
-                ),
-            )
-            .in_context(SQLITE, Operation::Migrate));
-        }
-        Ok(())
+        check_columns(SQLITE, &self.config.common.table, &EXPECTED, found)
     }
 
     /// Awaits one driver call and maps its error. A generic `SQLITE_ERROR`
@@ -450,16 +435,11 @@ impl Store for SqliteStore {
         if let Some(&version) = written.first() {
             return Ok(PutResult::new(Version::from_i64(version)));
         }
-        let err = match options.mode {
-            PutMode::Upsert => Error::new(ErrorKind::Backend, "the upsert returned no row"),
-            PutMode::Create => Error::already_exists(),
-            PutMode::Update => Error::not_found(),
-            PutMode::UpdateIf(v) => match self.live_version(key, now, op).await? {
-                Some(current) if current != v => Error::version_mismatch(),
-                _ => Error::not_found(),
-            },
+        let current = match options.mode {
+            PutMode::UpdateIf(_) => self.live_version(key, now, op).await?,
+            _ => None,
         };
-        Err(err.in_context(SQLITE, op))
+        Err(refused_put(SQLITE, options.mode, current))
     }
 
     /// One `DELETE`; with `if_version`, a read-only query afterwards tells
@@ -488,12 +468,8 @@ impl Store for SqliteStore {
         {
             return Ok(true);
         }
-        match self.live_version(key, now, op).await? {
-            Some(current) if current != expected => {
-                Err(Error::version_mismatch().in_context(SQLITE, op))
-            }
-            _ => Ok(false),
-        }
+        let current = self.live_version(key, now, op).await?;
+        refused_delete(SQLITE, expected, current)
     }
 
     /// One `UPDATE` of `expires_at` on a live row; value, owner and version
