@@ -6,5 +6,6 @@ mod memory_real_clock;
 mod postgres;
 mod redis;
 mod redis_cluster;
+mod sql;
 mod sqlite_file;
 mod sqlite_memory;
