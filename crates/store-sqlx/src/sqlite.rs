@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -155,13 +156,15 @@ impl SqliteStore {
                 .synchronous(SqliteSynchronous::Normal);
             pool = pool.max_connections(config.common.max_connections);
         }
-        let pool = pool.connect_with(options).await.map_err(|e| {
-            let e = connect_err(e);
-            let message = format!("cannot open {url}: {}", e.message());
-            Error::new(e.kind(), message)
-                .in_context(SQLITE, Operation::Connect)
-                .with_source(e)
-        })?;
+        let pool = open_pool(pool, options, config.busy_timeout)
+            .await
+            .map_err(|e| {
+                let e = connect_err(e);
+                let message = format!("cannot open {url}: {}", e.message());
+                Error::new(e.kind(), message)
+                    .in_context(SQLITE, Operation::Connect)
+                    .with_source(e)
+            })?;
         let mut store = Self::with_config(pool, config)?;
         store.in_memory = in_memory;
         Ok(store)
@@ -675,6 +678,37 @@ impl Statements {
 }
 
 /// What a SQLite extended result code means for the store.
+/// Opens the pool, retrying while SQLite answers `SQLITE_BUSY` for up to
+/// `busy_timeout`.
+///
+/// Opening a file switches it to WAL mode, which needs an exclusive lock.
+/// When several processes open a new file at once, SQLite may refuse that
+/// lock at once rather than through the busy handler (its deadlock
+/// avoidance), so the busy timeout alone does not cover it.
+async fn open_pool(
+    pool: SqlitePoolOptions,
+    options: SqliteConnectOptions,
+    busy_timeout: Duration,
+) -> std::result::Result<SqlitePool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match pool.clone().connect_with(options.clone()).await {
+            Err(sqlx::Error::Database(e))
+                if e.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .map(|c| c & 0xff)
+                    == Some(5)
+                    && tokio::time::Instant::now() + pause < deadline =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            result => return result,
+        }
+    }
+}
+
 fn result_code(code: &str) -> CodeMeaning {
     use ErrorKind::*;
     let m = CodeMeaning::new;
