@@ -3,6 +3,7 @@
 
 mod memory;
 mod memory_real_clock;
+mod mongodb;
 mod postgres;
 mod redis;
 mod redis_cluster;

@@ -2,9 +2,11 @@
 //! output or an error message.
 
 /// The URL with its password replaced by `***`: the password of the
-/// user-info part, and the value of `password`, `pass` and `passwd` query
-/// parameters (as in `redis+unix:///run/redis.sock?pass=…` or
-/// `postgres://db/app?password=…`).
+/// user-info part, and the values of query parameters that may hold a
+/// secret: `pass`, `passwd`, any name containing `password`, `secret` or
+/// `token`, and `authMechanismProperties` (as in
+/// `redis+unix:///run/redis.sock?pass=…`, `postgres://db/app?password=…`
+/// or `mongodb://h/?tlsCertificateKeyFilePassword=…`).
 ///
 /// Works on any `scheme://user:password@host…` URL (Redis, Postgres,
 /// MongoDB, with several comma-separated hosts too) without parsing the
@@ -19,6 +21,10 @@
 /// assert_eq!(redact_url("postgres://app@db/sessions"), "postgres://app@db/sessions");
 /// assert_eq!(redact_url("mongodb://u:p@a:1,b:2/?tls=true"), "mongodb://u:***@a:1,b:2/?tls=true");
 /// assert_eq!(redact_url("redis+unix:///tmp/r.sock?db=1&pass=s3cret"), "redis+unix:///tmp/r.sock?db=1&pass=***");
+/// assert_eq!(
+///     redact_url("mongodb://h/?tls=true&tlsCertificateKeyFilePassword=s3cret"),
+///     "mongodb://h/?tls=true&tlsCertificateKeyFilePassword=***"
+/// );
 /// assert_eq!(redact_url("user:s3cret@host"), "(not a URL)");
 /// ```
 pub fn redact_url(url: &str) -> String {
@@ -41,17 +47,25 @@ fn redact_query(url: &str) -> String {
     let params: Vec<String> = query
         .split('&')
         .map(|param| match param.split_once('=') {
-            Some((name, _))
-                if ["password", "pass", "passwd"]
-                    .iter()
-                    .any(|secret| name.eq_ignore_ascii_case(secret)) =>
-            {
+            Some((name, _)) if is_secret_param(name) => {
                 format!("{name}=***")
             }
             _ => param.to_owned(),
         })
         .collect();
     format!("{head}{}{fragment}", params.join("&"))
+}
+
+/// Whether a query parameter may carry a secret: `pass`, `passwd`, any
+/// name containing `password`, `secret` or `token` (MongoDB's
+/// `tlsCertificateKeyFilePassword`), and MongoDB's
+/// `authMechanismProperties`, which can hold an AWS session token.
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(name.as_str(), "pass" | "passwd" | "authmechanismproperties")
+        || ["password", "secret", "token"]
+            .iter()
+            .any(|part| name.contains(part))
 }
 
 fn redact_user_info(url: &str, scheme_end: usize) -> String {
@@ -93,5 +107,15 @@ mod tests {
             "postgres://h/db?PASSWORD=***#f"
         );
         assert_eq!(redact_url("redis://h/0?a=b@c"), "redis://h/0?a=b@c");
+        assert_eq!(
+            redact_url(
+                "mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:t"
+            ),
+            "mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=***"
+        );
+        assert_eq!(
+            redact_url("x://h/?client_secret=a&access_token=b&db=1"),
+            "x://h/?client_secret=***&access_token=***&db=1"
+        );
     }
 }
