@@ -38,9 +38,9 @@ matrix:
 quickstart:
     cargo run -p store-examples --example quickstart
 
-# Start the test servers (Redis, Redis Cluster, Postgres) in the foreground; prints their URLs.
+# Start the test servers (Redis, Redis Cluster, Postgres, MongoDB) in the foreground; prints their URLs.
 services:
-    bash scripts/services.sh redis redis-cluster postgres
+    bash scripts/services.sh redis redis-cluster postgres mongodb
 
 # Benchmarks, each store next to its raw driver in the same run (starts local Redis and Postgres).
 bench:

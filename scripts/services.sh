@@ -2,14 +2,21 @@
 # Real servers for the test matrix and the benchmarks, on loopback, without
 # Docker. Source it, then:
 #
-#   services_start redis redis-cluster postgres   # installs what is missing, starts, exports URLs
+#   services_start redis redis-cluster postgres mongodb   # installs what is missing, starts, exports URLs
 #   services_stop                                 # stops every server it started, by PID
 #
 # Exports STORE_TEST_REDIS_URL, STORE_TEST_REDIS_CLUSTER_URLS,
-# STORE_TEST_POSTGRES_URL, and STORE_TEST_REDIS_SERVER / STORE_TEST_POSTGRES_BIN
-# (the redis-server binary and the Postgres bin directory, for the fault and
-# TLS tests that start servers of their own). A URL already set in the
-# environment is used as is and nothing is started for it.
+# STORE_TEST_POSTGRES_URL, STORE_TEST_MONGODB_URL, and STORE_TEST_REDIS_SERVER /
+# STORE_TEST_POSTGRES_BIN / STORE_TEST_MONGODB_SERVER (the redis-server binary,
+# the Postgres bin directory and the MongoDB-compatible server binary, for the
+# fault and TLS tests that start servers of their own). A URL already set in
+# the environment is used as is and nothing is started for it.
+#
+# MongoDB: there is no mongod package here, so `mongodb` runs secantusd-rs, a
+# MongoDB wire-compatible server (crate secantus-mdb, GPL-2.0, a separate
+# test-only process, never a dependency of our crates). It is built once with
+# `cargo install` into $STORE_CACHE_DIR/tools (about 6 minutes on 2 cores) and
+# reused from there; STORE_TEST_MONGODB_SERVER may point at another binary.
 #
 # Run directly (`bash scripts/services.sh redis redis-cluster`) it starts the
 # servers, prints the exports and waits until Ctrl-C, then stops them.
@@ -176,6 +183,55 @@ svc_start_postgres() {
   svc_log "postgres: $("$bin/postgres" --version | awk '{print $3}') on port $port"
 }
 
+SECANTUS_VERSION=0.5.3-beta.196
+
+svc_ensure_mongodb() {
+  local cache="${STORE_CACHE_DIR:-$HOME/.cache/store-rs}/tools"
+  local bin="${STORE_TEST_MONGODB_SERVER:-$cache/bin/secantusd-rs}"
+  if [ ! -x "$bin" ]; then
+    command -v cmake >/dev/null 2>&1 || svc_apt_install cmake
+    command -v cmake >/dev/null 2>&1 || { svc_log "cmake is needed to build secantusd-rs"; return 1; }
+    svc_log "building secantusd-rs $SECANTUS_VERSION into $cache (once, about 6 minutes)"
+    mkdir -p "$cache"
+    # Its own temporary target dir: not the workspace's.
+    env -u CARGO_TARGET_DIR cargo install secantus-mdb --version "$SECANTUS_VERSION" \
+      --ignore-rust-version --quiet --root "$cache" >"$cache/secantus-install.log" 2>&1 \
+      || { tail -30 "$cache/secantus-install.log" >&2; return 1; }
+    bin="$cache/bin/secantusd-rs"
+  fi
+  export STORE_TEST_MONGODB_SERVER="$bin"
+}
+
+svc_start_mongodb() {
+  if [ -n "${STORE_TEST_MONGODB_URL:-}" ]; then
+    svc_log "mongodb: using STORE_TEST_MONGODB_URL from the environment"
+    return 0
+  fi
+  svc_ensure_mongodb
+  local dir="$SERVICES_DIR/mongodb" port i
+  port=$(svc_free_port "${STORE_MONGODB_PORT:-27103}")
+  mkdir -p "$dir"
+  # An empty config file: no config is picked up from ~ or /etc.
+  : >"$dir/secantusd.toml"
+  "$STORE_TEST_MONGODB_SERVER" --config "$dir/secantusd.toml" --host 127.0.0.1 --port "$port" \
+    --storage-path "$dir/data" --log-file-max 8MB --cache-size 256M --log-level WARNING \
+    >"$dir/log" 2>&1 </dev/null &
+  local pid=$!
+  SERVICES_PIDS+=("$pid")
+  for i in $(seq 1 200); do
+    if grep -q "listening on" "$dir/log" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      export STORE_TEST_MONGODB_URL="mongodb://127.0.0.1:$port/"
+      svc_log "mongodb: secantusd-rs $("$STORE_TEST_MONGODB_SERVER" --version 2>/dev/null | head -1 | awk '{print $2}') on port $port"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  svc_log "secantusd-rs on port $port did not start; its log:"
+  cat "$dir/log" >&2 || true
+  return 1
+}
+
 services_start() {
   svc_dir
   local s
@@ -184,6 +240,7 @@ services_start() {
       redis) svc_start_redis ;;
       redis-cluster) svc_start_redis_cluster ;;
       postgres) svc_start_postgres ;;
+      mongodb) svc_start_mongodb ;;
       *) svc_log "unknown service: $s"; return 1 ;;
     esac
   done
@@ -211,7 +268,7 @@ services_stop() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
-  [ "$#" -gt 0 ] || set -- redis redis-cluster postgres
+  [ "$#" -gt 0 ] || set -- redis redis-cluster postgres mongodb
   trap services_stop EXIT
   services_start "$@"
   env | grep '^STORE_TEST_' | sed 's/^/export /'

@@ -2,9 +2,10 @@
 # The one set-up + test command (README, `just test-all`, `.ci/run`).
 #
 # On a fresh machine it installs what it needs (`just`, redis-server,
-# postgresql), then runs the lints (fmt, clippy -D warnings, rustdoc
-# -D warnings), starts the servers on loopback (scripts/services.sh: Redis, a
-# 3-master Redis Cluster, Postgres),
+# postgresql, cmake and the MongoDB wire-compatible test server secantusd-rs,
+# built once into the cache dir), then runs the lints (fmt, clippy
+# -D warnings, rustdoc -D warnings), starts the servers on loopback
+# (scripts/services.sh: Redis, a 3-master Redis Cluster, Postgres, MongoDB),
 # runs every test of the workspace including the conformance matrix against
 # them, runs the quickstart, and stops every server it started, by PID.
 #
@@ -54,11 +55,11 @@ ensure_just
 step "lints: fmt, clippy -D warnings, rustdoc -D warnings"
 just lint
 
-step "servers: redis, redis-cluster, postgres"
+step "servers: redis, redis-cluster, postgres, mongodb"
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
 trap services_stop EXIT
-services_start redis redis-cluster postgres
+services_start redis redis-cluster postgres mongodb
 
 step "tests: unit, doc and the conformance matrix (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0})"
 just test

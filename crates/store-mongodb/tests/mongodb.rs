@@ -1,0 +1,729 @@
+//! Tests of `MongoStore` beyond the conformance suite, on real servers: the
+//! stored document shape and exact dates, `ensure_indexes` (concurrent, and
+//! against conflicting indexes), versions across store objects, the
+//! duplicate-key race of concurrent upserts and creates, exact counts of
+//! concurrent purges, corrupt documents, bad settings, an unreachable
+//! server, and a server stopped and restarted under a live store.
+//!
+//! The shared server comes from `STORE_TEST_MONGODB_URL`; the restart test
+//! starts a server of its own with the binary in `STORE_TEST_MONGODB_SERVER`
+//! (the MongoDB wire-compatible `secantusd-rs` that `scripts/services.sh`
+//! builds). Without them the tests skip, or fail under
+//! `STORE_TEST_REQUIRE=1`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use store_conformance::provision::{self, Service};
+use store_core::{
+    Clock, ErrorKind, Expiry, Key, ManualClock, Owner, PutMode, PutOptions, Store, SystemClock,
+};
+use store_mongodb::mongodb::bson::spec::BinarySubtype;
+use store_mongodb::mongodb::bson::{Binary, Bson, DateTime, Document, doc};
+use store_mongodb::mongodb::options::IndexOptions;
+use store_mongodb::mongodb::{Client, IndexModel};
+use store_mongodb::{MongoConfig, MongoStore, OWNER_INDEX, TTL_INDEX};
+
+const DATABASE: &str = "store_crate_test";
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &store_conformance::random_namespace()["conformance-".len()..]
+    )
+}
+
+fn key(s: &str) -> Key {
+    Key::new(s).unwrap()
+}
+
+async fn shared_url() -> Option<String> {
+    provision::service_url(Service::MongoDb).await
+}
+
+/// A store on a fresh collection of the shared server.
+async fn fresh(url: &str, config: MongoConfig) -> MongoStore {
+    let store = MongoStore::connect_with(url, DATABASE, &unique("coll"), config)
+        .await
+        .expect("connect to the shared server");
+    store.ensure_indexes().await.expect("ensure_indexes");
+    store
+}
+
+#[tokio::test]
+async fn mongodb_documents_have_the_documented_shape_and_exact_dates() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let store = fresh(&url, MongoConfig::default()).await;
+    let expiry = SystemClock
+        .now()
+        .checked_add(Duration::from_millis(3_600_123))
+        .unwrap();
+    let opts = PutOptions::new(PutMode::Create)
+        .expires_at(expiry)
+        .owner(Owner::new("alice").unwrap());
+    let written = store.put(&key("a"), "v".into(), opts).await.unwrap();
+    store
+        .put(&key("b"), "w".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+
+    let raw = store
+        .collection()
+        .find_one(doc! { "_id": "a" })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw.get_str("_id").unwrap(), "a");
+    assert_eq!(
+        raw.get("value"),
+        Some(&Bson::Binary(Binary {
+            subtype: BinarySubtype::Generic,
+            bytes: b"v".to_vec()
+        }))
+    );
+    assert_eq!(
+        raw.get("version"),
+        Some(&Bson::Int64(written.version.as_i64()))
+    );
+    let stored = raw.get_datetime("expires_at").unwrap();
+    assert_eq!(stored.timestamp_millis(), expiry.as_unix_millis());
+    assert_eq!(raw.get_str("owner").unwrap(), "alice");
+    let plain = store
+        .collection()
+        .find_one(doc! { "_id": "b" })
+        .await
+        .unwrap()
+        .unwrap();
+    let mut fields: Vec<&str> = plain.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["_id", "value", "version"]);
+    assert_eq!(
+        store.get(&key("a")).await.unwrap().unwrap().expires_at,
+        Some(expiry)
+    );
+
+    let debug = format!("{store:?}");
+    assert!(
+        debug.contains("MongoStore") && !debug.contains("mongodb://"),
+        "{debug}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongodb_ensure_indexes_concurrently_on_a_new_collection() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let name = unique("idx");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, name) = (url.clone(), name.clone());
+            tokio::spawn(async move {
+                let store = MongoStore::connect(&url, DATABASE, &name).await?;
+                store.ensure_indexes().await?;
+                store.ensure_indexes().await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("every ensure_indexes succeeds");
+    }
+    let store = MongoStore::connect(&url, DATABASE, &name).await.unwrap();
+    let indexes: Vec<IndexModel> = store
+        .collection()
+        .list_indexes()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut found: Vec<(String, String)> = indexes
+        .iter()
+        .map(|i| {
+            let options = i.options.clone().unwrap_or_default();
+            let name = options.name.unwrap_or_default();
+            let extra = match (options.expire_after, options.partial_filter_expression) {
+                (Some(ttl), _) => format!("{} ttl {}", i.keys, ttl.as_secs()),
+                (None, Some(filter)) => format!("{} partial {filter}", i.keys),
+                (None, None) => i.keys.to_string(),
+            };
+            (name, extra)
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("_id_".to_owned(), r#"{ "_id": 1 }"#.to_owned()),
+            (
+                TTL_INDEX.to_owned(),
+                r#"{ "expires_at": 1 } ttl 0"#.to_owned()
+            ),
+            (
+                OWNER_INDEX.to_owned(),
+                r#"{ "owner": 1, "_id": 1 } partial { "owner": { "$exists": true } }"#.to_owned()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn mongodb_conflicting_indexes_are_config_errors_naming_them() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let cases = [
+        (
+            "a TTL of an hour under the store's name",
+            IndexModel::builder()
+                .keys(doc! { "expires_at": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name(TTL_INDEX.to_owned())
+                        .expire_after(Duration::from_secs(3600))
+                        .build(),
+                )
+                .build(),
+            [TTL_INDEX, "3600"],
+        ),
+        (
+            "another library's TTL index on the same field",
+            IndexModel::builder()
+                .keys(doc! { "expires_at": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("expires_1".to_owned())
+                        .expire_after(Duration::from_secs(60))
+                        .build(),
+                )
+                .build(),
+            ["expires_1", "expires_at"],
+        ),
+        (
+            "the owner index's name on other fields",
+            IndexModel::builder()
+                .keys(doc! { "user": 1 })
+                .options(IndexOptions::builder().name(OWNER_INDEX.to_owned()).build())
+                .build(),
+            [OWNER_INDEX, "user"],
+        ),
+    ];
+    for (what, foreign, words) in cases {
+        let store = MongoStore::connect(&url, DATABASE, &unique("conflict"))
+            .await
+            .unwrap();
+        store.collection().create_index(foreign).await.unwrap();
+        let before = index_names(&store).await;
+        let err = store.ensure_indexes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{what}: {err}");
+        for word in words {
+            assert!(err.message().contains(word), "{what}: {err}");
+        }
+        assert_eq!(
+            index_names(&store).await,
+            before,
+            "{what}: nothing may change"
+        );
+    }
+}
+
+async fn index_names(store: &MongoStore) -> Vec<String> {
+    let models: Vec<IndexModel> = store
+        .collection()
+        .list_indexes()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = models
+        .into_iter()
+        .filter_map(|m| m.options.and_then(|o| o.name))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongodb_versions_are_unique_across_store_objects() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let name = unique("versions");
+    let mut tasks = Vec::new();
+    for s in 0..4 {
+        let (url, name) = (url.clone(), name.clone());
+        tasks.push(tokio::spawn(async move {
+            // Small blocks, so the stores reserve many times while racing.
+            let config = MongoConfig::default().version_block(3);
+            let store = MongoStore::connect_with(&url, DATABASE, &name, config)
+                .await
+                .unwrap();
+            let mut versions = Vec::new();
+            for i in 0..60 {
+                let k = key(&format!("k{}", i % 5));
+                let r = store
+                    .put(&k, format!("{s}").into(), PutMode::Upsert.into())
+                    .await
+                    .unwrap();
+                versions.push(r.version);
+            }
+            versions
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        let versions = task.await.unwrap();
+        assert!(
+            versions.windows(2).all(|w| w[0] < w[1]),
+            "versions grow within one store object"
+        );
+        all.extend(versions);
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), 240, "every write got its own version");
+
+    // A new store object (a restarted process) continues past them.
+    let again = MongoStore::connect(&url, DATABASE, &name).await.unwrap();
+    let next = again
+        .put(&key("k0"), "x".into(), PutMode::Upsert.into())
+        .await
+        .unwrap();
+    assert!(all.iter().all(|v| *v < next.version));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongodb_concurrent_upserts_and_creates_on_new_keys() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let clock = ManualClock::starting_now();
+    let store = Arc::new(fresh(&url, MongoConfig::default().clock(clock.clone())).await);
+    for round in 0..20 {
+        // 8 upserts of one new key: none may surface the duplicate key race.
+        let k = key(&format!("up{round}"));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, k) = (store.clone(), k.clone());
+                tokio::spawn(async move {
+                    store
+                        .put(&k, format!("{i}").into(), PutMode::Upsert.into())
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().expect("an upsert never fails");
+        }
+
+        // 8 creates over an expired document: exactly one winner.
+        let k = key(&format!("cr{round}"));
+        let soon = clock.now().checked_add(Duration::from_secs(1)).unwrap();
+        store
+            .put(
+                &k,
+                "old".into(),
+                PutOptions::new(PutMode::Create).expires_at(soon),
+            )
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(2));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, k) = (store.clone(), k.clone());
+                tokio::spawn(async move {
+                    store
+                        .put(&k, format!("{i}").into(), PutMode::Create.into())
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => winners += 1,
+                Err(e) => assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}"),
+            }
+        }
+        assert_eq!(winners, 1, "round {round}");
+        let value = store.get(&k).await.unwrap().unwrap().value;
+        assert_ne!(&value[..], b"old");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongodb_concurrent_purges_count_each_document_once() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let clock = ManualClock::starting_now();
+    let config = MongoConfig::default().clock(clock.clone()).purge_batch(100);
+    let store = fresh(&url, config).await;
+    let soon = clock.now().checked_add(Duration::from_secs(1)).unwrap();
+    let documents: Vec<Document> = (0..2500)
+        .map(|i| {
+            doc! {
+                "_id": format!("e{i:04}"),
+                "value": Binary { subtype: BinarySubtype::Generic, bytes: vec![1] },
+                "version": i64::from(i),
+                "expires_at": DateTime::from_millis(soon.as_unix_millis()),
+            }
+        })
+        .collect();
+    store.collection().insert_many(documents).await.unwrap();
+    store
+        .put(&key("live"), "v".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_expired().await })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap().unwrap();
+    }
+    assert_eq!(total, 2500);
+    assert_eq!(store.delete_expired().await.unwrap(), 0);
+    assert_eq!(
+        store.collection().count_documents(doc! {}).await.unwrap(),
+        1
+    );
+    assert!(store.get(&key("live")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn mongodb_corrupt_documents_are_encoding_errors_for_that_key_only() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let store = fresh(&url, MongoConfig::default()).await;
+    let value = || Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: b"v".to_vec(),
+    };
+    let corrupt = [
+        doc! { "_id": "text-value", "value": "not bytes", "version": 1_i64 },
+        doc! { "_id": "text-version", "value": value(), "version": "1" },
+        doc! { "_id": "text-expiry", "value": value(), "version": 1_i64, "expires_at": "tomorrow" },
+        doc! { "_id": "far-expiry", "value": value(), "version": 1_i64,
+        "expires_at": DateTime::from_millis(i64::MAX) },
+        doc! { "_id": "number-owner", "value": value(), "version": 1_i64, "owner": 7 },
+        doc! { "_id": "uuid-value", "value": Binary { subtype: BinarySubtype::Uuid, bytes: vec![0; 16] },
+        "version": 1_i64 },
+        // connect-mongo's shape: a session under another layout.
+        doc! { "_id": "foreign", "expires": DateTime::now(), "session": "{\"cookie\":{}}" },
+    ];
+    for d in corrupt.clone() {
+        store.collection().insert_one(d).await.unwrap();
+    }
+    store
+        .put(&key("good"), "fine".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    for d in &corrupt {
+        let k = key(d.get_str("_id").unwrap());
+        let err = store.get(&k).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Encoding, "{k:?}: {err}");
+        assert!(err.message().contains("field"), "{err}");
+    }
+    assert_eq!(
+        &store.get(&key("good")).await.unwrap().unwrap().value[..],
+        b"fine"
+    );
+
+    // A document with a key no store writes, under an owner: the listing
+    // fails with Encoding; other owners still list.
+    store
+        .collection()
+        .insert_one(doc! { "_id": 42, "value": value(), "version": 1_i64, "owner": "mallory" })
+        .await
+        .unwrap();
+    let mallory = Owner::new("mallory").unwrap();
+    let err = store.list_by_owner(&mallory).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encoding, "{err}");
+    let alice = Owner::new("alice").unwrap();
+    store
+        .put(
+            &key("a1"),
+            "x".into(),
+            PutOptions::new(PutMode::Create).owner(alice.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_by_owner(&alice).await.unwrap().len(), 1);
+    // Corrupt documents can still be deleted and overwritten.
+    assert!(store.delete(&key("text-value"), None).await.unwrap());
+    store
+        .put(&key("text-version"), "new".into(), PutMode::Upsert.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        &store
+            .get(&key("text-version"))
+            .await
+            .unwrap()
+            .unwrap()
+            .value[..],
+        b"new"
+    );
+}
+
+#[tokio::test]
+async fn mongodb_bad_names_uris_and_settings_are_config_errors() {
+    let url = provision::env_url(Service::MongoDb)
+        .unwrap_or_else(|| "mongodb://127.0.0.1:27017/".to_owned());
+    let cases = [
+        (
+            "http://localhost/",
+            "app",
+            "sessions",
+            MongoConfig::default(),
+        ),
+        ("mongodb://", "app", "sessions", MongoConfig::default()),
+        (url.as_str(), "a.b", "sessions", MongoConfig::default()),
+        (url.as_str(), "app", "system.users", MongoConfig::default()),
+        (
+            url.as_str(),
+            "app",
+            "sessions.versions",
+            MongoConfig::default(),
+        ),
+        (url.as_str(), "app", "a$b", MongoConfig::default()),
+        (
+            url.as_str(),
+            "app",
+            "sessions",
+            MongoConfig::default().max_value_len(64 << 20),
+        ),
+        (
+            url.as_str(),
+            "app",
+            "sessions",
+            MongoConfig::default().purge_batch(0),
+        ),
+    ];
+    for (uri, db, coll, config) in cases {
+        let err = MongoStore::connect_with(uri, db, coll, config)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{uri} {db} {coll}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn mongodb_unreachable_server_is_unavailable_without_the_password() {
+    let started = Instant::now();
+    let err = MongoStore::connect(
+        "mongodb://app:s3cret@127.0.0.1:9/?serverSelectionTimeoutMS=300",
+        "app",
+        "sessions",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(err.message().contains("app:***@127.0.0.1:9"), "{err}");
+}
+
+/// A server of the test's own, on its own port and storage directory.
+struct OwnServer {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnServer {
+    fn start(test: &str) -> Option<Self> {
+        let bin = std::env::var_os("STORE_TEST_MONGODB_SERVER")
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+            .or_else(|| {
+                provision::skip(
+                    test,
+                    "no MongoDB-compatible server binary: set STORE_TEST_MONGODB_SERVER \
+                     (scripts/services.sh builds secantusd-rs)",
+                )
+            })?;
+        let dir = std::env::temp_dir().join(unique("store-mongodb-own"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secantusd.toml"), "").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self {
+            bin,
+            dir,
+            port,
+            child: None,
+        };
+        server.run();
+        Some(server)
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "mongodb://127.0.0.1:{}/?serverSelectionTimeoutMS=500&connectTimeoutMS=500",
+            self.port
+        )
+    }
+
+    fn run(&mut self) {
+        let child = std::process::Command::new(&self.bin)
+            .arg("--config")
+            .arg(self.dir.join("secantusd.toml"))
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .arg("--storage-path")
+            .arg(self.dir.join("data"))
+            .args(["--log-file-max", "8MB", "--cache-size", "64M"])
+            // Acknowledged writes reach the disk before the reply, so a
+            // kill -9 loses none (as with mongod's journal and `j: true`).
+            .arg("--sync-on-commit")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server");
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server at once, as a crash or `kill -9` would.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongodb_server_killed_and_restarted_under_a_live_store() {
+    let Some(mut server) = OwnServer::start("mongodb_server_killed_and_restarted") else {
+        return;
+    };
+    let store = MongoStore::connect(&server.url(), "app", "sessions")
+        .await
+        .unwrap();
+    store.ensure_indexes().await.unwrap();
+    let owner = Owner::new("u1").unwrap();
+    let opts = || PutOptions::new(PutMode::Upsert).owner(Owner::new("u1").unwrap());
+    store
+        .put(&key("before"), "kept".into(), opts())
+        .await
+        .unwrap();
+
+    server.kill();
+    let later = SystemClock
+        .now()
+        .checked_add(Duration::from_secs(60))
+        .unwrap();
+    for round in 0..2 {
+        let started = Instant::now();
+        let results = [
+            store.get(&key("before")).await.map(|_| ()),
+            store
+                .put(&key("during"), "x".into(), opts())
+                .await
+                .map(|_| ()),
+            store.delete(&key("before"), None).await.map(|_| ()),
+            store.touch(&key("before"), later).await,
+            store.delete_expired().await.map(|_| ()),
+            store.list_by_owner(&owner).await.map(|_| ()),
+            store.delete_by_owner(&owner).await.map(|_| ()),
+            store.ensure_indexes().await,
+        ];
+        for (i, r) in results.into_iter().enumerate() {
+            let err = r.expect_err("the server is down");
+            assert_eq!(
+                err.kind(),
+                ErrorKind::Unavailable,
+                "round {round}, call {i}: {err}"
+            );
+            assert!(err.is_retryable(), "{err}");
+        }
+        // Eight calls, each bounded by the 500 ms server selection timeout.
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    server.run();
+    let restarted = Instant::now();
+    let entry = loop {
+        match store.get(&key("before")).await {
+            Ok(entry) => break entry,
+            Err(e) if e.kind() == ErrorKind::Unavailable => {
+                assert!(
+                    restarted.elapsed() < Duration::from_secs(30),
+                    "no recovery: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("unexpected error after the restart: {e}"),
+        }
+    };
+    eprintln!("recovered {:?} after the restart", restarted.elapsed());
+    assert_eq!(
+        &entry.expect("the write before the kill survived").value[..],
+        b"kept"
+    );
+    store
+        .put(&key("after"), "new".into(), opts())
+        .await
+        .unwrap();
+    assert_eq!(store.list_by_owner(&owner).await.unwrap().len(), 2);
+    let expiry = Expiry::from_unix_millis(later.as_unix_millis()).unwrap();
+    store.touch(&key("after"), expiry).await.unwrap();
+}
+
+#[tokio::test]
+async fn mongodb_new_uses_the_callers_client() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let client = Client::with_uri_str(&url).await.unwrap();
+    let name = unique("new");
+    let collection = client.database(DATABASE).collection::<Document>(&name);
+    let store = MongoStore::new(collection).unwrap();
+    store.ensure_indexes().await.unwrap();
+    let r = store
+        .put(&key("k"), "v".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    let other = store.with_collection(&format!("{name}_other")).unwrap();
+    assert!(other.get(&key("k")).await.unwrap().is_none());
+    assert_eq!(
+        store.get(&key("k")).await.unwrap().unwrap().version,
+        r.version
+    );
+    let counters = client
+        .database(DATABASE)
+        .collection::<Document>(&format!("{name}.versions"));
+    assert_eq!(counters.count_documents(doc! {}).await.unwrap(), 1);
+}
