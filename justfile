@@ -42,6 +42,6 @@ quickstart:
 services:
     bash scripts/services.sh redis redis-cluster postgres mongodb
 
-# Benchmarks, each store next to its raw driver in the same run (starts local Redis and Postgres).
+# Benchmarks, each store next to its raw driver in the same run (starts local Redis, Postgres and MongoDB).
 bench:
     bash scripts/bench.sh

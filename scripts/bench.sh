@@ -6,7 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
 trap services_stop EXIT
-services_start redis postgres
+services_start redis postgres mongodb
 cargo bench -p store-memory --bench memory
 cargo bench -p store-redis --bench redis
 cargo bench -p store-sqlx --all-features --bench sqlx
+cargo bench -p store-mongodb --bench mongodb

@@ -255,38 +255,54 @@ async fn mongodb_versions_are_unique_across_store_objects() {
         return;
     };
     let name = unique("versions");
-    let mut tasks = Vec::new();
-    for s in 0..4 {
-        let (url, name) = (url.clone(), name.clone());
-        tasks.push(tokio::spawn(async move {
-            // Small blocks, so the stores reserve many times while racing.
-            let config = MongoConfig::default().version_block(3);
-            let store = MongoStore::connect_with(&url, DATABASE, &name, config)
-                .await
-                .unwrap();
-            let mut versions = Vec::new();
-            for i in 0..60 {
-                let k = key(&format!("k{}", i % 5));
-                let r = store
-                    .put(&k, format!("{s}").into(), PutMode::Upsert.into())
-                    .await
-                    .unwrap();
-                versions.push(r.version);
+    let mut stores = Vec::new();
+    for block in [1, 3, 3, 10] {
+        // Small blocks, so the stores reserve many times while racing.
+        let config = MongoConfig::default().version_block(block);
+        let store = MongoStore::connect_with(&url, DATABASE, &name, config)
+            .await
+            .unwrap();
+        stores.push(Arc::new(store));
+    }
+    // Each store object: one task writing in sequence, three concurrently.
+    let mut sequential = Vec::new();
+    let mut concurrent = Vec::new();
+    for (s, store) in stores.iter().enumerate() {
+        for t in 0..4 {
+            let store = store.clone();
+            let task = tokio::spawn(async move {
+                let mut versions = Vec::new();
+                for i in 0..30 {
+                    let k = key(&format!("k{}", i % 5));
+                    let r = store
+                        .put(&k, format!("{s}.{t}").into(), PutMode::Upsert.into())
+                        .await
+                        .unwrap();
+                    versions.push(r.version);
+                }
+                versions
+            });
+            if t == 0 {
+                sequential.push(task);
+            } else {
+                concurrent.push(task);
             }
-            versions
-        }));
+        }
     }
     let mut all = Vec::new();
-    for task in tasks {
+    for task in sequential {
         let versions = task.await.unwrap();
         assert!(
             versions.windows(2).all(|w| w[0] < w[1]),
-            "versions grow within one store object"
+            "versions grow within one store object: {versions:?}"
         );
         all.extend(versions);
     }
+    for task in concurrent {
+        all.extend(task.await.unwrap());
+    }
     let distinct: HashSet<_> = all.iter().collect();
-    assert_eq!(distinct.len(), 240, "every write got its own version");
+    assert_eq!(distinct.len(), 480, "every write got its own version");
 
     // A new store object (a restarted process) continues past them.
     let again = MongoStore::connect(&url, DATABASE, &name).await.unwrap();
@@ -542,11 +558,15 @@ struct OwnServer {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    standalone: bool,
     child: Option<std::process::Child>,
 }
 
 impl OwnServer {
-    fn start(test: &str) -> Option<Self> {
+    /// Starts a server that presents itself as a one-node replica set, or
+    /// with `standalone` as a standalone server (no retryable writes, no
+    /// transactions).
+    fn start(test: &str, standalone: bool) -> Option<Self> {
         let bin = std::env::var_os("STORE_TEST_MONGODB_SERVER")
             .map(PathBuf::from)
             .filter(|p| p.is_file())
@@ -569,6 +589,7 @@ impl OwnServer {
             bin,
             dir,
             port,
+            standalone,
             child: None,
         };
         server.run();
@@ -583,7 +604,11 @@ impl OwnServer {
     }
 
     fn run(&mut self) {
-        let child = std::process::Command::new(&self.bin)
+        let mut command = std::process::Command::new(&self.bin);
+        if self.standalone {
+            command.arg("--standalone");
+        }
+        let child = command
             .arg("--config")
             .arg(self.dir.join("secantusd.toml"))
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
@@ -626,7 +651,7 @@ impl Drop for OwnServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mongodb_server_killed_and_restarted_under_a_live_store() {
-    let Some(mut server) = OwnServer::start("mongodb_server_killed_and_restarted") else {
+    let Some(mut server) = OwnServer::start("mongodb_server_killed_and_restarted", false) else {
         return;
     };
     let store = MongoStore::connect(&server.url(), "app", "sessions")
@@ -640,7 +665,38 @@ async fn mongodb_server_killed_and_restarted_under_a_live_store() {
         .await
         .unwrap();
 
+    // A store that must reserve versions for every write.
+    let config = MongoConfig::default().version_block(1);
+    let tiny = Arc::new(
+        MongoStore::connect_with(&server.url(), "app", "tiny", config)
+            .await
+            .unwrap(),
+    );
+    tiny.put(&key("t"), "v".into(), PutMode::Upsert.into())
+        .await
+        .unwrap();
+
     server.kill();
+    // 16 writers that all need a version reservation: they share one
+    // attempt and fail together within the server selection timeout
+    // (500 ms), instead of one after the other (16 × 500 ms).
+    let started = Instant::now();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let tiny = tiny.clone();
+            tokio::spawn(async move {
+                tiny.put(&key(&format!("w{i}")), "v".into(), PutMode::Upsert.into())
+                    .await
+            })
+        })
+        .collect();
+    for writer in writers {
+        let err = writer.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.is_retryable(), "{err}");
+    }
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(4), "writers waited {waited:?}");
     let later = SystemClock
         .now()
         .checked_add(Duration::from_secs(60))
@@ -726,4 +782,69 @@ async fn mongodb_new_uses_the_callers_client() {
         .database(DATABASE)
         .collection::<Document>(&format!("{name}.versions"));
     assert_eq!(counters.count_documents(doc! {}).await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongodb_works_on_a_standalone_server() {
+    let Some(server) = OwnServer::start("mongodb_works_on_a_standalone_server", true) else {
+        return;
+    };
+    let client = Client::with_uri_str(server.url()).await.unwrap();
+    let hello = client
+        .database("admin")
+        .run_command(doc! { "hello": 1 })
+        .await
+        .unwrap();
+    assert!(
+        !hello.contains_key("setName"),
+        "the server must present itself as standalone: {hello}"
+    );
+    let store = Arc::new(
+        MongoStore::connect(&server.url(), "app", "sessions")
+            .await
+            .unwrap(),
+    );
+    store.ensure_indexes().await.unwrap();
+    let k = key("k");
+    let created = store
+        .put(&k, "0".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    let err = store
+        .put(&k, "x".into(), PutMode::Create.into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    store.put(&k, "1".into(), created.into()).await.unwrap();
+    let err = store.put(&k, "2".into(), created.into()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::VersionMismatch);
+    // 8 tasks × 10 compare-and-swap increments: none lost, none doubled.
+    store
+        .put(&k, "0".into(), PutMode::Upsert.into())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    loop {
+                        let entry = store.get(&k).await.unwrap().unwrap();
+                        let n: u32 = std::str::from_utf8(&entry.value).unwrap().parse().unwrap();
+                        let next = PutOptions::new(PutMode::UpdateIf(entry.version));
+                        match store.put(&k, (n + 1).to_string().into(), next).await {
+                            Ok(_) => break,
+                            Err(e) if e.kind() == ErrorKind::VersionMismatch => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(&store.get(&k).await.unwrap().unwrap().value[..], b"80");
+    assert!(store.delete(&k, None).await.unwrap());
 }
