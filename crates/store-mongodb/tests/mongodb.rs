@@ -112,6 +112,27 @@ async fn mongodb_documents_have_the_documented_shape_and_exact_dates() {
         debug.contains("MongoStore") && !debug.contains("mongodb://"),
         "{debug}"
     );
+
+    // The server's duplicate key message quotes the key; the error keeps
+    // only the code.
+    let secret = key("sid-3b1f0c9e7a");
+    store
+        .put(&secret, "v".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    let err = store
+        .put(&secret, "v".into(), PutMode::Create.into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    let mut shown = format!("{err} {err:?}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        shown.push_str(&format!(" {s} {s:?}"));
+        source = s.source();
+    }
+    assert!(!shown.contains("3b1f0c9e7a"), "{shown}");
+    assert!(shown.contains("11000"), "{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
