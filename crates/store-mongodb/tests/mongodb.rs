@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
+use store_conformance::faults;
 use store_conformance::provision::{self, Service};
 use store_core::{
-    Clock, ErrorKind, Expiry, Key, ManualClock, Owner, PutMode, PutOptions, Store, SystemClock,
+    Clock, ErrorKind, Key, ManualClock, Owner, PutMode, PutOptions, Store, SystemClock,
 };
 use store_mongodb::mongodb::bson::spec::BinarySubtype;
 use store_mongodb::mongodb::bson::{Binary, Bson, DateTime, Document, doc};
@@ -718,54 +719,19 @@ async fn mongodb_server_killed_and_restarted_under_a_live_store() {
     }
     let waited = started.elapsed();
     assert!(waited < Duration::from_secs(4), "writers waited {waited:?}");
-    let later = SystemClock
-        .now()
-        .checked_add(Duration::from_secs(60))
-        .unwrap();
-    for round in 0..2 {
+    for _round in 0..2 {
         let started = Instant::now();
-        let results = [
-            store.get(&key("before")).await.map(|_| ()),
-            store
-                .put(&key("during"), "x".into(), opts())
-                .await
-                .map(|_| ()),
-            store.delete(&key("before"), None).await.map(|_| ()),
-            store.touch(&key("before"), later).await,
-            store.delete_expired().await.map(|_| ()),
-            store.list_by_owner(&owner).await.map(|_| ()),
-            store.delete_by_owner(&owner).await.map(|_| ()),
-            store.ensure_indexes().await,
-        ];
-        for (i, r) in results.into_iter().enumerate() {
-            let err = r.expect_err("the server is down");
-            assert_eq!(
-                err.kind(),
-                ErrorKind::Unavailable,
-                "round {round}, call {i}: {err}"
-            );
-            assert!(err.is_retryable(), "{err}");
-        }
+        faults::assert_every_operation_unavailable(&store, &key("before"), &owner).await;
+        let err = store.ensure_indexes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
         // Eight calls, each bounded by the 500 ms server selection timeout.
         assert!(started.elapsed() < Duration::from_secs(20));
     }
 
     server.run();
-    let restarted = Instant::now();
-    let entry = loop {
-        match store.get(&key("before")).await {
-            Ok(entry) => break entry,
-            Err(e) if e.kind() == ErrorKind::Unavailable => {
-                assert!(
-                    restarted.elapsed() < Duration::from_secs(30),
-                    "no recovery: {e}"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("unexpected error after the restart: {e}"),
-        }
-    };
-    eprintln!("recovered {:?} after the restart", restarted.elapsed());
+    let (entry, took) =
+        faults::wait_for_recovery(&store, &key("before"), Duration::from_secs(30)).await;
+    eprintln!("recovered {took:?} after the restart");
     assert_eq!(
         &entry.expect("the write before the kill survived").value[..],
         b"kept"
@@ -775,8 +741,11 @@ async fn mongodb_server_killed_and_restarted_under_a_live_store() {
         .await
         .unwrap();
     assert_eq!(store.list_by_owner(&owner).await.unwrap().len(), 2);
-    let expiry = Expiry::from_unix_millis(later.as_unix_millis()).unwrap();
-    store.touch(&key("after"), expiry).await.unwrap();
+    let later = SystemClock
+        .now()
+        .checked_add(Duration::from_secs(60))
+        .unwrap();
+    store.touch(&key("after"), later).await.unwrap();
 }
 
 #[tokio::test]

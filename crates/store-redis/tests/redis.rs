@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use store_conformance::faults;
 use store_conformance::provision::{self, Service};
 use store_core::{Clock, Error, ErrorKind, Key, Owner, PutMode, PutOptions, Store, SystemClock};
 use store_redis::{RedisConfig, RedisStore};
@@ -205,30 +206,8 @@ mod redis_single {
 
         server.kill().await;
         let t0 = Instant::now();
-        for round in 0..2 {
-            let results: Vec<(&str, Result<(), Error>)> = vec![
-                ("get", store.get(&k).await.map(|_| ())),
-                (
-                    "put",
-                    store.put(&k, "x".into(), opts.clone()).await.map(|_| ()),
-                ),
-                ("touch", store.touch(&k, in_secs(60)).await),
-                ("delete", store.delete(&k, None).await.map(|_| ())),
-                (
-                    "list_by_owner",
-                    store.list_by_owner(&alice).await.map(|_| ()),
-                ),
-                (
-                    "delete_by_owner",
-                    store.delete_by_owner(&alice).await.map(|_| ()),
-                ),
-            ];
-            for (op, result) in results {
-                let e = result.expect_err(op);
-                assert_eq!(e.kind(), ErrorKind::Unavailable, "round {round}, {op}: {e}");
-                assert!(e.is_retryable(), "{op}: {e}");
-                assert_eq!(e.backend(), Some("redis"));
-            }
+        for _round in 0..2 {
+            faults::assert_every_operation_unavailable(&store, &k, &alice).await;
         }
 
         eprintln!("down phase took {:?}", t0.elapsed());

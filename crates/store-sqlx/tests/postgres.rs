@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPoolOptions;
+use store_conformance::faults;
 use store_conformance::provision::{self, Service};
 use store_core::{
     Clock, ErrorKind, Expiry, Key, ManualClock, Owner, PutMode, PutOptions, Store, SystemClock,
@@ -473,50 +474,14 @@ async fn postgres_server_restarted_under_a_live_pool() {
         .unwrap();
 
     server.pg_stop();
-    let later = SystemClock
-        .now()
-        .checked_add(Duration::from_secs(60))
-        .unwrap();
-    for round in 0..2 {
-        let results = [
-            store.get(&key("before")).await.map(|_| ()),
-            store
-                .put(&key("during"), "x".into(), opts())
-                .await
-                .map(|_| ()),
-            store.delete(&key("before"), None).await.map(|_| ()),
-            store.touch(&key("before"), later).await,
-            store.delete_expired().await.map(|_| ()),
-            store.list_by_owner(&owner).await.map(|_| ()),
-            store.delete_by_owner(&owner).await.map(|_| ()),
-        ];
-        for (i, r) in results.into_iter().enumerate() {
-            let err = r.expect_err("the server is down");
-            assert_eq!(
-                err.kind(),
-                ErrorKind::Unavailable,
-                "round {round}, call {i}: {err}"
-            );
-            assert!(err.is_retryable(), "{err}");
-        }
+    for _round in 0..2 {
+        faults::assert_every_operation_unavailable(&*store, &key("before"), &owner).await;
     }
 
     server.pg_start();
-    let restarted = Instant::now();
-    let entry = loop {
-        match store.get(&key("before")).await {
-            Ok(entry) => break entry,
-            Err(e) if e.kind() == ErrorKind::Unavailable => {
-                assert!(
-                    restarted.elapsed() < Duration::from_secs(30),
-                    "no recovery: {e}"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("unexpected error after the restart: {e}"),
-        }
-    };
-    eprintln!("recovered {:?} after the restart", restarted.elapsed());
+    let (entry, took) =
+        faults::wait_for_recovery(&*store, &key("before"), Duration::from_secs(30)).await;
+    eprintln!("recovered {took:?} after the restart");
     assert_eq!(
         &entry.expect("the committed write survived").value[..],
         b"kept"

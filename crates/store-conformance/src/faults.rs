@@ -1,0 +1,114 @@
+//! Checks for a backend's fault tests: what every call must do while its
+//! server is down, and how the same store object comes back.
+//!
+//! A fault test stops or kills its own server (never the shared one), then:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use store_conformance::faults;
+//! use store_core::{Key, Owner};
+//! # async fn f(store: &dyn store_core::Store) -> store_core::Result<()> {
+//! let (key, owner) = (Key::new("k")?, Owner::new("alice")?);
+//! // … the server is down:
+//! faults::assert_every_operation_unavailable(store, &key, &owner).await;
+//! // … the server is back:
+//! let (entry, took) = faults::wait_for_recovery(store, &key, Duration::from_secs(30)).await;
+//! println!("recovered after {took:?}: {}", entry.is_some());
+//! # Ok(()) }
+//! ```
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use store_core::{
+    Clock, Entry, ErrorKind, Key, Owner, PutMode, PutOptions, Result, Store, SystemClock,
+};
+
+/// Calls each operation of the contract once: `get`, `put` (an `Upsert`
+/// owned by `owner`), `delete`, `touch` (an hour ahead of the system
+/// clock), `delete_expired`, `list_by_owner` and `delete_by_owner`, and
+/// returns each outcome with the operation's name.
+pub async fn call_every_operation(
+    store: &dyn Store,
+    key: &Key,
+    owner: &Owner,
+) -> Vec<(&'static str, Result<()>)> {
+    let in_an_hour = SystemClock
+        .now()
+        .checked_add(Duration::from_secs(3600))
+        .expect("an hour from now is a valid expiry");
+    let opts = PutOptions::new(PutMode::Upsert).owner(owner.clone());
+    vec![
+        ("get", store.get(key).await.map(|_| ())),
+        (
+            "put",
+            store
+                .put(key, Bytes::from_static(b"x"), opts)
+                .await
+                .map(|_| ()),
+        ),
+        ("delete", store.delete(key, None).await.map(|_| ())),
+        ("touch", store.touch(key, in_an_hour).await),
+        ("delete_expired", store.delete_expired().await.map(|_| ())),
+        (
+            "list_by_owner",
+            store.list_by_owner(owner).await.map(|_| ()),
+        ),
+        (
+            "delete_by_owner",
+            store.delete_by_owner(owner).await.map(|_| ()),
+        ),
+    ]
+}
+
+/// Asserts that every operation of [`call_every_operation`] fails with a
+/// retryable `Unavailable` error that names the store's backend: a server
+/// that is down is never "not found", never a panic. The one exception is
+/// `delete_expired` of a backend with
+/// [`native_ttl`](store_core::Capabilities::native_ttl), which may succeed
+/// as a no-op without reaching the server.
+///
+/// # Panics
+/// When an operation succeeds or fails otherwise.
+pub async fn assert_every_operation_unavailable(store: &dyn Store, key: &Key, owner: &Owner) {
+    let caps = store.capabilities();
+    let backend = caps.backend;
+    for (operation, result) in call_every_operation(store, key, owner).await {
+        let err = match result {
+            // Where the server expires entries itself, `delete_expired` may
+            // be a no-op that never reaches it.
+            Ok(()) if operation == "delete_expired" && caps.native_ttl => continue,
+            Ok(()) => panic!("{operation} succeeded while the server is down"),
+            Err(err) => err,
+        };
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{operation}: {err}");
+        assert!(err.is_retryable(), "{operation}: not retryable: {err}");
+        assert_eq!(err.backend(), Some(backend), "{operation}: {err}");
+    }
+}
+
+/// Calls `get(key)` every 50 ms while it fails with `Unavailable`, and
+/// returns its entry and how long it took to succeed.
+///
+/// # Panics
+/// On any other error, or when `limit` passes without a success.
+pub async fn wait_for_recovery(
+    store: &dyn Store,
+    key: &Key,
+    limit: Duration,
+) -> (Option<Entry>, Duration) {
+    let started = Instant::now();
+    loop {
+        match store.get(key).await {
+            Ok(entry) => return (entry, started.elapsed()),
+            Err(e) if e.kind() == ErrorKind::Unavailable => {
+                assert!(
+                    started.elapsed() < limit,
+                    "no recovery within {limit:?}: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("unexpected error while the server comes back: {e}"),
+        }
+    }
+}
