@@ -20,7 +20,7 @@ use futures::TryStreamExt;
 use store_conformance::faults;
 use store_conformance::provision::{self, Service};
 use store_core::{
-    Clock, ErrorKind, Key, ManualClock, Owner, PutMode, PutOptions, Store, SystemClock,
+    Clock, ErrorKind, Key, ManualClock, Owner, PutMode, PutOptions, PutResult, Store, SystemClock,
 };
 use store_mongodb::mongodb::bson::spec::BinarySubtype;
 use store_mongodb::mongodb::bson::{Binary, Bson, DateTime, Document, doc};
@@ -335,6 +335,25 @@ async fn mongodb_versions_are_unique_across_store_objects() {
     assert!(all.iter().all(|v| *v < next.version));
 }
 
+/// 8 tasks writing `k` with `mode` at once; their results.
+async fn race(
+    store: &Arc<MongoStore>,
+    k: &Key,
+    mode: PutMode,
+) -> Vec<store_core::Result<PutResult>> {
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, k) = (store.clone(), k.clone());
+            tokio::spawn(async move { store.put(&k, format!("{i}").into(), mode.into()).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mongodb_concurrent_upserts_and_creates_on_new_keys() {
     let Some(url) = shared_url().await else {
@@ -345,18 +364,8 @@ async fn mongodb_concurrent_upserts_and_creates_on_new_keys() {
     for round in 0..20 {
         // 8 upserts of one new key: none may surface the duplicate key race.
         let k = key(&format!("up{round}"));
-        let tasks: Vec<_> = (0..8)
-            .map(|i| {
-                let (store, k) = (store.clone(), k.clone());
-                tokio::spawn(async move {
-                    store
-                        .put(&k, format!("{i}").into(), PutMode::Upsert.into())
-                        .await
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap().expect("an upsert never fails");
+        for result in race(&store, &k, PutMode::Upsert).await {
+            result.expect("an upsert never fails");
         }
 
         // 8 creates over an expired document: exactly one winner.
@@ -371,19 +380,9 @@ async fn mongodb_concurrent_upserts_and_creates_on_new_keys() {
             .await
             .unwrap();
         clock.advance(Duration::from_secs(2));
-        let tasks: Vec<_> = (0..8)
-            .map(|i| {
-                let (store, k) = (store.clone(), k.clone());
-                tokio::spawn(async move {
-                    store
-                        .put(&k, format!("{i}").into(), PutMode::Create.into())
-                        .await
-                })
-            })
-            .collect();
         let mut winners = 0;
-        for task in tasks {
-            match task.await.unwrap() {
+        for result in race(&store, &k, PutMode::Create).await {
+            match result {
                 Ok(_) => winners += 1,
                 Err(e) => assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}"),
             }
