@@ -10,3 +10,4 @@ mod redis_cluster;
 mod sql;
 mod sqlite_file;
 mod sqlite_memory;
+mod template;

@@ -1,0 +1,33 @@
+//! `TemplateStore`, the backend to copy for a new one, with a manual clock:
+//! one shared in-process "server" per test.
+
+use std::sync::Arc;
+
+use store_conformance::{TestBackend, TestClock};
+use store_core::{ManualClock, Result, Store};
+use store_template::{TemplateClient, TemplateStore};
+
+#[derive(Debug)]
+struct TemplateBackend {
+    client: TemplateClient,
+    clock: ManualClock,
+}
+
+#[async_trait::async_trait]
+impl TestBackend for TemplateBackend {
+    async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
+        let store = TemplateStore::new(self.client.clone(), namespace);
+        Ok(Arc::new(store.with_clock(self.clock.clone())))
+    }
+
+    fn clock(&self) -> TestClock {
+        TestClock::Manual(self.clock.clone())
+    }
+}
+
+store_conformance::conformance_tests!(async {
+    Some(TemplateBackend {
+        client: TemplateClient::default(),
+        clock: ManualClock::starting_now(),
+    })
+});
