@@ -34,6 +34,14 @@ test:
 matrix:
     cargo test -p store-matrix
 
+# Start a new backend from the template: crates/store-NAME, in the workspace and the matrix, passing the suite.
+new-backend NAME:
+    bash scripts/new-backend.sh {{NAME}}
+
+# Prove `new-backend` in a throwaway copy of the tree (create `demo`, run its suite, delete).
+check-new-backend:
+    bash scripts/check-new-backend.sh
+
 # The README's run command: the quickstart on MemoryStore.
 quickstart:
     cargo run -p store-examples --example quickstart

@@ -7,7 +7,8 @@
 # -D warnings, rustdoc -D warnings), starts the servers on loopback
 # (scripts/services.sh: Redis, a 3-master Redis Cluster, Postgres, MongoDB),
 # runs every test of the workspace including the conformance matrix against
-# them, runs the quickstart, and stops every server it started, by PID.
+# them, proves `just new-backend` in a throwaway copy, runs the quickstart,
+# and stops every server it started, by PID.
 #
 # Builds go to a target dir outside the clone ($STORE_CACHE_DIR/target, by
 # default ~/.cache/store-rs/target) so fresh clones on one machine reuse them.
@@ -63,6 +64,9 @@ services_start redis redis-cluster postgres mongodb
 
 step "tests: unit, doc and the conformance matrix (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0})"
 just test
+
+step "new-backend: a throwaway backend from the template passes the suite"
+just check-new-backend
 
 step "quickstart"
 just quickstart
