@@ -8,6 +8,11 @@ pub mod provision;
 
 pub use fixture::{Fixture, REAL_TIME_SCALE, TestBackend, TestClock, random_namespace};
 
+/// The code of `docs/writing-a-backend.md`, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/writing-a-backend.md")]
+pub struct WritingABackendGuide;
+
 /// Calls `$callback!` with `$args` and the names of every behaviour in
 /// [`behaviours`]. The one list the suite is built from.
 #[doc(hidden)]
