@@ -67,8 +67,10 @@ created $dir (types ${camel}Store and ${camel}Client, backend name "$name")
 and the matrix row tests/matrix/$name.rs
 
 next:
-  cargo test -p $crate                  # the whole conformance suite, passing before any edit
-  cargo test -p store-matrix -- $name::  # the same suite as the matrix row
+  cargo test -p $crate
+      the whole conformance suite, passing before any edit
+  cargo test -p store-matrix -- $name::
+      the same suite as the row of the workspace matrix
 then replace the in-memory stand-in with your driver, one method at a time,
 and follow docs/writing-a-backend.md.
 EOF
