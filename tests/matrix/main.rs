@@ -1,5 +1,6 @@
-//! The workspace matrix: every backend × the whole conformance suite.
-//! One module per backend, so test names read `memory::…`.
+//! The workspace matrix: every backend × the whole conformance suite, and
+//! × the session and token behaviours of `store-session`. One module per
+//! backend, so test names read `memory::…`.
 
 mod memory;
 mod memory_real_clock;

@@ -34,3 +34,4 @@ impl TestBackend for MemoryBackend {
 }
 
 store_conformance::conformance_tests!(async { Some(MemoryBackend::new()) });
+store_session::session_tests!(async { Some(MemoryBackend::new()) });

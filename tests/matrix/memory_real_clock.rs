@@ -24,8 +24,11 @@ impl TestBackend for MemoryRealClockBackend {
     }
 }
 
-store_conformance::conformance_tests!(async {
+async fn provision() -> Option<MemoryRealClockBackend> {
     Some(MemoryRealClockBackend {
         root: MemoryStore::new(),
     })
-});
+}
+
+store_conformance::conformance_tests!(provision());
+store_session::session_tests!(provision());

@@ -56,3 +56,4 @@ impl TestBackend for MongoBackend {
 }
 
 store_conformance::conformance_tests!(MongoBackend::provision());
+store_session::session_tests!(MongoBackend::provision());

@@ -24,3 +24,4 @@ async fn provision() -> Option<SqlBackend<PostgresStore>> {
 }
 
 store_conformance::conformance_tests!(provision());
+store_session::session_tests!(provision());

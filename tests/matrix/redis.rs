@@ -37,3 +37,4 @@ impl TestBackend for RedisBackend {
 }
 
 store_conformance::conformance_tests!(RedisBackend::provision());
+store_session::session_tests!(RedisBackend::provision());

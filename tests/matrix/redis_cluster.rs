@@ -38,3 +38,4 @@ impl TestBackend for RedisClusterBackend {
 }
 
 store_conformance::conformance_tests!(RedisClusterBackend::provision());
+store_session::session_tests!(RedisClusterBackend::provision());

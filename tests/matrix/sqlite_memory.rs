@@ -20,3 +20,4 @@ async fn provision() -> Option<SqlBackend<SqliteStore>> {
 }
 
 store_conformance::conformance_tests!(provision());
+store_session::session_tests!(provision());

@@ -25,9 +25,12 @@ impl TestBackend for TemplateBackend {
     }
 }
 
-store_conformance::conformance_tests!(async {
+async fn provision() -> Option<TemplateBackend> {
     Some(TemplateBackend {
         client: TemplateClient::default(),
         clock: ManualClock::starting_now(),
     })
-});
+}
+
+store_conformance::conformance_tests!(provision());
+store_session::session_tests!(provision());

@@ -171,6 +171,15 @@ impl Fixture {
         }
     }
 
+    /// The clock that decides expiry, to give to layers built on the store
+    /// (a manual clock, or the system clock for real time).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        match &self.clock {
+            TestClock::Manual(c) => Arc::new(c.clone()),
+            TestClock::Real => Arc::new(SystemClock),
+        }
+    }
+
     /// Whether time is under the suite's control.
     pub fn is_manual(&self) -> bool {
         matches!(self.clock, TestClock::Manual(_))

@@ -1,0 +1,536 @@
+//! [`Sessions`]: web sessions on any [`Store`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use store_core::{
+    Clock, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode, PutOptions, Result,
+    Store, SystemClock, Version,
+};
+
+use crate::id::SessionId;
+
+/// How long a session lives without a request, by default: 30 minutes.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How long a session lives at most, whatever its activity, by default:
+/// 12 hours.
+pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// The least time between two expiry refreshes of one session by
+/// [`Sessions::load`], by default: 60 seconds.
+pub const DEFAULT_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How many fresh ids `create` and `cycle_id` try when an id is taken.
+const ID_ATTEMPTS: u32 = 3;
+
+/// Settings of [`Sessions`].
+///
+/// ```
+/// use std::time::Duration;
+/// let config = store_session::SessionConfig::default()
+///     .idle_timeout(Duration::from_secs(900))
+///     .absolute_lifetime(Duration::from_secs(8 * 3600))
+///     .touch_interval(Duration::from_secs(30));
+/// # let _ = config;
+/// ```
+#[derive(Clone)]
+pub struct SessionConfig {
+    idle_timeout: Duration,
+    absolute_lifetime: Duration,
+    touch_interval: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            absolute_lifetime: DEFAULT_ABSOLUTE_LIFETIME,
+            touch_interval: DEFAULT_TOUCH_INTERVAL,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_lifetime", &self.absolute_lifetime)
+            .field("touch_interval", &self.touch_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionConfig {
+    /// A session expires this long after its last refresh (default
+    /// [`DEFAULT_IDLE_TIMEOUT`]).
+    ///
+    /// ```
+    /// let c = store_session::SessionConfig::default().idle_timeout(std::time::Duration::from_secs(600));
+    /// # let _ = c;
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// A session expires this long after it was created, whatever its
+    /// activity; nothing extends it (default [`DEFAULT_ABSOLUTE_LIFETIME`]).
+    ///
+    /// ```
+    /// let c = store_session::SessionConfig::default().absolute_lifetime(std::time::Duration::from_secs(3600));
+    /// # let _ = c;
+    /// ```
+    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.absolute_lifetime = lifetime;
+        self
+    }
+
+    /// [`Sessions::load`] refreshes a session's expiry only when it would
+    /// move by at least this much, so most reads do not write (default
+    /// [`DEFAULT_TOUCH_INTERVAL`]; zero refreshes on every load).
+    ///
+    /// ```
+    /// let c = store_session::SessionConfig::default().touch_interval(std::time::Duration::ZERO);
+    /// # let _ = c;
+    /// ```
+    pub fn touch_interval(mut self, interval: Duration) -> Self {
+        self.touch_interval = interval;
+        self
+    }
+
+    /// The clock that decides expiry (default the system clock); give the
+    /// store's clock in tests.
+    ///
+    /// ```
+    /// let c = store_session::SessionConfig::default().clock(store_core::ManualClock::starting_now());
+    /// # let _ = c;
+    /// ```
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+}
+
+/// What is stored for a session: its data and its two deadlines.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    /// Creation time, ms since the epoch.
+    created: i64,
+    /// The absolute deadline, ms since the epoch.
+    deadline: i64,
+    data: Map<String, Value>,
+}
+
+/// One loaded session: its id, data, owner and deadlines.
+///
+/// Change the data with [`insert`](Self::insert) and
+/// [`remove`](Self::remove), then [`Sessions::save`] it.
+/// `Debug` shows neither the id nor the data.
+#[derive(Clone)]
+pub struct Session {
+    id: SessionId,
+    data: Map<String, Value>,
+    owner: Option<Owner>,
+    version: Version,
+    created: Expiry,
+    deadline: Expiry,
+    expires_at: Expiry,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("fields", &self.data.len())
+            .field("owner", &self.owner.is_some())
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// The session's id, for the cookie (see [`SessionId::expose`]).
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    /// The user the session belongs to, if any.
+    pub fn owner(&self) -> Option<&Owner> {
+        self.owner.as_ref()
+    }
+
+    /// Sets or clears the user the session belongs to; takes effect at the
+    /// next [`Sessions::save`]. After a login, prefer
+    /// [`Sessions::cycle_id`] as well, so that an id known before the login
+    /// stops working.
+    pub fn set_owner(&mut self, owner: Option<Owner>) {
+        self.owner = owner;
+    }
+
+    /// When the session expires unless it is used again.
+    pub fn expires_at(&self) -> Expiry {
+        self.expires_at
+    }
+
+    /// When the session expires at the latest.
+    pub fn deadline(&self) -> Expiry {
+        self.deadline
+    }
+
+    /// When the session was created.
+    pub fn created(&self) -> Expiry {
+        self.created
+    }
+
+    /// A field of the data, decoded; `None` when missing or of another type.
+    pub fn get<T: DeserializeOwned>(&self, field: &str) -> Option<T> {
+        self.data
+            .get(field)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// Sets a field of the data.
+    ///
+    /// # Errors
+    /// `Encoding` when `value` cannot be serialized to JSON.
+    pub fn insert<T: Serialize>(&mut self, field: &str, value: &T) -> Result<()> {
+        let value = serde_json::to_value(value).map_err(|e| {
+            Error::new(
+                ErrorKind::Encoding,
+                format!("cannot encode field {field:?}: {e}"),
+            )
+            .with_operation(Operation::Encode)
+        })?;
+        self.data.insert(field.to_owned(), value);
+        Ok(())
+    }
+
+    /// Removes a field of the data; returns whether it was there.
+    pub fn remove(&mut self, field: &str) -> bool {
+        self.data.remove(field).is_some()
+    }
+}
+
+/// A live session as listed for its owner: a non-secret handle (the hashed
+/// key), never the id.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// Pass to [`Sessions::revoke`]. Not usable as a cookie.
+    pub handle: Key,
+    /// When the session was created.
+    pub created: Expiry,
+    /// When it expires unless used again.
+    pub expires_at: Option<Expiry>,
+}
+
+/// Web sessions on any [`Store`]: create, load (with a throttled idle
+/// refresh), save without resurrecting, cycle the id, flush, and list or
+/// revoke a user's sessions.
+///
+/// ```
+/// use std::sync::Arc;
+/// use store_core::Owner;
+/// use store_session::{SessionConfig, Sessions};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let sessions = Sessions::new(Arc::new(store_memory::MemoryStore::new()), SessionConfig::default());
+/// let mut session = sessions.create(None).await?;
+/// session.insert("cart", &vec!["book"])?;
+/// sessions.save(&mut session).await?;
+///
+/// let loaded = sessions.load(session.id()).await?.expect("live");
+/// assert_eq!(loaded.get::<Vec<String>>("cart"), Some(vec!["book".to_owned()]));
+///
+/// sessions.flush(session.id()).await?;
+/// assert!(sessions.load(session.id()).await?.is_none());
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    config: SessionConfig,
+}
+
+impl Sessions {
+    /// Sessions in `store` with `config`.
+    pub fn new(store: Arc<dyn Store>, config: SessionConfig) -> Self {
+        Self { store, config }
+    }
+
+    fn now(&self) -> Expiry {
+        self.config.clock.now()
+    }
+
+    fn after(&self, from: Expiry, by: Duration) -> Expiry {
+        from.checked_add(by).unwrap_or(Expiry::MAX)
+    }
+
+    /// The expiry a session used at `now` gets: the idle timeout, capped by
+    /// the absolute deadline.
+    fn idle_expiry(&self, now: Expiry, deadline: Expiry) -> Expiry {
+        self.after(now, self.config.idle_timeout).min(deadline)
+    }
+
+    fn encode(session: &Session) -> Result<Bytes> {
+        let record = Record {
+            created: session.created.as_unix_millis(),
+            deadline: session.deadline.as_unix_millis(),
+            data: session.data.clone(),
+        };
+        serde_json::to_vec(&record).map(Bytes::from).map_err(|e| {
+            Error::new(
+                ErrorKind::Encoding,
+                format!("cannot encode the session: {e}"),
+            )
+        })
+    }
+
+    fn decode(id: &SessionId, entry: Entry) -> Result<Session> {
+        let bad = || {
+            Error::new(
+                ErrorKind::Encoding,
+                "a stored session is not a session record",
+            )
+            .with_operation(Operation::Decode)
+        };
+        let record: Record = serde_json::from_slice(&entry.value).map_err(|_| bad())?;
+        let created = Expiry::from_unix_millis(record.created).map_err(|_| bad())?;
+        let deadline = Expiry::from_unix_millis(record.deadline).map_err(|_| bad())?;
+        Ok(Session {
+            id: id.clone(),
+            data: record.data,
+            owner: entry.owner,
+            version: entry.version,
+            created,
+            deadline,
+            expires_at: entry.expires_at.unwrap_or(deadline),
+        })
+    }
+
+    /// Writes `session` under a fresh id with `Create` (never over another
+    /// session), trying new ids if one is taken.
+    async fn insert_new(&self, session: &mut Session) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            session.id = SessionId::generate()?;
+            let options = PutOptions::new(PutMode::Create)
+                .expires_at(session.expires_at)
+                .owned_by(session.owner.clone());
+            match self
+                .store
+                .put(&session.id.key(), Self::encode(session)?, options)
+                .await
+            {
+                Ok(written) => {
+                    session.version = written.version;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < ID_ATTEMPTS => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Creates and stores a new, empty session owned by `owner`.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn create(&self, owner: Option<Owner>) -> Result<Session> {
+        let now = self.now();
+        let deadline = self.after(now, self.config.absolute_lifetime);
+        let mut session = Session {
+            id: SessionId::generate()?,
+            data: Map::new(),
+            owner,
+            version: Version::from_u64(0),
+            created: now,
+            deadline,
+            expires_at: self.idle_expiry(now, deadline),
+        };
+        self.insert_new(&mut session).await?;
+        Ok(session)
+    }
+
+    /// Loads a live session. When its expiry would move by at least the
+    /// touch interval, moves it (`touch`): the idle timeout slides, the
+    /// absolute deadline never moves.
+    ///
+    /// # Errors
+    /// `Encoding` for a stored value that is not a session; the store's
+    /// errors. A missing, expired or revoked session is `Ok(None)`.
+    pub async fn load(&self, id: &SessionId) -> Result<Option<Session>> {
+        let key = id.key();
+        let Some(entry) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        let mut session = Self::decode(id, entry)?;
+        let now = self.now();
+        if session.deadline.is_expired_at(now) {
+            return Ok(None);
+        }
+        let wanted = self.idle_expiry(now, session.deadline);
+        let moved = wanted.saturating_duration_since(session.expires_at);
+        if !moved.is_zero() && moved >= self.config.touch_interval {
+            match self.store.touch(&key, wanted).await {
+                Ok(()) => session.expires_at = wanted,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(session))
+    }
+
+    /// Writes the session's data and owner, and slides its idle expiry.
+    /// Never brings back a session that was deleted meanwhile (a logout in
+    /// a parallel request, a revoke): that fails with `NotFound` and
+    /// writes nothing. Concurrent saves of one session: the last one wins.
+    ///
+    /// # Errors
+    /// `NotFound` when the session is gone; the store's errors.
+    pub async fn save(&self, session: &mut Session) -> Result<()> {
+        let now = self.now();
+        if session.deadline.is_expired_at(now) {
+            return Err(Error::new(ErrorKind::NotFound, "the session has expired"));
+        }
+        let expires_at = self.idle_expiry(now, session.deadline);
+        let options = PutOptions::new(PutMode::Update)
+            .expires_at(expires_at)
+            .owned_by(session.owner.clone());
+        let written = self
+            .store
+            .put(&session.id.key(), Self::encode(session)?, options)
+            .await?;
+        session.version = written.version;
+        session.expires_at = expires_at;
+        Ok(())
+    }
+
+    /// Gives the session a new id with the same data, owner and deadline,
+    /// and makes the old id unusable: call it at login and at every change
+    /// of privilege (against session fixation).
+    ///
+    /// Two steps on the store: the new id is created first (so the data is
+    /// never lost), then the old one is deleted on condition that it is
+    /// still the version this session was loaded or saved as. When the old
+    /// one was deleted or changed meanwhile (a logout or a save in a
+    /// parallel request), the new id is deleted again and the call fails,
+    /// so nothing is resurrected and no parallel change is lost. Between
+    /// the two steps both ids are valid for one round trip.
+    ///
+    /// # Errors
+    /// `NotFound` when the session is gone, `VersionMismatch` when it was
+    /// saved meanwhile (load it again and retry); the store's errors.
+    pub async fn cycle_id(&self, session: &mut Session) -> Result<()> {
+        let old_id = session.id.clone();
+        let old_version = session.version;
+        let mut moved = session.clone();
+        moved.expires_at = self.idle_expiry(self.now(), session.deadline);
+        self.insert_new(&mut moved).await?;
+        let outcome = self.store.delete(&old_id.key(), Some(old_version)).await;
+        let failure = match outcome {
+            Ok(true) => None,
+            Ok(false) => Some(Error::new(
+                ErrorKind::NotFound,
+                "the session was deleted meanwhile",
+            )),
+            Err(e) => Some(e),
+        };
+        if let Some(err) = failure {
+            // Undo the copy; if that fails too, it expires on its own.
+            let _ = self
+                .store
+                .delete(&moved.id.key(), Some(moved.version))
+                .await;
+            return Err(err);
+        }
+        *session = moved;
+        Ok(())
+    }
+
+    /// Deletes the session (logout). Returns whether it was live.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn flush(&self, id: &SessionId) -> Result<bool> {
+        self.store.delete(&id.key(), None).await
+    }
+
+    /// The live sessions of `owner`, through the owner index.
+    ///
+    /// # Errors
+    /// The store's errors; `Encoding` for a stored value that is not a
+    /// session.
+    pub async fn list_for(&self, owner: &Owner) -> Result<Vec<SessionInfo>> {
+        let mut found = Vec::new();
+        for (key, entry) in self.store.list_by_owner(owner).await? {
+            if !key.as_str().starts_with("session:") {
+                continue;
+            }
+            let record: Record = serde_json::from_slice(&entry.value).map_err(|_| {
+                Error::new(
+                    ErrorKind::Encoding,
+                    "a stored session is not a session record",
+                )
+            })?;
+            found.push(SessionInfo {
+                handle: key,
+                created: Expiry::from_unix_millis(record.created)?,
+                expires_at: entry.expires_at,
+            });
+        }
+        Ok(found)
+    }
+
+    /// Deletes one session by its handle (from [`list_for`](Self::list_for)),
+    /// only if it belongs to `owner`: a user can revoke only their own
+    /// sessions. Returns whether it deleted one.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn revoke(&self, owner: &Owner, handle: &Key) -> Result<bool> {
+        match self.store.get(handle).await? {
+            Some(entry) if entry.owner.as_ref() == Some(owner) => {
+                match self.store.delete(handle, Some(entry.version)).await {
+                    Err(e) if e.kind() == ErrorKind::VersionMismatch => Ok(false),
+                    other => other,
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Deletes every session of `owner` (log out everywhere). Returns how
+    /// many were live.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn revoke_all(&self, owner: &Owner) -> Result<u64> {
+        self.store.delete_by_owner(owner).await
+    }
+
+    /// Deletes every session of `owner` except `keep` (log out the other
+    /// devices). Sessions the user creates while this runs are kept.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn revoke_all_except(&self, owner: &Owner, keep: &SessionId) -> Result<u64> {
+        let keep = keep.key();
+        let mut revoked = 0;
+        for info in self.list_for(owner).await? {
+            if info.handle != keep && self.store.delete(&info.handle, None).await? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+}

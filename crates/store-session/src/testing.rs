@@ -1,0 +1,316 @@
+//! The behaviours of [`Sessions`] and [`TokenStore`] as a suite that runs
+//! against any backend, like `store-conformance` (feature `testing`).
+//!
+//! ```ignore
+//! // In a test module named after the backend, next to conformance_tests!:
+//! store_session::session_tests!(MyBackend::provision());
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use store_core::{ErrorKind, Expiry, Owner};
+
+use crate::{Expiring, SessionConfig, Sessions, TokenStore};
+
+#[doc(hidden)]
+pub use store_conformance::Fixture as __Fixture;
+
+/// Expands every session and token behaviour into one named
+/// `#[tokio::test]` each (`session_…`, `token_…`) for a backend, given as
+/// for `store_conformance::conformance_tests!`.
+#[macro_export]
+macro_rules! session_tests {
+    ($backend:expr) => {
+        $crate::__session_tests!(
+            ($backend)
+            session_logout_during_save_stays_logged_out,
+            session_cycle_id_leaves_the_old_id_unusable,
+            session_absolute_lifetime_holds_under_touches,
+            session_idle_timeout_expires_an_unused_session,
+            session_revoke_all_touches_no_other_user,
+            session_ids_are_not_stored_in_clear,
+            token_refresh_runs_once_in_one_process,
+            token_refresh_runs_once_across_processes,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __session_tests {
+    (($backend:expr) $($name:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                if let Some(fixture) = $crate::testing::__Fixture::provision($backend).await {
+                    $crate::testing::$name(fixture).await;
+                }
+            }
+        )*
+    };
+}
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn sessions(fx: &__Fixture, idle: Duration, absolute: Duration) -> Sessions {
+    let config = SessionConfig::default()
+        .idle_timeout(fx.scaled(idle))
+        .absolute_lifetime(fx.scaled(absolute))
+        .touch_interval(Duration::ZERO)
+        .clock(fx.clock());
+    Sessions::new(fx.store().clone(), config)
+}
+
+fn owner(name: &str) -> Owner {
+    Owner::new(name).expect("valid owner")
+}
+
+/// A logout (flush) in one request while another request holds the session
+/// and saves it afterwards: the save fails with `NotFound` and the session
+/// stays gone.
+pub async fn session_logout_during_save_stays_logged_out(fx: __Fixture) {
+    let sessions = sessions(&fx, 600 * SEC, 3600 * SEC);
+    let mut created = sessions.create(Some(owner("alice"))).await.expect("create");
+    created.insert("cart", &1).expect("insert");
+    sessions.save(&mut created).await.expect("save");
+    let mut request_a = sessions
+        .load(created.id())
+        .await
+        .expect("load")
+        .expect("live");
+    assert!(sessions.flush(created.id()).await.expect("logout"));
+    request_a.insert("cart", &2).expect("insert");
+    let err = sessions
+        .save(&mut request_a)
+        .await
+        .expect_err("save after logout");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(sessions.load(created.id()).await.expect("load").is_none());
+    assert!(
+        sessions
+            .list_for(&owner("alice"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+/// `cycle_id` moves data and owner to a new id; the old id no longer loads.
+pub async fn session_cycle_id_leaves_the_old_id_unusable(fx: __Fixture) {
+    let sessions = sessions(&fx, 600 * SEC, 3600 * SEC);
+    let mut session = sessions.create(None).await.expect("create");
+    session.insert("visits", &3).expect("insert");
+    session.set_owner(Some(owner("bob")));
+    sessions.save(&mut session).await.expect("save");
+    let old = session.id().clone();
+    sessions.cycle_id(&mut session).await.expect("cycle");
+    assert_ne!(session.id(), &old);
+    assert!(sessions.load(&old).await.expect("load old").is_none());
+    let loaded = sessions
+        .load(session.id())
+        .await
+        .expect("load")
+        .expect("live");
+    assert_eq!(loaded.get::<u32>("visits"), Some(3));
+    assert_eq!(loaded.owner(), Some(&owner("bob")));
+    assert_eq!(
+        sessions.list_for(&owner("bob")).await.expect("list").len(),
+        1
+    );
+    // A stale copy cannot cycle (or resurrect) the old id again.
+    let mut stale = loaded.clone();
+    sessions.flush(loaded.id()).await.expect("logout");
+    let err = sessions
+        .cycle_id(&mut stale)
+        .await
+        .expect_err("cycle after logout");
+    assert!(
+        matches!(err.kind(), ErrorKind::NotFound | ErrorKind::VersionMismatch),
+        "{err}"
+    );
+    assert!(
+        sessions
+            .list_for(&owner("bob"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+/// Loads every half idle timeout keep the session alive until its absolute
+/// deadline, and not a moment longer.
+pub async fn session_absolute_lifetime_holds_under_touches(fx: __Fixture) {
+    let sessions = sessions(&fx, 2 * SEC, 4 * SEC);
+    let session = sessions.create(None).await.expect("create");
+    let deadline = session.deadline();
+    for step in 0..5 {
+        fx.advance(SEC / 2).await;
+        let now = fx.now();
+        let loaded = sessions.load(session.id()).await.expect("load");
+        if now.checked_add(fx.scaled(SEC / 4)).expect("in range") < deadline {
+            let loaded = loaded.unwrap_or_else(|| panic!("step {step}: expired early"));
+            assert!(
+                loaded.expires_at() <= deadline,
+                "touch moved past the deadline"
+            );
+        }
+    }
+    fx.advance_to(deadline).await;
+    assert!(sessions.load(session.id()).await.expect("load").is_none());
+}
+
+/// Without requests, a session expires after the idle timeout.
+pub async fn session_idle_timeout_expires_an_unused_session(fx: __Fixture) {
+    let sessions = sessions(&fx, 2 * SEC, 3600 * SEC);
+    let mut session = sessions.create(None).await.expect("create");
+    let expires = session.expires_at();
+    fx.advance_to(expires).await;
+    assert!(sessions.load(session.id()).await.expect("load").is_none());
+    let err = sessions
+        .save(&mut session)
+        .await
+        .expect_err("save of an expired session");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// `revoke_all` deletes every session of one user and none of another's;
+/// `revoke_all_except` keeps the current one; `revoke` refuses a handle of
+/// another user.
+pub async fn session_revoke_all_touches_no_other_user(fx: __Fixture) {
+    let sessions = sessions(&fx, 600 * SEC, 3600 * SEC);
+    let (alice, bob) = (owner("alice"), owner("bob"));
+    let mut alices = Vec::new();
+    for _ in 0..3 {
+        alices.push(sessions.create(Some(alice.clone())).await.expect("create"));
+    }
+    let bobs = [
+        sessions.create(Some(bob.clone())).await.expect("create"),
+        sessions.create(Some(bob.clone())).await.expect("create"),
+    ];
+    let alice_handle = sessions.list_for(&alice).await.expect("list")[0]
+        .handle
+        .clone();
+    assert!(!sessions.revoke(&bob, &alice_handle).await.expect("revoke"));
+    let kept = alices[0].id().clone();
+    assert_eq!(
+        sessions
+            .revoke_all_except(&alice, &kept)
+            .await
+            .expect("except"),
+        2
+    );
+    assert!(sessions.load(&kept).await.expect("load").is_some());
+    assert_eq!(sessions.revoke_all(&alice).await.expect("revoke all"), 1);
+    for s in &alices {
+        assert!(sessions.load(s.id()).await.expect("load").is_none());
+    }
+    for s in &bobs {
+        assert!(sessions.load(s.id()).await.expect("load").is_some());
+    }
+    let handle = sessions.list_for(&bob).await.expect("list")[0]
+        .handle
+        .clone();
+    assert!(sessions.revoke(&bob, &handle).await.expect("revoke own"));
+    assert_eq!(sessions.list_for(&bob).await.expect("list").len(), 1);
+}
+
+/// The store holds a hash of the id, never the id itself.
+pub async fn session_ids_are_not_stored_in_clear(fx: __Fixture) {
+    let sessions = sessions(&fx, 600 * SEC, 3600 * SEC);
+    let session = sessions.create(Some(owner("carol"))).await.expect("create");
+    let secret = session.id().expose().to_owned();
+    for info in sessions.list_for(&owner("carol")).await.expect("list") {
+        assert!(!info.handle.as_str().contains(&secret));
+        let entry = fx
+            .store()
+            .get(&info.handle)
+            .await
+            .expect("get")
+            .expect("entry");
+        assert!(!String::from_utf8_lossy(&entry.value).contains(&secret));
+    }
+    assert!(!format!("{session:?}").contains(&secret));
+}
+
+/// An OAuth-like token: valid until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Token {
+    access: String,
+    expires_at: i64,
+}
+
+impl Expiring for Token {
+    fn expires_at(&self) -> Expiry {
+        Expiry::from_unix_millis(self.expires_at).expect("valid expiry")
+    }
+}
+
+fn tokens(fx: &__Fixture, store: Arc<dyn store_core::Store>) -> TokenStore<Token> {
+    TokenStore::new(store, "oauth")
+        .expect("namespace")
+        .with_clock(fx.clock())
+}
+
+/// Races `tasks` callers of `get_fresh` for one user over `stores`
+/// (round-robin); returns the tokens they got and how often refresh ran.
+async fn race_refresh(
+    fx: &__Fixture,
+    stores: &[TokenStore<Token>],
+    tasks: usize,
+) -> (Vec<Token>, usize) {
+    let stale = Token {
+        access: "old".into(),
+        expires_at: fx.now().as_unix_millis(),
+    };
+    stores[0].set("u1", &stale).await.expect("set");
+    let refreshes = Arc::new(AtomicUsize::new(0));
+    let valid_until = fx.after(3600 * SEC).as_unix_millis();
+    let mut handles = Vec::new();
+    for i in 0..tasks {
+        let (store, refreshes) = (stores[i % stores.len()].clone(), refreshes.clone());
+        handles.push(tokio::spawn(async move {
+            store
+                .get_fresh("u1", Duration::from_secs(60), |old| async move {
+                    let n = refreshes.fetch_add(1, Ordering::SeqCst);
+                    assert_eq!(old.map(|t| t.access).as_deref(), Some("old"));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok::<_, std::io::Error>(Token {
+                        access: format!("new-{n}"),
+                        expires_at: valid_until,
+                    })
+                })
+                .await
+                .expect("get_fresh")
+        }));
+    }
+    let mut got = Vec::new();
+    for h in handles {
+        got.push(h.await.expect("task"));
+    }
+    (got, refreshes.load(Ordering::SeqCst))
+}
+
+/// 100 concurrent `get_fresh` in one process: one refresh, one token.
+pub async fn token_refresh_runs_once_in_one_process(fx: __Fixture) {
+    let store = tokens(&fx, fx.store().clone());
+    let (got, refreshes) = race_refresh(&fx, &[store], 100).await;
+    assert_eq!(refreshes, 1, "one refresh for 100 callers");
+    assert!(got.iter().all(|t| t == &got[0] && t.access == "new-0"));
+}
+
+/// Two store objects on one backend (two processes), 8 callers each:
+/// exactly one refresh, and every caller gets its token.
+pub async fn token_refresh_runs_once_across_processes(fx: __Fixture) {
+    let a = tokens(&fx, fx.store().clone());
+    let b = tokens(&fx, fx.reopen().await);
+    let (got, refreshes) = race_refresh(&fx, &[a.clone(), b], 16).await;
+    assert_eq!(refreshes, 1, "one refresh across two processes");
+    assert!(got.iter().all(|t| t == &got[0] && t.access == "new-0"));
+    assert_eq!(
+        a.get("u1").await.expect("get").expect("stored").value,
+        got[0]
+    );
+}

@@ -1,0 +1,389 @@
+//! [`TokenStore`]: typed per-user state, and a token refresh that runs once
+//! however many requests and processes ask at the same time.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use store_core::{
+    Clock, Error, ErrorKind, Expiry, Key, Operation, PutMode, PutOptions, Result, Store,
+    SystemClock, Version,
+};
+
+/// How long one process may hold the refresh lease of a user before
+/// another may take over, by default: 30 seconds.
+pub const DEFAULT_REFRESH_LEASE: Duration = Duration::from_secs(30);
+
+/// A value that is valid until some time, such as an OAuth access token.
+///
+/// ```
+/// use store_core::Expiry;
+/// use store_session::Expiring;
+///
+/// struct Tokens { access: String, refresh: String, expires_at: Expiry }
+/// impl Expiring for Tokens {
+///     fn expires_at(&self) -> Expiry { self.expires_at }
+/// }
+/// ```
+pub trait Expiring {
+    /// When the value stops being valid.
+    fn expires_at(&self) -> Expiry;
+}
+
+/// A value read from a [`TokenStore`], with the version to pass to a
+/// conditional write.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// The value.
+    pub value: T,
+    /// The version of the stored entry.
+    pub version: Version,
+}
+
+impl<T> fmt::Debug for Versioned<T> {
+    /// Never shows the value: it may be a token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Versioned")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`TokenStore::get_fresh`] failed: the store, or the refresh itself.
+#[derive(Debug)]
+pub enum RefreshError<E> {
+    /// The store failed.
+    Store(Error),
+    /// The refresh function failed; nothing was written.
+    Refresh(E),
+}
+
+impl<E: fmt::Display> fmt::Display for RefreshError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(e) => write!(f, "token store: {e}"),
+            Self::Refresh(e) => write!(f, "token refresh: {e}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for RefreshError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            Self::Refresh(e) => Some(e),
+        }
+    }
+}
+
+impl<E> From<Error> for RefreshError<E> {
+    fn from(e: Error) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Typed per-user state in a [`Store`], keyed by (namespace, user id),
+/// stored as JSON: OAuth tokens, API keys, preferences.
+///
+/// Every write is awaited and its error returned. `Debug` never shows a
+/// value.
+///
+/// ```
+/// use std::sync::Arc;
+/// use store_session::TokenStore;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let tokens: TokenStore<String> = TokenStore::new(Arc::new(store_memory::MemoryStore::new()), "github")?;
+/// tokens.set("user-1", &"gho_secret".to_owned()).await?;
+/// assert_eq!(tokens.get("user-1").await?.unwrap().value, "gho_secret");
+/// assert!(tokens.delete("user-1").await?);
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct TokenStore<T> {
+    store: Arc<dyn Store>,
+    namespace: String,
+    clock: Arc<dyn Clock>,
+    lease: Duration,
+    /// One lock per user with a refresh in flight in this process.
+    flights: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for TokenStore<T> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            namespace: self.namespace.clone(),
+            clock: self.clock.clone(),
+            lease: self.lease,
+            flights: self.flights.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for TokenStore<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenStore")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync> TokenStore<T> {
+    /// Typed state in `namespace` of `store` (for example `"github"`).
+    ///
+    /// # Errors
+    /// `InvalidInput` for an empty namespace or one with `:`.
+    pub fn new(store: Arc<dyn Store>, namespace: &str) -> Result<Self> {
+        if namespace.is_empty() || namespace.contains(':') {
+            return Err(Error::invalid_input(
+                "a token namespace is non-empty and has no ':'",
+            ));
+        }
+        Ok(Self {
+            store,
+            namespace: namespace.to_owned(),
+            clock: Arc::new(SystemClock),
+            lease: DEFAULT_REFRESH_LEASE,
+            flights: Arc::default(),
+            _value: PhantomData,
+        })
+    }
+
+    /// The clock that decides whether a token is fresh (default the system
+    /// clock).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// How long a process may hold a user's refresh lease before another
+    /// takes over (default [`DEFAULT_REFRESH_LEASE`]); longer than any
+    /// refresh takes.
+    pub fn with_refresh_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    fn key(&self, kind: &str, user: &str) -> Result<Key> {
+        Key::new(format!("{kind}:{}:{user}", self.namespace))
+    }
+
+    fn encode(value: &T) -> Result<Bytes> {
+        serde_json::to_vec(value).map(Bytes::from).map_err(|e| {
+            Error::new(ErrorKind::Encoding, format!("cannot encode the value: {e}"))
+                .with_operation(Operation::Encode)
+        })
+    }
+
+    /// The user's value and its version.
+    ///
+    /// # Errors
+    /// `Encoding` when the stored value is not a `T`; the store's errors.
+    pub async fn get(&self, user: &str) -> Result<Option<Versioned<T>>> {
+        let Some(entry) = self.store.get(&self.key("token", user)?).await? else {
+            return Ok(None);
+        };
+        let value = serde_json::from_slice(&entry.value).map_err(|_| {
+            Error::new(
+                ErrorKind::Encoding,
+                "the stored value is not of the expected type",
+            )
+            .with_operation(Operation::Decode)
+        })?;
+        Ok(Some(Versioned {
+            value,
+            version: entry.version,
+        }))
+    }
+
+    /// Writes the user's value, whatever was there.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn set(&self, user: &str, value: &T) -> Result<Version> {
+        let key = self.key("token", user)?;
+        let written = self
+            .store
+            .put(&key, Self::encode(value)?, PutMode::Upsert.into())
+            .await?;
+        Ok(written.version)
+    }
+
+    /// Writes the user's value only if the stored one is still `expected`
+    /// (compare-and-swap); `None` writes only where there is no value.
+    ///
+    /// # Errors
+    /// `VersionMismatch` or `AlreadyExists` when someone wrote meanwhile,
+    /// `NotFound` when it was deleted; the store's errors.
+    pub async fn update(
+        &self,
+        user: &str,
+        expected: Option<Version>,
+        value: &T,
+    ) -> Result<Version> {
+        let mode = expected.map_or(PutMode::Create, PutMode::UpdateIf);
+        let key = self.key("token", user)?;
+        let written = self
+            .store
+            .put(&key, Self::encode(value)?, mode.into())
+            .await?;
+        Ok(written.version)
+    }
+
+    /// Deletes the user's value; returns whether there was one.
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn delete(&self, user: &str) -> Result<bool> {
+        self.store.delete(&self.key("token", user)?, None).await
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStore<T> {
+    fn fresh(&self, value: &Option<Versioned<T>>, skew: Duration) -> Option<T> {
+        let value = value.as_ref()?;
+        let needed = self.clock.now().checked_add(skew).ok()?;
+        (value.value.expires_at() > needed).then(|| value.value.clone())
+    }
+
+    /// The user's token, valid for at least `skew` more; refreshed with
+    /// `refresh(current)` when it is not (or missing).
+    ///
+    /// However many callers ask at once, the refresh runs once:
+    /// - in one process, callers for the same user wait for one refresh and
+    ///   all get its token;
+    /// - across processes (store objects on one backend), a lease entry
+    ///   (`Create` with an expiry) lets exactly one refresh; the others
+    ///   wait for its token, and take over only if the lease expires
+    ///   unfinished. The new token is written with compare-and-swap against
+    ///   the one that was refreshed, so a token written meanwhile is never
+    ///   overwritten. Refresh tokens that rotate are used exactly once.
+    ///
+    /// # Errors
+    /// [`RefreshError::Refresh`] when `refresh` fails (nothing is written,
+    /// the lease is released); [`RefreshError::Store`] for the store's
+    /// errors, or `Unavailable` when another process holds the lease past
+    /// its end without writing a token.
+    pub async fn get_fresh<F, Fut, E>(
+        &self,
+        user: &str,
+        skew: Duration,
+        refresh: F,
+    ) -> std::result::Result<T, RefreshError<E>>
+    where
+        F: FnOnce(Option<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        let current = self.get(user).await?;
+        if let Some(token) = self.fresh(&current, skew) {
+            return Ok(token);
+        }
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            flights.entry(user.to_owned()).or_default().clone()
+        };
+        let result = {
+            let _turn = flight.lock().await;
+            self.refresh_once(user, skew, refresh).await
+        };
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&flight) <= 2 {
+            flights.remove(user);
+        }
+        result
+    }
+
+    /// Holding this process's lock for `user`: take the lease, refresh,
+    /// write, release; or wait for the process that holds the lease.
+    async fn refresh_once<F, Fut, E>(
+        &self,
+        user: &str,
+        skew: Duration,
+        refresh: F,
+    ) -> std::result::Result<T, RefreshError<E>>
+    where
+        F: FnOnce(Option<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        let lease_key = self.key("lease", user)?;
+        let mut pause = Duration::from_millis(10);
+        let give_up = tokio::time::Instant::now() + self.lease * 2;
+        loop {
+            // Another caller of this process, or another process, may have
+            // refreshed while we waited.
+            let current = self.get(user).await?;
+            if let Some(token) = self.fresh(&current, skew) {
+                return Ok(token);
+            }
+            let until = self.clock.now().checked_add(self.lease)?;
+            let lease = self
+                .store
+                .put(
+                    &lease_key,
+                    Bytes::new(),
+                    PutOptions::new(PutMode::Create).expires_at(until),
+                )
+                .await;
+            match lease {
+                Ok(held) => {
+                    let outcome = self.refresh_and_write(user, current, refresh).await;
+                    let _ = self.store.delete(&lease_key, Some(held.version)).await;
+                    return outcome;
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    if tokio::time::Instant::now() >= give_up {
+                        return Err(RefreshError::Store(Error::new(
+                            ErrorKind::Unavailable,
+                            "another process holds the token refresh lease and wrote no token",
+                        )));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn refresh_and_write<F, Fut, E>(
+        &self,
+        user: &str,
+        current: Option<Versioned<T>>,
+        refresh: F,
+    ) -> std::result::Result<T, RefreshError<E>>
+    where
+        F: FnOnce(Option<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        let expected = current.as_ref().map(|c| c.version);
+        let token = refresh(current.map(|c| c.value))
+            .await
+            .map_err(RefreshError::Refresh)?;
+        match self.update(user, expected, &token).await {
+            Ok(_) => Ok(token),
+            // Written meanwhile by someone who did not take the lease (a
+            // plain `set`): theirs stands.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::VersionMismatch | ErrorKind::AlreadyExists | ErrorKind::NotFound
+                ) =>
+            {
+                match self.get(user).await? {
+                    Some(stored) => Ok(stored.value),
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
