@@ -1,0 +1,168 @@
+//! A [`tower_sessions`](https://docs.rs/tower-sessions) 0.15
+//! [`SessionStore`] for any `store-core` backend, so an axum app on
+//! tower-sessions 0.15 can keep its sessions in Redis, Postgres, SQLite,
+//! MongoDB or memory by changing one line:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use store_tower_sessions::TowerStore;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let backend = Arc::new(store_memory::MemoryStore::new()); // or RedisStore, PostgresStore, …
+//! let sessions = TowerStore::new(backend);
+//! // let layer = tower_sessions::SessionManagerLayer::new(sessions);
+//! # let _ = sessions;
+//! # });
+//! ```
+//!
+//! What it keeps of the store's semantics:
+//! - **Atomic create**: `create` writes with `PutMode::Create`, so it never
+//!   overwrites another session; on the (astronomically rare) collision of
+//!   a random id it rolls a new id and tries again.
+//! - **No resurrection**: `save` writes with `PutMode::Update`, which never
+//!   brings back a session deleted meanwhile (a logout or a revoke in a
+//!   parallel request). Such a save writes nothing and reports success, so
+//!   the racing request does not fail with a 500; the session stays gone.
+//! - **Expiry** is the record's `expiry_date`, to the millisecond, enforced
+//!   on every read by the backend; a save whose expiry has passed deletes
+//!   the session.
+//! - **Hashed keys**: the store key is `tower-session:` and the SHA-256 of
+//!   the id, so a copy of the database yields no usable cookie.
+//!
+//! Errors of the backend become `session_store::Error::Backend` with the
+//! store's message, which never holds the id or the data.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use store_core::{ErrorKind, Expiry, Key, PutMode, PutOptions, Store};
+use time::OffsetDateTime;
+use tower_sessions_core::session::{Id, Record};
+use tower_sessions_core::session_store::{self, SessionStore};
+
+/// How many random ids `create` tries before giving up.
+const ID_ATTEMPTS: u32 = 3;
+
+/// A tower-sessions [`SessionStore`] over any [`Store`].
+///
+/// ```
+/// use std::sync::Arc;
+/// let sessions = store_tower_sessions::TowerStore::new(Arc::new(store_memory::MemoryStore::new()));
+/// # let _ = sessions;
+/// ```
+#[derive(Debug, Clone)]
+pub struct TowerStore {
+    store: Arc<dyn Store>,
+}
+
+impl TowerStore {
+    /// Sessions in `store`. Use a namespace of their own (a prefix, a
+    /// table, a collection).
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// The store key of a session id: never the id itself.
+    fn key(id: &Id) -> Key {
+        let digest = Sha256::digest(id.to_string().as_bytes());
+        Key::new(format!("tower-session:{}", URL_SAFE_NO_PAD.encode(digest)))
+            .expect("a hashed session key is always valid")
+    }
+
+    fn options(mode: PutMode, record: &Record) -> session_store::Result<PutOptions> {
+        let millis = record.expiry_date.unix_timestamp_nanos() / 1_000_000;
+        let expiry = i64::try_from(millis)
+            .ok()
+            .and_then(|ms| Expiry::from_unix_millis(ms).ok())
+            .ok_or_else(|| session_store::Error::Encode("expiry date out of range".into()))?;
+        Ok(PutOptions::new(mode).expires_at(expiry))
+    }
+
+    fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
+        serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
+    }
+}
+
+fn backend(e: store_core::Error) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl SessionStore for TowerStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let value = Self::encode(record)?;
+        let options = Self::options(PutMode::Create, record)?;
+        let mut attempt = 1;
+        loop {
+            let written = self
+                .store
+                .put(
+                    &Self::key(&record.id),
+                    value.clone().into(),
+                    options.clone(),
+                )
+                .await;
+            match written {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < ID_ATTEMPTS => {
+                    record.id = Id::default();
+                    attempt += 1;
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let key = Self::key(&record.id);
+        if record.expiry_date <= OffsetDateTime::now_utc() {
+            self.store.delete(&key, None).await.map_err(backend)?;
+            return Ok(());
+        }
+        let options = Self::options(PutMode::Update, record)?;
+        match self
+            .store
+            .put(&key, Self::encode(record)?.into(), options)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Deleted meanwhile (logout, revoke): stays deleted.
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            // Expired between the check above and the write: gone too.
+            Err(e) if e.kind() == ErrorKind::InvalidInput => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let Some(entry) = self.store.get(&Self::key(id)).await.map_err(backend)? else {
+            return Ok(None);
+        };
+        let data = serde_json::from_slice(&entry.value)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = match entry.expires_at {
+            Some(at) => OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(at.as_unix_millis()) * 1_000_000,
+            )
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?,
+            None => OffsetDateTime::now_utc() + time::Duration::days(365),
+        };
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.store
+            .delete(&Self::key(id), None)
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+}
