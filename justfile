@@ -42,7 +42,15 @@ new-backend NAME:
 check-new-backend:
     bash scripts/check-new-backend.sh
 
-# The README's run command: the quickstart on MemoryStore.
+# The README's run command: the demo web app (SQLite file by default; STORE_URL picks another backend).
+demo:
+    cargo run -p store-web-demo
+
+# Run the demo as the README says and drive it with curl (login, count, sessions, token, logout).
+demo-smoke:
+    bash scripts/demo-smoke.sh
+
+# The quickstart on MemoryStore: every store operation, printed step by step.
 quickstart:
     cargo run -p store-examples --example quickstart
 

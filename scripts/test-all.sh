@@ -7,8 +7,9 @@
 # -D warnings, rustdoc -D warnings), starts the servers on loopback
 # (scripts/services.sh: Redis, a 3-master Redis Cluster, Postgres, MongoDB),
 # runs every test of the workspace including the conformance matrix against
-# them, proves `just new-backend` in a throwaway copy, runs the quickstart,
-# and stops every server it started, by PID.
+# them, proves `just new-backend` in a throwaway copy, runs the quickstart
+# and the demo web app (driven with curl), and stops every server it
+# started, by PID.
 #
 # Builds go to a target dir outside the clone ($STORE_CACHE_DIR/target, by
 # default ~/.cache/store-rs/target) so fresh clones on one machine reuse them.
@@ -70,5 +71,8 @@ just check-new-backend
 
 step "quickstart"
 just quickstart
+
+step "demo: the README's run command, driven with curl"
+just demo-smoke
 
 step "all passed"
