@@ -1,10 +1,10 @@
 //! The behaviours of [`Sessions`] and [`TokenStore`] as a suite that runs
 //! against any backend, like `store-conformance` (feature `testing`).
 //!
-//! ```ignore
-//! // In a test module named after the backend, next to conformance_tests!:
-//! store_session::session_tests!(MyBackend::provision());
-//! ```
+//! In a test module named after the backend, next to
+//! `store_conformance::conformance_tests!(MyBackend::provision());`, add
+//! `store_session::session_tests!(MyBackend::provision());`: the test names
+//! then read `my_backend::session_…` and `my_backend::token_…`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -387,3 +387,38 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[derive(Clone, Serialize, serde::Deserialize)]
+    struct Secret {
+        token: String,
+    }
+
+    #[tokio::test]
+    async fn values_never_show_in_debug_display_or_errors() {
+        let store = Arc::new(store_memory::MemoryStore::new());
+        let tokens: TokenStore<Secret> = TokenStore::new(store.clone(), "oauth").unwrap();
+        let secret = Secret {
+            token: "gho_TOPSECRET".into(),
+        };
+        tokens.set("u1", &secret).await.unwrap();
+        let read = tokens.get("u1").await.unwrap().unwrap();
+        let shown = format!("{read:?} {tokens:?}");
+        assert!(!shown.contains("TOPSECRET"), "{shown}");
+
+        // A stored value of another type: the error names no content.
+        let other: TokenStore<u64> = TokenStore::new(store, "oauth").unwrap();
+        let err = other.get("u1").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Encoding);
+        assert!(!format!("{err} {err:?}").contains("TOPSECRET"), "{err:?}");
+
+        let refresh: RefreshError<std::io::Error> = RefreshError::Store(err);
+        assert!(refresh.to_string().starts_with("token store: "));
+        assert!(TokenStore::<u64>::new(Arc::new(store_memory::MemoryStore::new()), "a:b").is_err());
+    }
+}
