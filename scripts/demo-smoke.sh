@@ -53,7 +53,7 @@ expect "$(get /)" "hello ci, count = 0"
 post /count >/dev/null
 post /count >/dev/null
 expect "$(get /)" "hello ci, count = 2"
-expect "$(get /sessions)" "1 sessions of ci"
+expect "$(get /sessions)" "sessions of ci: 1"
 case "$(get /token)" in
   "token demo-access-1 "*) echo "  token demo-access-1 …" ;;
   *) echo "demo: the token page did not answer"; exit 1 ;;

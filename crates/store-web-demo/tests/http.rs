@@ -102,7 +102,7 @@ async fn a_second_session_revokes_the_first() {
     let phone = login(&app, "bob").await;
     let other_user = login(&app, "carol").await;
     let list = send(&app, "GET", "/sessions", Some(&phone), "").await;
-    assert_eq!(list.first_line, "2 sessions of bob");
+    assert_eq!(list.first_line, "sessions of bob: 2");
     assert!(
         !list.body.contains(&laptop) && !list.body.contains(&phone),
         "ids never shown"
@@ -127,7 +127,7 @@ async fn a_second_session_revokes_the_first() {
         send(&app, "GET", "/sessions", Some(&phone), "")
             .await
             .first_line,
-        "1 sessions of bob"
+        "sessions of bob: 1"
     );
 }
 
