@@ -256,7 +256,7 @@ async fn list_sessions(State(app): State<App>, headers: HeaderMap) -> Page {
         button("/sessions/revoke-others", "log out everywhere else", None)
     );
     Ok(page(
-        &format!("{} sessions of {}", list.len(), escape(owner.as_str())),
+        &format!("sessions of {}: {}", escape(owner.as_str()), list.len()),
         &body,
     ))
 }
