@@ -30,6 +30,7 @@ macro_rules! session_tests {
             session_cycle_id_leaves_the_old_id_unusable,
             session_absolute_lifetime_holds_under_touches,
             session_idle_timeout_expires_an_unused_session,
+            session_touch_is_throttled,
             session_revoke_all_touches_no_other_user,
             session_ids_are_not_stored_in_clear,
             token_refresh_runs_once_in_one_process,
@@ -174,6 +175,52 @@ pub async fn session_idle_timeout_expires_an_unused_session(fx: __Fixture) {
         .await
         .expect_err("save of an expired session");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// Loads within the touch interval do not write; a load after it moves the
+/// idle expiry.
+pub async fn session_touch_is_throttled(fx: __Fixture) {
+    let config = SessionConfig::default()
+        .idle_timeout(fx.scaled(60 * SEC))
+        .absolute_lifetime(fx.scaled(3600 * SEC))
+        .touch_interval(fx.scaled(4 * SEC))
+        .clock(fx.clock());
+    let sessions = Sessions::new(fx.store().clone(), config);
+    let session = sessions.create(None).await.expect("create");
+    let key = session.id().key();
+    let stored = || async {
+        fx.store()
+            .get(&key)
+            .await
+            .expect("get")
+            .expect("live")
+            .expires_at
+    };
+    let first = stored().await;
+    fx.advance(SEC).await;
+    let loaded = sessions
+        .load(session.id())
+        .await
+        .expect("load")
+        .expect("live");
+    assert_eq!(
+        stored().await,
+        first,
+        "a load within the interval must not write"
+    );
+    assert_eq!(loaded.expires_at(), first.expect("an expiry"));
+    fx.advance(4 * SEC).await;
+    let loaded = sessions
+        .load(session.id())
+        .await
+        .expect("load")
+        .expect("live");
+    let moved = stored().await.expect("an expiry");
+    assert!(
+        moved > first.expect("an expiry"),
+        "a load after the interval slides the expiry"
+    );
+    assert_eq!(loaded.expires_at(), moved);
 }
 
 /// `revoke_all` deletes every session of one user and none of another's;

@@ -1,6 +1,6 @@
 //! `TowerStore` inside a real axum app with tower-sessions'
 //! `SessionManagerLayer`: a counter, logout during a slow request,
-//! `cycle_id`, and hashed keys.
+//! `cycle_id`, and hashed keys; each on `MemoryStore` and on a SQLite file.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -47,6 +47,18 @@ async fn cycle(session: Session) -> &'static str {
     "cycled"
 }
 
+/// The backends each test runs on, with what must live as long as them.
+async fn backends() -> Vec<(Arc<dyn Store>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    let sqlite = store_sqlx::SqliteStore::connect(&url).await.unwrap();
+    sqlite.migrate().await.unwrap();
+    vec![
+        (Arc::new(MemoryStore::new()), None),
+        (Arc::new(sqlite), Some(dir)),
+    ]
+}
+
 fn app(backend: Arc<dyn Store>) -> Router {
     let layer = SessionManagerLayer::new(TowerStore::new(backend)).with_secure(false);
     Router::new()
@@ -86,7 +98,12 @@ async fn call(
 
 #[tokio::test]
 async fn counter_survives_requests_and_keys_are_hashed() {
-    let backend: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    for (backend, _dir) in backends().await {
+        counter(backend).await;
+    }
+}
+
+async fn counter(backend: Arc<dyn Store>) {
     let app = app(backend.clone());
     let (status, body, cookie) = call(&app, "/inc", None).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "1"));
@@ -102,7 +119,12 @@ async fn counter_survives_requests_and_keys_are_hashed() {
 
 #[tokio::test]
 async fn logout_during_a_slow_request_stays_logged_out() {
-    let backend: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    for (backend, _dir) in backends().await {
+        logout_race(backend).await;
+    }
+}
+
+async fn logout_race(backend: Arc<dyn Store>) {
     let app = app(backend.clone());
     let cookie = call(&app, "/inc", None).await.2.expect("cookie");
     let slow = {
@@ -123,7 +145,12 @@ async fn logout_during_a_slow_request_stays_logged_out() {
 
 #[tokio::test]
 async fn cycle_id_leaves_the_old_cookie_unusable() {
-    let backend: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    for (backend, _dir) in backends().await {
+        cycle_ids(backend).await;
+    }
+}
+
+async fn cycle_ids(backend: Arc<dyn Store>) {
     let app = app(backend);
     let old = call(&app, "/inc", None).await.2.expect("cookie");
     let (_, body, new) = call(&app, "/cycle", Some(&old)).await;
