@@ -476,15 +476,16 @@ impl Sessions {
             if !key.as_str().starts_with("session:") {
                 continue;
             }
-            let record: Record = serde_json::from_slice(&entry.value).map_err(|_| {
+            let bad = || {
                 Error::new(
                     ErrorKind::Encoding,
                     "a stored session is not a session record",
                 )
-            })?;
+            };
+            let record: Record = serde_json::from_slice(&entry.value).map_err(|_| bad())?;
             found.push(SessionInfo {
                 handle: key,
-                created: Expiry::from_unix_millis(record.created)?,
+                created: Expiry::from_unix_millis(record.created).map_err(|_| bad())?,
                 expires_at: entry.expires_at,
             });
         }
@@ -498,15 +499,24 @@ impl Sessions {
     /// # Errors
     /// The store's errors.
     pub async fn revoke(&self, owner: &Owner, handle: &Key) -> Result<bool> {
-        match self.store.get(handle).await? {
-            Some(entry) if entry.owner.as_ref() == Some(owner) => {
-                match self.store.delete(handle, Some(entry.version)).await {
-                    Err(e) if e.kind() == ErrorKind::VersionMismatch => Ok(false),
-                    other => other,
-                }
+        // The owner check and the delete are tied by the version: a session
+        // saved (or given to another owner) in between is checked again.
+        for _ in 0..3 {
+            let Some(entry) = self.store.get(handle).await? else {
+                return Ok(false);
+            };
+            if entry.owner.as_ref() != Some(owner) {
+                return Ok(false);
             }
-            _ => Ok(false),
+            match self.store.delete(handle, Some(entry.version)).await {
+                Err(e) if e.kind() == ErrorKind::VersionMismatch => continue,
+                other => return other,
+            }
         }
+        Err(Error::new(
+            ErrorKind::VersionMismatch,
+            "the session kept changing while it was being revoked; try again",
+        ))
     }
 
     /// Deletes every session of `owner` (log out everywhere). Returns how
