@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,6 +89,16 @@ impl<E> From<Error> for RefreshError<E> {
     }
 }
 
+/// The callers of one user's refresh in this process: they take turns,
+/// and share a failure.
+#[derive(Default)]
+struct Flight {
+    turn: tokio::sync::Mutex<()>,
+    /// How many refreshes failed: a caller that queued before a failure
+    /// fails too, instead of trying again right after it.
+    failures: AtomicU64,
+}
+
 /// Typed per-user state in a [`Store`], keyed by (namespace, user id),
 /// stored as JSON: OAuth tokens, API keys, preferences.
 ///
@@ -112,7 +123,7 @@ pub struct TokenStore<T> {
     clock: Arc<dyn Clock>,
     lease: Duration,
     /// One lock per user with a refresh in flight in this process.
-    flights: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    flights: Arc<Mutex<HashMap<String, Arc<Flight>>>>,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -260,7 +271,8 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     ///
     /// However many callers ask at once, the refresh runs once:
     /// - in one process, callers for the same user wait for one refresh and
-    ///   all get its token;
+    ///   all get its token; if it fails, the callers that waited for it
+    ///   fail too (`Unavailable`, retryable) instead of each trying again;
     /// - across processes (store objects on one backend), a lease entry
     ///   (`Create` with an expiry) lets exactly one refresh; the others
     ///   wait for its token, and take over only if the lease expires
@@ -291,9 +303,21 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
             flights.entry(user.to_owned()).or_default().clone()
         };
+        let failures = flight.failures.load(Ordering::SeqCst);
         let result = {
-            let _turn = flight.lock().await;
-            self.refresh_once(user, skew, refresh).await
+            let _turn = flight.turn.lock().await;
+            if flight.failures.load(Ordering::SeqCst) != failures {
+                Err(RefreshError::Store(Error::new(
+                    ErrorKind::Unavailable,
+                    "the token refresh of a concurrent caller just failed; try again",
+                )))
+            } else {
+                let result = self.refresh_once(user, skew, refresh).await;
+                if result.is_err() {
+                    flight.failures.fetch_add(1, Ordering::SeqCst);
+                }
+                result
+            }
         };
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         if Arc::strong_count(&flight) <= 2 {
@@ -420,5 +444,50 @@ mod tests {
         let refresh: RefreshError<std::io::Error> = RefreshError::Store(err);
         assert!(refresh.to_string().starts_with("token store: "));
         assert!(TokenStore::<u64>::new(Arc::new(store_memory::MemoryStore::new()), "a:b").is_err());
+    }
+}
+
+#[cfg(test)]
+mod flight_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[derive(Clone, Serialize, serde::Deserialize)]
+    struct Tok(i64);
+
+    impl Expiring for Tok {
+        fn expires_at(&self) -> Expiry {
+            Expiry::from_unix_millis(self.0).unwrap()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_refresh_fails_its_waiters_instead_of_repeating() {
+        let store = Arc::new(store_memory::MemoryStore::new());
+        let tokens: TokenStore<Tok> = TokenStore::new(store, "p").unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (tokens, calls) = (tokens.clone(), calls.clone());
+            tasks.push(tokio::spawn(async move {
+                tokens
+                    .get_fresh("u", Duration::from_secs(1), |_| async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        Err::<Tok, _>(std::io::Error::other("provider down"))
+                    })
+                    .await
+            }));
+        }
+        for task in tasks {
+            assert!(task.await.unwrap().is_err());
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "one attempt for 20 callers"
+        );
     }
 }
