@@ -2,6 +2,8 @@
 //! × the session and token behaviours of `store-session`. One module per
 //! backend, so test names read `memory::…`.
 
+mod encrypted_memory;
+mod encrypted_redis;
 mod memory;
 mod memory_real_clock;
 mod mongodb;
