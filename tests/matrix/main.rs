@@ -4,6 +4,7 @@
 
 mod encrypted_memory;
 mod encrypted_redis;
+mod layers;
 mod memory;
 mod memory_real_clock;
 mod mongodb;

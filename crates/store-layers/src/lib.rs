@@ -3,13 +3,25 @@
 //! is used exactly like the `RedisStore` it wraps. Each layer forwards every
 //! method of the trait and passes the whole conformance suite.
 //!
-//! - [`EncryptedStore`] (feature `encryption`): values encrypted at rest
-//!   with XChaCha20-Poly1305, keys rotated through a [`Keyring`].
+//! - `EncryptedStore` (feature `encryption`): values encrypted at rest
+//!   with XChaCha20-Poly1305, keys rotated through a `Keyring`.
+//! - `RetryStore` (feature `retry`): retries of retryable failures, with
+//!   jittered exponential backoff, only for calls that are safe to repeat.
+//! - `TracedStore` (feature `tracing`): a span and an event per call, with
+//!   backend, operation, outcome and duration, never keys or values.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(feature = "encryption")]
 mod encryption;
+#[cfg(feature = "retry")]
+mod retry;
+#[cfg(feature = "tracing")]
+mod traced;
 
 #[cfg(feature = "encryption")]
 pub use encryption::{ENVELOPE_OVERHEAD, EncryptedStore, Keyring};
+#[cfg(feature = "retry")]
+pub use retry::{RetryPolicy, RetryStore};
+#[cfg(feature = "tracing")]
+pub use traced::TracedStore;

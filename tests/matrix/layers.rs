@@ -1,0 +1,96 @@
+//! The layers of `store-layers`, each around `MemoryStore` (manual clock),
+//! and all of them stacked around `RedisStore`: every layer keeps every rule
+//! of the contract.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use store_conformance::provision::{Service, service_url};
+use store_conformance::{TestBackend, TestClock};
+use store_core::{ManualClock, Result, Store};
+use store_layers::{EncryptedStore, Keyring, RetryPolicy, RetryStore, TracedStore};
+use store_memory::{MemoryConfig, MemoryStore};
+use store_redis::RedisStore;
+
+/// Which layer wraps the memory store.
+#[derive(Debug, Clone, Copy)]
+enum Layer {
+    Retry,
+    Traced,
+}
+
+#[derive(Debug)]
+struct LayeredMemory {
+    root: MemoryStore,
+    clock: ManualClock,
+    layer: Layer,
+}
+
+#[async_trait::async_trait]
+impl TestBackend for LayeredMemory {
+    async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
+        let inner = self.root.with_prefix(namespace);
+        Ok(match self.layer {
+            Layer::Retry => Arc::new(RetryStore::new(inner, RetryPolicy::default())),
+            Layer::Traced => Arc::new(TracedStore::new(inner)),
+        })
+    }
+
+    fn clock(&self) -> TestClock {
+        TestClock::Manual(self.clock.clone())
+    }
+}
+
+async fn memory(layer: Layer) -> Option<LayeredMemory> {
+    let clock = ManualClock::starting_now();
+    let root = MemoryStore::with_config(MemoryConfig::default().clock(clock.clone())).ok()?;
+    Some(LayeredMemory { root, clock, layer })
+}
+
+/// Traced(Retry(Encrypted(Redis))): the documented order.
+#[derive(Debug)]
+struct StackedRedis {
+    root: RedisStore,
+    keyring: Keyring,
+}
+
+#[async_trait::async_trait]
+impl TestBackend for StackedRedis {
+    async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
+        let encrypted =
+            EncryptedStore::new(self.root.with_prefix(namespace)?, self.keyring.clone());
+        let policy = RetryPolicy::default().base_delay(Duration::from_millis(5));
+        Ok(Arc::new(TracedStore::new(RetryStore::new(
+            encrypted, policy,
+        ))))
+    }
+
+    fn clock(&self) -> TestClock {
+        TestClock::Real
+    }
+}
+
+async fn stacked_redis() -> Option<StackedRedis> {
+    let url = service_url(Service::Redis).await?;
+    let root = RedisStore::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test Redis server: {e}"));
+    let keyring = Keyring::new(1, Keyring::generate_key().ok()?);
+    Some(StackedRedis { root, keyring })
+}
+
+mod retry_memory {
+    use super::*;
+    store_conformance::conformance_tests!(memory(Layer::Retry));
+}
+
+mod traced_memory {
+    use super::*;
+    store_conformance::conformance_tests!(memory(Layer::Traced));
+}
+
+mod stacked_redis {
+    use super::*;
+    store_conformance::conformance_tests!(stacked_redis());
+    store_session::session_tests!(stacked_redis());
+}
