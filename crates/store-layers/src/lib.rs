@@ -7,11 +7,15 @@
 //!   with XChaCha20-Poly1305, keys rotated through a `Keyring`.
 //! - `RetryStore` (feature `retry`): retries of retryable failures, with
 //!   jittered exponential backoff, only for calls that are safe to repeat.
+//! - `CachedStore` (feature `cache`): a bounded read-through cache in this
+//!   process; every write reaches the store first.
 //! - `TracedStore` (feature `tracing`): a span and an event per call, with
 //!   backend, operation, outcome and duration, never keys or values.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "cache")]
+mod cache;
 #[cfg(feature = "encryption")]
 mod encryption;
 #[cfg(feature = "retry")]
@@ -19,6 +23,8 @@ mod retry;
 #[cfg(feature = "tracing")]
 mod traced;
 
+#[cfg(feature = "cache")]
+pub use cache::{Cache, CacheConfig, CacheStats, CachedStore};
 #[cfg(feature = "encryption")]
 pub use encryption::{ENVELOPE_OVERHEAD, EncryptedStore, Keyring};
 #[cfg(feature = "retry")]

@@ -1,74 +1,20 @@
 //! `RetryStore` against a store whose "server" goes down and comes back
 //! (the template backend's switch), counting the calls that reach it.
 
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use store_core::{
-    Capabilities, Entry, ErrorKind, Expiry, Key, Owner, PutMode, PutOptions, PutResult, Result,
-    Store, Version,
-};
+use common::Counted;
+use store_core::{ErrorKind, Key, PutMode, Store, Version};
 use store_layers::{RetryPolicy, RetryStore};
 use store_template::{TemplateClient, TemplateStore};
 
-/// Counts the calls that reach the store below.
-#[derive(Debug, Clone)]
-struct Counted {
-    inner: TemplateStore,
-    calls: Arc<AtomicUsize>,
-}
-
-impl Counted {
-    fn hit(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl Store for Counted {
-    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
-        self.hit();
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
-        self.hit();
-        self.inner.put(key, value, options).await
-    }
-    async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
-        self.hit();
-        self.inner.delete(key, if_version).await
-    }
-    async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
-        self.hit();
-        self.inner.touch(key, expires_at).await
-    }
-    async fn delete_expired(&self) -> Result<u64> {
-        self.hit();
-        self.inner.delete_expired().await
-    }
-    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
-        self.hit();
-        self.inner.list_by_owner(owner).await
-    }
-    async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
-        self.hit();
-        self.inner.delete_by_owner(owner).await
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-}
-
-fn setup(attempts: u32) -> (TemplateClient, Arc<AtomicUsize>, RetryStore<Counted>) {
+fn setup(attempts: u32) -> (TemplateClient, Counted, RetryStore<Counted>) {
     let client = TemplateClient::default();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counted = Counted {
-        inner: TemplateStore::new(client.clone(), "retry"),
-        calls: calls.clone(),
-    };
+    let counted = Counted::new(Arc::new(TemplateStore::new(client.clone(), "retry")));
+    let calls = counted.clone();
     let policy = RetryPolicy::default()
         .attempts(attempts)
         .base_delay(Duration::from_millis(5))
@@ -98,7 +44,7 @@ async fn a_read_outlasts_a_short_outage() {
     let entry = store.get(&key()).await.unwrap().unwrap();
     back.await.unwrap();
     assert_eq!(&entry.value[..], b"v");
-    assert!(calls.load(Ordering::SeqCst) > 2, "the read was retried");
+    assert!(calls.total() > 2, "the read was retried");
 }
 
 #[tokio::test]
@@ -112,23 +58,23 @@ async fn only_calls_safe_to_repeat_are_retried() {
         ("upsert", PutMode::Upsert),
         ("update", PutMode::Update),
     ] {
-        calls.store(0, Ordering::SeqCst);
+        calls.reset();
         let err = store
             .put(&key(), "v".into(), mode.into())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable);
-        seen.push((name, calls.load(Ordering::SeqCst)));
+        seen.push((name, calls.total()));
     }
-    calls.store(0, Ordering::SeqCst);
+    calls.reset();
     store
         .delete(&key(), Some(Version::from_u64(1)))
         .await
         .unwrap_err();
-    seen.push(("delete_if", calls.load(Ordering::SeqCst)));
-    calls.store(0, Ordering::SeqCst);
+    seen.push(("delete_if", calls.total()));
+    calls.reset();
     store.delete(&key(), None).await.unwrap_err();
-    seen.push(("delete", calls.load(Ordering::SeqCst)));
+    seen.push(("delete", calls.total()));
     assert_eq!(
         seen,
         [
@@ -143,11 +89,11 @@ async fn only_calls_safe_to_repeat_are_retried() {
 
     // A refusal is an answer, not a failure: never retried.
     client.set_down(false);
-    calls.store(0, Ordering::SeqCst);
+    calls.reset();
     let err = store
         .put(&key(), "v".into(), PutMode::Update.into())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(calls.total(), 1);
 }
