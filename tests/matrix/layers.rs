@@ -96,9 +96,9 @@ impl TestBackend for StackedRedis {
         let encrypted =
             EncryptedStore::new(self.root.with_prefix(namespace)?, self.keyring.clone());
         let policy = RetryPolicy::default().base_delay(Duration::from_millis(5));
-        Ok(Arc::new(TracedStore::new(RetryStore::new(
-            encrypted, policy,
-        ))))
+        let cache = self.caches.get(namespace, CacheConfig::default);
+        let cached = CachedStore::new(RetryStore::new(encrypted, policy), cache);
+        Ok(Arc::new(TracedStore::new(cached)))
     }
 
     fn clock(&self) -> TestClock {
