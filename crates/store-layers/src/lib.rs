@@ -11,6 +11,8 @@
 //!   process; every write reaches the store first.
 //! - `TracedStore` (feature `tracing`): a span and an event per call, with
 //!   backend, operation, outcome and duration, never keys or values.
+//! - [`Stack`]: the enabled layers around a store in the documented order
+//!   (tracing, cache, retry, encryption, backend), with the reasons.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -20,6 +22,7 @@ mod cache;
 mod encryption;
 #[cfg(feature = "retry")]
 mod retry;
+mod stack;
 #[cfg(feature = "tracing")]
 mod traced;
 
@@ -29,5 +32,6 @@ pub use cache::{Cache, CacheConfig, CacheStats, CachedStore};
 pub use encryption::{ENVELOPE_OVERHEAD, EncryptedStore, Keyring};
 #[cfg(feature = "retry")]
 pub use retry::{RetryPolicy, RetryStore};
+pub use stack::Stack;
 #[cfg(feature = "tracing")]
 pub use traced::TracedStore;
