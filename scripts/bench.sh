@@ -11,3 +11,4 @@ cargo bench -p store-memory --bench memory
 cargo bench -p store-redis --bench redis
 cargo bench -p store-sqlx --all-features --bench sqlx
 cargo bench -p store-mongodb --bench mongodb
+cargo bench -p store-layers --all-features --bench layers
