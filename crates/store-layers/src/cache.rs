@@ -142,6 +142,12 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
+/// Tells other processes' caches that a key was written.
+pub(crate) trait Invalidator: Send + Sync {
+    /// Announces a write of `key`; best effort.
+    fn publish<'a>(&'a self, key: &'a Key) -> futures::future::BoxFuture<'a, ()>;
+}
+
 /// The entries cached for one namespace of one store. Share it (clone the
 /// `Arc`) between store objects on the same namespace in one process, so
 /// that each sees the others' writes at once.
@@ -149,6 +155,7 @@ pub struct CacheStats {
 pub struct Cache {
     config: CacheConfig,
     lru: Mutex<Lru>,
+    invalidator: Mutex<Option<Arc<dyn Invalidator>>>,
     /// Bumped by every write: a read that raced a write does not fill the
     /// cache with what it read.
     writes: AtomicU64,
@@ -186,6 +193,41 @@ impl Cache {
         self.lru.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    pub(crate) fn set_invalidator(&self, invalidator: Arc<dyn Invalidator>) {
+        *self.invalidator.lock().unwrap_or_else(|e| e.into_inner()) = Some(invalidator);
+    }
+
+    /// Drops `key` (another process wrote it).
+    pub(crate) fn forget(&self, key: &Key) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.lock().remove(key);
+    }
+
+    /// Drops everything (invalidations may have been missed).
+    pub(crate) fn forget_all(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        *self.lock() = Lru::default();
+    }
+
+    /// Whether writes are announced to other processes.
+    fn announces(&self) -> bool {
+        self.invalidator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    async fn announce(&self, key: &Key) {
+        let invalidator = self
+            .invalidator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(invalidator) = invalidator {
+            invalidator.publish(key).await;
+        }
+    }
+
     fn written(&self, key: &Key, entry: Option<Entry>) {
         self.writes.fetch_add(1, Ordering::SeqCst);
         let mut lru = self.lock();
@@ -210,7 +252,9 @@ impl Cache {
 ///   `delete_expired` always go to the store.
 /// - Two processes: conditional writes are decided by the store, so a race
 ///   of `Create` or `UpdateIf` through two caches has one winner. A write
-///   in another process is seen here after at most `max_age`.
+///   in another process is seen here after at most `max_age`, or at once
+///   with [`RedisInvalidation`](crate::RedisInvalidation) (feature
+///   `redis-invalidation`), which announces every write on a Redis channel.
 ///
 /// ```
 /// use store_layers::{Cache, CacheConfig, CachedStore};
@@ -306,6 +350,7 @@ impl<S: Store> Store for CachedStore<S> {
                 let mut entry = entry;
                 entry.version = written.version;
                 self.cache.written(key, Some(entry));
+                self.cache.announce(key).await;
                 Ok(written)
             }
             Err(e) => {
@@ -318,6 +363,9 @@ impl<S: Store> Store for CachedStore<S> {
     async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
         let result = self.inner.delete(key, if_version).await;
         self.cache.written(key, None);
+        if matches!(result, Ok(true)) {
+            self.cache.announce(key).await;
+        }
         result
     }
 
@@ -326,6 +374,9 @@ impl<S: Store> Store for CachedStore<S> {
         // The value is unchanged, but the simplest correct cache entry is
         // none: the next read fetches the new expiry.
         self.cache.written(key, None);
+        if result.is_ok() {
+            self.cache.announce(key).await;
+        }
         result
     }
 
@@ -339,8 +390,17 @@ impl<S: Store> Store for CachedStore<S> {
     }
 
     async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
+        let announcing = self.cache.announces();
+        // Other processes must hear of each deleted key.
+        let listed = match announcing {
+            true => self.inner.list_by_owner(owner).await.ok(),
+            false => None,
+        };
         let result = self.inner.delete_by_owner(owner).await;
         self.forget_owner(owner);
+        for (key, _) in listed.unwrap_or_default() {
+            self.cache.announce(&key).await;
+        }
         result
     }
 

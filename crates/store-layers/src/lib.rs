@@ -8,7 +8,9 @@
 //! - `RetryStore` (feature `retry`): retries of retryable failures, with
 //!   jittered exponential backoff, only for calls that are safe to repeat.
 //! - `CachedStore` (feature `cache`): a bounded read-through cache in this
-//!   process; every write reaches the store first.
+//!   process; every write reaches the store first. With
+//!   `RedisInvalidation` (feature `redis-invalidation`), caches in several
+//!   processes drop a key as soon as any of them writes it.
 //! - `TracedStore` (feature `tracing`): a span and an event per call, with
 //!   backend, operation, outcome and duration, never keys or values.
 //! - [`Stack`]: the enabled layers around a store in the documented order
@@ -20,6 +22,8 @@
 mod cache;
 #[cfg(feature = "encryption")]
 mod encryption;
+#[cfg(feature = "redis-invalidation")]
+mod invalidation;
 #[cfg(feature = "retry")]
 mod retry;
 mod stack;
@@ -30,6 +34,8 @@ mod traced;
 pub use cache::{Cache, CacheConfig, CacheStats, CachedStore};
 #[cfg(feature = "encryption")]
 pub use encryption::{ENVELOPE_OVERHEAD, EncryptedStore, Keyring};
+#[cfg(feature = "redis-invalidation")]
+pub use invalidation::RedisInvalidation;
 #[cfg(feature = "retry")]
 pub use retry::{RetryPolicy, RetryStore};
 pub use stack::Stack;
