@@ -193,17 +193,20 @@ impl Cache {
         self.lru.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg_attr(not(feature = "redis-invalidation"), allow(dead_code))]
     pub(crate) fn set_invalidator(&self, invalidator: Arc<dyn Invalidator>) {
         *self.invalidator.lock().unwrap_or_else(|e| e.into_inner()) = Some(invalidator);
     }
 
     /// Drops `key` (another process wrote it).
+    #[cfg_attr(not(feature = "redis-invalidation"), allow(dead_code))]
     pub(crate) fn forget(&self, key: &Key) {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.lock().remove(key);
     }
 
     /// Drops everything (invalidations may have been missed).
+    #[cfg_attr(not(feature = "redis-invalidation"), allow(dead_code))]
     pub(crate) fn forget_all(&self) {
         self.writes.fetch_add(1, Ordering::SeqCst);
         *self.lock() = Lru::default();
