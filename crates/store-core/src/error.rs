@@ -111,6 +111,8 @@ pub enum Operation {
     ListByOwner,
     /// [`Store::delete_by_owner`](crate::Store::delete_by_owner).
     DeleteByOwner,
+    /// [`Store::scan`](crate::Store::scan).
+    Scan,
     /// Building or connecting a store.
     Connect,
     /// Schema or index setup.
@@ -138,6 +140,7 @@ impl Operation {
             Self::DeleteExpired => "delete_expired",
             Self::ListByOwner => "list_by_owner",
             Self::DeleteByOwner => "delete_by_owner",
+            Self::Scan => "scan",
             Self::Connect => "connect",
             Self::Migrate => "migrate",
             Self::Validate => "validate",

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use crate::entry::{Entry, PutOptions, PutResult, Version};
 use crate::error::Result;
 use crate::key::{Key, MAX_KEY_LEN, Owner};
+use crate::scan::{ScanCursor, ScanPage};
 use crate::time::Expiry;
 
 /// The default maximum value size of a store: 4 MiB (4,194,304 bytes).
@@ -55,6 +56,11 @@ pub struct Capabilities {
     pub atomic_cas: bool,
     /// [`Store::list_by_owner`] and [`Store::delete_by_owner`] use an index.
     pub owner_index: bool,
+    /// [`Store::scan`] returns keys in ascending byte order, each live entry
+    /// exactly once and at most `limit` per page. Without it a scan returns
+    /// every live entry at least once, in no order, in pages of about
+    /// `limit` (Redis `SCAN`).
+    pub ordered_scan: bool,
     /// The store spreads keys over several servers (for example Redis Cluster).
     pub cluster: bool,
     /// Other processes that connect to the same server see the same data.
@@ -69,7 +75,8 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Capabilities of a conforming backend named `backend`: atomic
-    /// conditional writes and an owner index, no native TTL, not a cluster,
+    /// conditional writes, an owner index and an ordered scan, no native
+    /// TTL, not a cluster,
     /// not shared, the store's clock, [`MAX_KEY_LEN`] and
     /// [`DEFAULT_MAX_VALUE_LEN`].
     pub const fn new(backend: &'static str) -> Self {
@@ -78,6 +85,7 @@ impl Capabilities {
             native_ttl: false,
             atomic_cas: true,
             owner_index: true,
+            ordered_scan: true,
             cluster: false,
             shared: false,
             clock: ClockSource::Store,
@@ -194,6 +202,34 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// `Unavailable`, `Backend`.
     async fn delete_by_owner(&self, owner: &Owner) -> Result<u64>;
 
+    /// Reads the live entries of this store's namespace, one page at a time:
+    /// start with `cursor = None`, then pass each page's
+    /// [`next`](ScanPage::next) until it is `None`.
+    ///
+    /// For whole-namespace jobs (backups, moving to another backend,
+    /// statistics), not for request paths.
+    ///
+    /// # Behavior
+    /// - Every entry that is live for the whole scan is returned; one
+    ///   created, changed or deleted during the scan may or may not be.
+    ///   Expired entries are never returned.
+    /// - With [`Capabilities::ordered_scan`], pages are in ascending key
+    ///   order, each entry comes exactly once, and a page holds at most
+    ///   `limit` entries. Without it (Redis), an entry may come twice and a
+    ///   page holds about `limit`.
+    /// - A page may be empty while `next` is `Some`.
+    /// - Each page is a bounded amount of work on the server; the cursor is
+    ///   text that another store object (another process) of the same
+    ///   backend and namespace can resume from.
+    /// - Entries that cannot be decoded are named in
+    ///   [`ScanPage::unreadable`] and skipped, never an error of the scan.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a `limit` outside 1 to
+    /// [`MAX_SCAN_LIMIT`](crate::MAX_SCAN_LIMIT) or a cursor this backend
+    /// did not make, `Unavailable`, `Backend`.
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage>;
+
     /// What this backend does natively.
     fn capabilities(&self) -> Capabilities;
 }
@@ -223,6 +259,9 @@ macro_rules! forward_store {
             }
             async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
                 (**self).delete_by_owner(owner).await
+            }
+            async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+                (**self).scan(cursor, limit).await
             }
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use store_core::{
-    Capabilities, Clock, Entry, Expiry, Key, Owner, PutOptions, PutResult, Result, Store,
-    SystemClock, Version,
+    Capabilities, Clock, Entry, Expiry, Key, Owner, PutOptions, PutResult, Result, ScanCursor,
+    ScanPage, Store, SystemClock, Version,
 };
 
 /// Settings of a [`Cache`].
@@ -405,6 +405,12 @@ impl<S: Store> Store for CachedStore<S> {
             self.cache.announce(&key).await;
         }
         result
+    }
+
+    /// Straight to the inner store; a scan neither reads nor fills the
+    /// cache.
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        self.inner.scan(cursor, limit).await
     }
 
     fn capabilities(&self) -> Capabilities {

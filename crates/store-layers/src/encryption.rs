@@ -10,7 +10,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use store_core::{
     Capabilities, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutOptions, PutResult,
-    Result, Store, Version, validate,
+    Result, ScanCursor, ScanPage, Store, Version, validate,
 };
 use zeroize::Zeroizing;
 
@@ -300,6 +300,22 @@ impl<S: Store> Store for EncryptedStore<S> {
 
     async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
         self.inner.delete_by_owner(owner).await
+    }
+
+    /// Decrypts every entry of the page; one that does not decrypt (another
+    /// key, tampered or written without this layer) is named in
+    /// [`ScanPage::unreadable`] instead of failing the page.
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        let mut page = self.inner.scan(cursor, limit).await?;
+        let mut entries = Vec::with_capacity(page.entries.len());
+        for (key, entry) in std::mem::take(&mut page.entries) {
+            match self.decrypt_entry(&key, entry, Operation::Scan) {
+                Ok(entry) => entries.push((key, entry)),
+                Err(_) => page.unreadable.push(key.as_str().to_owned()),
+            }
+        }
+        page.entries = entries;
+        Ok(page)
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rand::Rng;
 use store_core::{
-    Capabilities, Entry, Expiry, Key, Owner, PutMode, PutOptions, PutResult, Result, Store, Version,
+    Capabilities, Entry, Expiry, Key, Owner, PutMode, PutOptions, PutResult, Result, ScanCursor,
+    ScanPage, Store, Version,
 };
 
 /// When and how often [`RetryStore`] tries a call again.
@@ -177,6 +178,10 @@ impl<S: Store> Store for RetryStore<S> {
 
     async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
         self.retry(|| self.inner.delete_by_owner(owner)).await
+    }
+
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        self.retry(|| self.inner.scan(cursor, limit)).await
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use store_core::{
     Capabilities, Entry, ErrorKind, Expiry, Key, Operation, Owner, PutOptions, PutResult, Result,
-    Store, Version,
+    ScanCursor, ScanPage, Store, Version,
 };
 use tracing::Instrument;
 
@@ -136,6 +136,11 @@ impl<S: Store> Store for TracedStore<S> {
             self.inner.delete_by_owner(owner),
         )
         .await
+    }
+
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        self.traced(Operation::Scan, "", self.inner.scan(cursor, limit))
+            .await
     }
 
     fn capabilities(&self) -> Capabilities {

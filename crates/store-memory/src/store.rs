@@ -14,7 +14,7 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
 use rand::Rng;
 use store_core::{
     Capabilities, Clock, ClockSource, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner,
-    PutMode, PutOptions, PutResult, Result, Store, Version, validate,
+    PutMode, PutOptions, PutResult, Result, ScanCursor, ScanPage, Store, Version, scan, validate,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -366,6 +366,29 @@ impl Inner {
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// The first `limit` records of `ns` after `after` in key order, live
+    /// or not, and whether more follow. Each shard is read-locked in turn.
+    fn scan(&self, ns: u64, after: Option<&str>, limit: usize) -> (Vec<(Key, Record)>, bool) {
+        let mut found: Vec<(Key, Record)> = Vec::new();
+        for shard in self.shards.iter() {
+            let guard = unpoison(shard.0.read());
+            found.extend(
+                guard
+                    .table
+                    .iter()
+                    .filter(|s| s.ns == ns && after.is_none_or(|a| s.key.as_str() > a))
+                    .map(|s| (s.key.clone(), s.record.clone())),
+            );
+        }
+        let more = found.len() > limit;
+        if more {
+            found.select_nth_unstable_by(limit, |a, b| a.0.cmp(&b.0));
+            found.truncate(limit);
+        }
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        (found, more)
     }
 
     fn delete_by_owner(&self, ns: u64, owner: &Owner, now: &LazyNow<'_>) -> u64 {
@@ -733,6 +756,35 @@ impl Store for MemoryStore {
     async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
         let now = LazyNow::new(&*self.inner.clock);
         Ok(self.inner.delete_by_owner(self.ns, owner, &now))
+    }
+
+    /// Key order; each page reads every shard once, so a page costs time
+    /// in proportion to the namespace's size.
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        scan::check_limit(limit).map_err(ctx(Operation::Scan))?;
+        let after = cursor
+            .map(ScanCursor::key)
+            .transpose()
+            .map_err(ctx(Operation::Scan))?;
+        let (records, more) = self.inner.scan(self.ns, after, limit);
+        let now = self.inner.clock.now();
+        let next = if more {
+            records
+                .last()
+                .map(|(k, _)| ScanCursor::after_key(k.as_str()))
+        } else {
+            None
+        };
+        let mut expired = 0;
+        let mut entries = Vec::with_capacity(records.len());
+        for (key, record) in records {
+            if record.is_live_at(now) {
+                entries.push((key, record.to_entry()));
+            } else {
+                expired += 1;
+            }
+        }
+        Ok(ScanPage::new(entries).with_expired(expired).with_next(next))
     }
 
     fn capabilities(&self) -> Capabilities {

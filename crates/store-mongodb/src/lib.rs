@@ -5,6 +5,7 @@
 mod config;
 mod document;
 mod error;
+mod scan;
 mod store;
 mod versions;
 

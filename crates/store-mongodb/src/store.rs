@@ -12,7 +12,8 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use store_core::{
     Capabilities, ClockSource, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode,
-    PutOptions, PutResult, Result, Store, Version, redact_url, validate,
+    PutOptions, PutResult, Result, ScanCursor, ScanPage, Store, Version, redact_url, scan,
+    validate,
 };
 
 use crate::config::{
@@ -713,6 +714,22 @@ impl Store for MongoStore {
             .await
             .map_err(|e| classify(e, op))?;
         Ok(result.deleted_count)
+    }
+
+    /// One `find` of the string `_id`s after the cursor's key, sorted on
+    /// `_id` under the simple binary collation (UTF-8 byte order, as keys
+    /// compare), through the `_id` index; the first page also names the
+    /// documents whose `_id` is not a string (up to `MAX_SCAN_LIMIT`).
+    /// Expired documents are counted in `expired`; documents that cannot be
+    /// decoded are named in `unreadable` and skipped.
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        let op = Operation::Scan;
+        scan::check_limit(limit).map_err(|e| e.in_context(MONGODB, op))?;
+        let after = cursor
+            .map(ScanCursor::key)
+            .transpose()
+            .map_err(|e| e.in_context(MONGODB, op))?;
+        crate::scan::page(&self.collection, after, limit, self.now()).await
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -3,7 +3,9 @@
 //! against conflicting indexes), versions across store objects, the
 //! duplicate-key race of concurrent upserts and creates, exact counts of
 //! concurrent purges, corrupt documents, bad settings, an unreachable
-//! server, and a server stopped and restarted under a live store.
+//! server, a server stopped and restarted under a live store, and `scan`
+//! (the suite's scan behaviours, foreign documents, 2,500 entries in
+//! pages).
 //!
 //! The shared server comes from `STORE_TEST_MONGODB_URL`; the restart test
 //! starts a server of its own with the binary in `STORE_TEST_MONGODB_SERVER`
@@ -16,15 +18,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use store_conformance::faults;
 use store_conformance::provision::{self, Service};
+use store_conformance::{Fixture, TestBackend, TestClock};
 use store_core::{
-    Clock, ErrorKind, Key, ManualClock, Owner, PutMode, PutOptions, PutResult, Store, SystemClock,
+    Clock, ErrorKind, Key, ManualClock, Owner, PutMode, PutOptions, PutResult, ScanCursor, Store,
+    SystemClock,
 };
 use store_mongodb::mongodb::bson::spec::BinarySubtype;
-use store_mongodb::mongodb::bson::{Binary, Bson, DateTime, Document, doc};
-use store_mongodb::mongodb::options::IndexOptions;
+use store_mongodb::mongodb::bson::{Binary, Bson, DateTime, Document, RawDocumentBuf, doc};
+use store_mongodb::mongodb::options::{Collation, CollationStrength, IndexOptions};
 use store_mongodb::mongodb::{Client, IndexModel};
 use store_mongodb::{MongoConfig, MongoStore, OWNER_INDEX, TTL_INDEX};
 
@@ -836,4 +840,316 @@ async fn mongodb_works_on_a_standalone_server() {
     }
     assert_eq!(&store.get(&k).await.unwrap().unwrap().value[..], b"80");
     assert!(store.delete(&k, None).await.unwrap());
+}
+
+// ---------------------------------------------------------------- scan
+
+/// Opens each namespace as a collection of its own with the store's
+/// indexes, on a manual clock a day ahead of the real one (as the matrix
+/// row does), so the server's TTL monitor never removes a document a test
+/// still counts.
+#[derive(Debug)]
+struct ScanBackend {
+    root: MongoStore,
+    clock: ManualClock,
+}
+
+#[async_trait::async_trait]
+impl TestBackend for ScanBackend {
+    async fn open(&self, namespace: &str) -> store_core::Result<Arc<dyn Store>> {
+        let store = self.root.with_collection(namespace)?;
+        store.ensure_indexes().await?;
+        Ok(Arc::new(store))
+    }
+
+    fn clock(&self) -> TestClock {
+        TestClock::Manual(self.clock.clone())
+    }
+}
+
+/// A manual clock a day ahead of the real one.
+fn day_ahead() -> ManualClock {
+    ManualClock::new(
+        SystemClock
+            .now()
+            .checked_add(Duration::from_secs(24 * 3600))
+            .unwrap(),
+    )
+}
+
+async fn scan_backend(url: &str) -> ScanBackend {
+    let clock = day_ahead();
+    let config = MongoConfig::default().clock(clock.clone());
+    let root = MongoStore::connect_with(url, DATABASE, &unique("root"), config)
+        .await
+        .expect("connect to the shared server");
+    ScanBackend { root, clock }
+}
+
+/// The conformance suite's scan behaviours, also runnable while the
+/// workspace matrix does not build.
+mod scan_conformance {
+    use super::*;
+
+    macro_rules! behaviours {
+        ($($name:ident),* $(,)?) => {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(url) = shared_url().await else {
+                    return;
+                };
+                let fx = Fixture::new(scan_backend(&url).await).await;
+                store_conformance::behaviours::$name(fx).await;
+            }
+        )*};
+    }
+
+    behaviours!(
+        scan_returns_every_live_entry,
+        scan_skips_expired_and_deleted,
+        scan_stays_in_its_namespace,
+        scan_resumes_from_a_saved_cursor,
+        scan_rejects_bad_limit_and_foreign_cursor,
+    );
+}
+
+/// What a whole scan returned.
+#[derive(Debug, Default)]
+struct Scan {
+    entries: Vec<(Key, store_core::Entry)>,
+    expired: u64,
+    unreadable: Vec<String>,
+    pages: usize,
+}
+
+/// Scans `store` to the end in pages of `limit`, checking that no page
+/// holds more than `limit` entries.
+async fn scan_all(store: &MongoStore, limit: usize) -> Scan {
+    let mut seen = Scan::default();
+    let mut cursor: Option<ScanCursor> = None;
+    loop {
+        let page = store.scan(cursor.as_ref(), limit).await.unwrap();
+        assert!(
+            page.entries.len() <= limit,
+            "a page of {} entries exceeds the limit {limit}",
+            page.entries.len()
+        );
+        seen.pages += 1;
+        assert!(seen.pages < 100_000, "the scan does not end");
+        seen.entries.extend(page.entries);
+        seen.expired += page.expired;
+        seen.unreadable.extend(page.unreadable);
+        match page.next {
+            // Saved as text and read back, as another process would.
+            Some(next) => cursor = Some(ScanCursor::new(next.to_string())),
+            None => return seen,
+        }
+    }
+}
+
+fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
+}
+
+/// `{_id: id, value: <a string whose bytes are not UTF-8>}`.
+fn not_utf8(id: &str) -> RawDocumentBuf {
+    let mut body = vec![0x02];
+    body.extend_from_slice(b"_id\0");
+    body.extend_from_slice(&i32::try_from(id.len() + 1).unwrap().to_le_bytes());
+    body.extend_from_slice(id.as_bytes());
+    body.push(0);
+    body.push(0x02);
+    body.extend_from_slice(b"value\0");
+    body.extend_from_slice(&3_i32.to_le_bytes());
+    body.extend_from_slice(&[0xff, 0xfe, 0]);
+    body.push(0);
+    let mut bytes = i32::try_from(body.len() + 4)
+        .unwrap()
+        .to_le_bytes()
+        .to_vec();
+    bytes.extend(body);
+    RawDocumentBuf::from_bytes(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn mongodb_scan_names_foreign_documents_and_returns_the_good_ones_in_order() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let clock = day_ahead();
+    let store = fresh(&url, MongoConfig::default().clock(clock.clone())).await;
+    let expiry = clock.now().checked_add(Duration::from_secs(1)).unwrap();
+    for (name, value) in [("a", "1"), ("c", "3"), ("e", "5"), ("é", "7")] {
+        store
+            .put(&key(name), value.into(), PutMode::Create.into())
+            .await
+            .unwrap();
+    }
+    store
+        .put(
+            &key("d-expired"),
+            "gone".into(),
+            PutOptions::new(PutMode::Create).expires_at(expiry),
+        )
+        .await
+        .unwrap();
+    let long = "l".repeat(600);
+    let object_id = store_mongodb::mongodb::bson::oid::ObjectId::new();
+    let foreign = [
+        doc! { "_id": "bad", "v": 42 },
+        doc! { "_id": "b-types", "value": "text", "version": "1" },
+        doc! { "_id": "cc-expiry", "value": Binary { subtype: BinarySubtype::Generic,
+        bytes: b"x".to_vec() }, "version": 1_i64, "expires_at": "tomorrow" },
+        doc! { "_id": 42, "value": "x" },
+        doc! { "_id": object_id, "value": "x" },
+        doc! { "_id": { "nested": 1 }, "value": "x" },
+        doc! { "_id": "", "value": "x" },
+        doc! { "_id": long.as_str(), "value": "x" },
+        doc! { "_id": "ctl\u{1}", "value": "x" },
+    ];
+    store.collection().insert_many(foreign).await.unwrap();
+    // A string that is not UTF-8, as another driver could write it (a
+    // server that checks UTF-8, such as secantusd-rs, refuses it).
+    let not_utf8_stored = store
+        .collection()
+        .clone_with_type::<RawDocumentBuf>()
+        .insert_one(not_utf8("not-utf8"))
+        .await
+        .is_ok();
+    clock.advance(Duration::from_secs(2));
+
+    let mut expected_unreadable = vec![
+        "bad".to_owned(),
+        "b-types".to_owned(),
+        "cc-expiry".to_owned(),
+        format!("{:?}", Bson::Int32(42)),
+        format!("{:?}", Bson::ObjectId(object_id)),
+        format!("{:?}", Bson::Document(doc! { "nested": 1 })),
+        String::new(),
+        long.clone(),
+        "ctl\u{1}".to_owned(),
+    ];
+    if not_utf8_stored {
+        expected_unreadable.push("not-utf8".to_owned());
+    }
+    expected_unreadable.sort();
+    assert!(expected_unreadable.iter().any(|n| n == "Int32(42)"));
+    for limit in [1, 2, 3, 5, 100] {
+        let seen = scan_all(&store, limit).await;
+        let keys: Vec<&str> = seen.entries.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "c", "e", "é"], "limit {limit}");
+        let values: Vec<&[u8]> = seen.entries.iter().map(|(_, e)| &e.value[..]).collect();
+        assert_eq!(values, [b"1", b"3", b"5", b"7"], "limit {limit}");
+        assert_eq!(seen.expired, 1, "limit {limit}");
+        assert_eq!(
+            sorted(seen.unreadable),
+            expected_unreadable,
+            "limit {limit}"
+        );
+    }
+
+    // Errors of a scan name the backend and the operation.
+    for (cursor, limit) in [
+        (None, 0),
+        (None, store_core::MAX_SCAN_LIMIT + 1),
+        (Some(ScanCursor::new("r:1")), 10),
+    ] {
+        let err = store.scan(cursor.as_ref(), limit).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(err.backend(), Some("mongodb"), "{err}");
+        assert_eq!(err.operation(), Some(store_core::Operation::Scan), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongodb_scan_of_2500_entries_in_pages_of_300() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let store = fresh(&url, MongoConfig::default()).await;
+    // ASCII, Latin-1, other planes and emoji: MongoDB's simple collation
+    // orders strings by their UTF-8 bytes, as Rust orders keys.
+    let prefixes = [
+        "a",
+        "B",
+        "z",
+        "~",
+        " ",
+        "é",
+        "É",
+        "\u{a0}",
+        "Ω",
+        "日本",
+        "😀",
+        "\u{fffd}",
+        "\u{10fffd}",
+    ];
+    let names: Vec<String> = (0..2500)
+        .map(|i| format!("{}{i}", prefixes[i % prefixes.len()]))
+        .collect();
+    futures::stream::iter(names.clone())
+        .map(|name| {
+            let store = store.clone();
+            async move {
+                store
+                    .put(&key(&name), name.clone().into(), PutMode::Create.into())
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+    let mut expected = names;
+    expected.sort();
+
+    let seen = scan_all(&store, 300).await;
+    let keys: Vec<String> = seen
+        .entries
+        .iter()
+        .map(|(k, _)| k.as_str().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 2500);
+    assert_eq!(keys, expected, "every key once, in byte order");
+    for (k, e) in &seen.entries {
+        assert_eq!(&e.value[..], k.as_str().as_bytes());
+    }
+    // 8 full pages and a last one of 100: no extra empty page.
+    assert_eq!(seen.pages, 9);
+    assert_eq!(seen.expired, 0);
+    assert!(seen.unreadable.is_empty(), "{:?}", seen.unreadable);
+}
+
+#[tokio::test]
+async fn mongodb_scan_is_in_byte_order_under_a_collection_default_collation() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let client = Client::with_uri_str(&url).await.unwrap();
+    let db = client.database(DATABASE);
+    let name = unique("collated");
+    // Case-insensitive: "a" < "B" < "c" under it; "B" < "a" < "c" in bytes.
+    db.create_collection(&name)
+        .collation(
+            Collation::builder()
+                .locale("en")
+                .strength(CollationStrength::Secondary)
+                .build(),
+        )
+        .await
+        .unwrap();
+    let store = MongoStore::new(db.collection::<Document>(&name)).unwrap();
+    for k in ["a", "B", "c", "Ä", "D"] {
+        store
+            .put(&key(k), k.into(), PutMode::Create.into())
+            .await
+            .unwrap();
+    }
+    for limit in [1, 2, 10] {
+        let seen = scan_all(&store, limit).await;
+        let keys: Vec<&str> = seen.entries.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["B", "D", "a", "c", "Ä"], "limit {limit}");
+    }
 }

@@ -3,6 +3,7 @@
 
 mod config;
 mod conn;
+mod cursor;
 mod error;
 mod scripts;
 mod store;

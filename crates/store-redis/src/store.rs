@@ -1,5 +1,6 @@
 //! [`RedisStore`]: the [`Store`] implementation.
 
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -7,15 +8,18 @@ use bytes::Bytes;
 use futures::future::try_join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind as RedisKind, ServerErrorKind, Value};
+use store_core::scan::{check_limit, foreign_cursor};
 use store_core::{
     Capabilities, ClockSource, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode,
-    PutOptions, PutResult, Result, Store, Version, async_trait, redact_url, validate,
+    PutOptions, PutResult, Result, ScanCursor, ScanPage, Store, Version, async_trait, redact_url,
+    validate,
 };
 
 use crate::config::{
     DEFAULT_BUCKETS_CLUSTER, DEFAULT_BUCKETS_SINGLE, RedisConfig, config_error, validate_prefix,
 };
 use crate::conn::Conn;
+use crate::cursor;
 use crate::error::{classify, foreign};
 use crate::scripts::{DELETE, DELETE_OWNER, LIST_OWNER, Lua, PUT, TOUCH};
 
@@ -320,6 +324,7 @@ impl RedisStore {
         });
         let mut caps = Capabilities::new(BACKEND);
         caps.native_ttl = true;
+        caps.ordered_scan = false;
         caps.cluster = cluster;
         caps.shared = true;
         caps.clock = ClockSource::Server;
@@ -385,13 +390,17 @@ impl RedisStore {
 
     /// The bucket that holds `key`.
     fn base_of(&self, key: &Key) -> &Bucket {
+        &self.bases[self.bucket_of(key)]
+    }
+
+    /// The index of the bucket that holds `key`.
+    fn bucket_of(&self, key: &Key) -> usize {
         let n = self.bases.len();
-        let i = if n == 1 {
+        if n == 1 {
             0
         } else {
             (fnv1a(key.as_str().as_bytes()) % n as u64) as usize
-        };
-        &self.bases[i]
+        }
     }
 
     /// Runs an owner script on the owner's set of every bucket, concurrently.
@@ -438,6 +447,233 @@ impl RedisStore {
             other => other.map_err(|e| classify(e, op)),
         }
     }
+
+    /// One `SCAN` on a single server: the names it found and the token of
+    /// the next page.
+    async fn scan_single(
+        &self,
+        token: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Vec<u8>>, Option<ScanCursor>)> {
+        let start = match token {
+            None => 0,
+            Some(t) => cursor::parse_single(t).ok_or_else(scan_cursor_error)?,
+        };
+        let mut conn = self.conn.clone();
+        let reply: Value = self
+            .scan_cmd(start, limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| classify(e, Operation::Scan))?;
+        let (next, names) = cursor::scan_reply(reply).ok_or_else(bad_scan_reply)?;
+        Ok((names, (next != 0).then(|| cursor::single(next))))
+    }
+
+    /// One `SCAN` on one primary of a cluster (the first one, by address,
+    /// without a token): the names it found and the token of the next page,
+    /// which moves on to the next primary once this one is done.
+    #[cfg(feature = "cluster")]
+    async fn scan_cluster(
+        &self,
+        conn: &redis::cluster_async::ClusterConnection,
+        token: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Vec<u8>>, Option<ScanCursor>)> {
+        use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+
+        let (node, start) = match token {
+            Some(t) => cursor::parse_cluster(t).ok_or_else(scan_cursor_error)?,
+            None => match primaries(conn).await?.into_iter().next() {
+                Some(first) => (first, 0),
+                None => return Err(no_primaries()),
+            },
+        };
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: node.host.clone(),
+            port: node.port,
+        });
+        let reply = conn
+            .clone()
+            .route_command(self.scan_cmd(start, limit), routing)
+            .await
+            .map_err(|e| match e.kind() {
+                // The driver has no connection to that address: the node
+                // left the cluster, or this process does not know it yet.
+                RedisKind::Client | RedisKind::ClusterConnectionNotFound => Error::new(
+                    ErrorKind::Unavailable,
+                    "the Redis Cluster node named by the scan cursor is not connected (it may \
+                     have left the cluster): retry, or restart the scan",
+                )
+                .in_context(BACKEND, Operation::Scan)
+                .with_source(e),
+                _ => classify(e, Operation::Scan),
+            })?;
+        let (next, names) = cursor::scan_reply(reply).ok_or_else(bad_scan_reply)?;
+        let next = if next != 0 {
+            Some(cursor::cluster(&node, next))
+        } else {
+            // The primary after this one; a node that joined in between
+            // and sorts before it is not scanned.
+            primaries(conn)
+                .await?
+                .into_iter()
+                .find(|n| *n > node)
+                .map(|n| cursor::cluster(&n, 0))
+        };
+        Ok((names, next))
+    }
+
+    fn scan_cmd(&self, start: u64, limit: usize) -> redis::Cmd {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(start)
+            .arg("MATCH")
+            .arg(cursor::entry_pattern(&self.prefix))
+            .arg("COUNT")
+            .arg(limit);
+        cmd
+    }
+
+    /// What a name found by `SCAN` is to this store.
+    fn name_of(&self, name: &[u8]) -> Name {
+        let Some(rest) = name
+            .strip_prefix(self.prefix.as_bytes())
+            .and_then(|r| r.strip_prefix(b":{"))
+        else {
+            return Name::Other;
+        };
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || !rest[digits..].starts_with(b"}:e:") {
+            // Another name of the namespace whose end matched the pattern
+            // (an owner set of an owner like `x}:e:y`).
+            return Name::Other;
+        }
+        let key = std::str::from_utf8(&rest[digits + 4..])
+            .ok()
+            .and_then(|k| Key::new(k).ok());
+        match key {
+            // Where this store would put that key: an entry.
+            Some(key) if entry_key(self.base_of(&key), &key) == name => {
+                let bucket = self.bucket_of(&key);
+                Name::Entry(key, bucket)
+            }
+            // Shaped like an entry of this namespace but not where this
+            // store puts one (another bucket count, an invalid key).
+            _ => Name::Misplaced,
+        }
+    }
+
+    /// Reads the entries named by one `SCAN`: one pipeline of `GET`s on a
+    /// single server; on a cluster one pipeline per bucket (a bucket is
+    /// one hash slot), concurrently.
+    async fn read_names(&self, names: Vec<Vec<u8>>) -> Result<ScanPage> {
+        let op = Operation::Scan;
+        let mut unreadable = Vec::new();
+        let mut groups: BTreeMap<usize, Vec<(Key, Vec<u8>)>> = BTreeMap::new();
+        let mut seen = HashSet::with_capacity(names.len());
+        for name in names {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            match self.name_of(&name) {
+                Name::Entry(key, bucket) => {
+                    let group = if self.caps.cluster { bucket } else { 0 };
+                    groups.entry(group).or_default().push((key, name));
+                }
+                Name::Misplaced => unreadable.push(String::from_utf8_lossy(&name).into_owned()),
+                Name::Other => {}
+            }
+        }
+        let reads = groups.into_values().map(|group| async move {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for (_, name) in &group {
+                pipe.cmd("GET").arg(name);
+            }
+            let mut conn = self.conn.clone();
+            let values: Vec<Value> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| classify(e, op))?;
+            if values.len() != group.len() {
+                return Err(bad_scan_reply());
+            }
+            Ok::<_, Error>(group.into_iter().zip(values))
+        });
+        let mut entries = Vec::new();
+        for ((key, name), value) in try_join_all(reads).await?.into_iter().flatten() {
+            match value {
+                // Deleted or expired since the SCAN.
+                Value::Nil => {}
+                Value::BulkString(blob) => match decode_entry(Bytes::from(blob), op) {
+                    Ok(entry) => entries.push((key, entry)),
+                    Err(_) => unreadable.push(String::from_utf8_lossy(&name).into_owned()),
+                },
+                Value::ServerError(e) if e.code() == "WRONGTYPE" => {
+                    unreadable.push(String::from_utf8_lossy(&name).into_owned());
+                }
+                Value::ServerError(e) => return Err(classify(e.into(), op)),
+                _ => return Err(bad_scan_reply()),
+            }
+        }
+        Ok(ScanPage::new(entries).with_unreadable(unreadable))
+    }
+}
+
+/// A name `SCAN` found under the prefix, as [`RedisStore::name_of`] sees it.
+enum Name {
+    /// The entry of a key, in that bucket.
+    Entry(Key, usize),
+    /// Shaped like an entry name of this namespace, but not one this store
+    /// can read.
+    Misplaced,
+    /// Not an entry name (matched the pattern by accident).
+    Other,
+}
+
+/// The primaries of the cluster, in ascending order of address.
+#[cfg(feature = "cluster")]
+async fn primaries(conn: &redis::cluster_async::ClusterConnection) -> Result<Vec<cursor::Node>> {
+    use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("SLOTS");
+    let reply = conn
+        .clone()
+        .route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
+        .await
+        .map_err(|e| classify(e, Operation::Scan))?;
+    match cursor::primaries(reply) {
+        Some(cursor::Primaries::Known(nodes)) if !nodes.is_empty() => Ok(nodes),
+        Some(cursor::Primaries::Known(_)) => Err(no_primaries()),
+        Some(cursor::Primaries::Unaddressable) => Err(Error::new(
+            ErrorKind::Backend,
+            "the Redis Cluster announces a primary without an address (CLUSTER SLOTS gives \
+             no endpoint, `?` or a wildcard address), so a scan cannot reach it",
+        )
+        .in_context(BACKEND, Operation::Scan)),
+        None => Err(bad_scan_reply()),
+    }
+}
+
+#[cfg(feature = "cluster")]
+fn no_primaries() -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        "the Redis Cluster reports no primary serving slots",
+    )
+    .in_context(BACKEND, Operation::Scan)
+}
+
+fn scan_cursor_error() -> Error {
+    foreign_cursor().in_context(BACKEND, Operation::Scan)
+}
+
+fn bad_scan_reply() -> Error {
+    Error::new(
+        ErrorKind::Backend,
+        "unexpected reply to SCAN, GET or CLUSTER SLOTS",
+    )
+    .in_context(BACKEND, Operation::Scan)
 }
 
 #[async_trait]
@@ -601,8 +837,35 @@ impl Store for RedisStore {
         Ok(deleted)
     }
 
+    /// Pages of one `SCAN <cursor> MATCH <prefix>:{*}:e:* COUNT <limit>`
+    /// (about `limit` names; a page may be empty while `next` is `Some`),
+    /// whose values are then read with one pipeline of `GET`s (on a
+    /// cluster, one per bucket, concurrently). On a cluster each primary is
+    /// scanned in turn, in ascending order of address.
+    ///
+    /// The cursor is `r:<SCAN cursor>` on a single server and
+    /// `rc:<host>:<port>:<SCAN cursor>` on a cluster. As `SCAN` guarantees,
+    /// every entry that exists for the whole scan is returned, some maybe
+    /// twice, none expired (a key that expires or is deleted between the
+    /// `SCAN` and its `GET` is left out). On a cluster this holds while the
+    /// topology is stable: keys that move between primaries during a scan
+    /// (resharding, failover) may be missed. Values this store did not
+    /// write, and entry names it would not use (another bucket count), are
+    /// named in [`ScanPage::unreadable`]; `expired` is always 0 (Redis
+    /// hides expired keys).
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        in_ctx(check_limit(limit), Operation::Scan)?;
+        let (names, next) = match &self.conn {
+            Conn::Single(_) => self.scan_single(cursor, limit).await?,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(conn) => self.scan_cluster(conn, cursor, limit).await?,
+        };
+        Ok(self.read_names(names).await?.with_next(next))
+    }
+
     /// Native TTL on the server's clock, atomic conditional writes, an
-    /// owner index of Redis sets; `cluster` on a Redis Cluster.
+    /// owner index of Redis sets, an unordered scan; `cluster` on a Redis
+    /// Cluster.
     fn capabilities(&self) -> Capabilities {
         self.caps
     }

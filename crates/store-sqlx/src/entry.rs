@@ -2,7 +2,9 @@
 //! databases.
 
 use bytes::Bytes;
-use store_core::{Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, Result, Version};
+use store_core::{
+    Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, Result, ScanCursor, ScanPage, Version,
+};
 
 /// The entry of one row. A row that no store could have written (an owner
 /// or key outside the contract, an expiry outside its range) is an
@@ -31,6 +33,36 @@ pub(crate) fn from_columns(
 /// The key of a row returned by an owner listing.
 pub(crate) fn key_column(backend: &'static str, operation: Operation, key: String) -> Result<Key> {
     Key::new(key).map_err(|_| bad_column(backend, operation, "key"))
+}
+
+/// A scan page from rows in key order (`key` text, decoded entry): live
+/// entries returned, expired ones counted, undecodable ones named. A full
+/// page (`limit` rows) goes on after its last key.
+pub(crate) fn scan_page(rows: Vec<(String, Result<Entry>)>, now: Expiry, limit: usize) -> ScanPage {
+    let next = if rows.len() >= limit {
+        rows.last().map(|(k, _)| ScanCursor::after_key(k))
+    } else {
+        None
+    };
+    let mut entries = Vec::with_capacity(rows.len());
+    let mut expired = 0;
+    let mut unreadable = Vec::new();
+    for (raw, entry) in rows {
+        match (Key::new(raw.as_str()), entry) {
+            (Ok(key), Ok(entry)) => {
+                if entry.expires_at.is_some_and(|e| e.is_expired_at(now)) {
+                    expired += 1;
+                } else {
+                    entries.push((key, entry));
+                }
+            }
+            _ => unreadable.push(raw),
+        }
+    }
+    ScanPage::new(entries)
+        .with_expired(expired)
+        .with_unreadable(unreadable)
+        .with_next(next)
 }
 
 fn bad_column(backend: &'static str, operation: Operation, column: &str) -> Error {

@@ -14,11 +14,12 @@ use sqlx::postgres::{
 use sqlx::{Decode, Encode, Postgres, Row, Type};
 use store_core::{
     Capabilities, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode, PutOptions,
-    PutResult, Result, Store, Version, redact_url, validate,
+    PutResult, Result, ScanCursor, ScanPage, Store, Version, redact_url, scan::check_limit,
+    validate,
 };
 
 use crate::config::PostgresConfig;
-use crate::entry::{from_columns, key_column};
+use crate::entry::{from_columns, key_column, scan_page};
 use crate::error::{CodeMeaning, PoolLimits, classify};
 use crate::ident::quote;
 use crate::outcome::{check_columns, refused_delete, refused_put};
@@ -526,6 +527,37 @@ impl Store for PostgresStore {
         Ok(u64::try_from(live).unwrap_or(0))
     }
 
+    /// One `SELECT` in primary-key order from the cursor's key, `limit`
+    /// rows at most; rows that do not decode are named, not fatal.
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        let op = Operation::Scan;
+        check_limit(limit).map_err(|e| e.in_context(POSTGRES, op))?;
+        let after = cursor
+            .map(ScanCursor::key)
+            .transpose()
+            .map_err(|e| e.in_context(POSTGRES, op))?;
+        let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = match after {
+            Some(after) => sqlx::query(&self.sql.scan_after)
+                .bind(after)
+                .bind(limit_param),
+            None => sqlx::query(&self.sql.scan_first).bind(limit_param),
+        };
+        let now = self.now();
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.classify(e, op))?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let key: String = row.try_get("key").map_err(|e| self.classify(e, op))?;
+                Ok((key, self.entry(row, op)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(scan_page(rows, now, limit))
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.caps()
     }
@@ -548,6 +580,8 @@ struct Statements {
     purge: String,
     list_owner: String,
     delete_owner: String,
+    scan_first: String,
+    scan_after: String,
 }
 
 impl Statements {
@@ -623,6 +657,10 @@ impl Statements {
                 "WITH gone AS (DELETE FROM {t} WHERE owner = $1 RETURNING expires_at) \
                  SELECT count(*) FROM gone WHERE {}",
                 live(2)
+            ),
+            scan_first: format!("SELECT key, {columns} FROM {t} ORDER BY key LIMIT $1"),
+            scan_after: format!(
+                "SELECT key, {columns} FROM {t} WHERE key > $1 ORDER BY key LIMIT $2"
             ),
         }
     }

@@ -15,11 +15,11 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 use store_core::{
     Capabilities, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode, PutOptions,
-    PutResult, Result, Store, Version, validate,
+    PutResult, Result, ScanCursor, ScanPage, Store, Version, scan::check_limit, validate,
 };
 
 use crate::config::SqliteConfig;
-use crate::entry::{from_columns, key_column};
+use crate::entry::{from_columns, key_column, scan_page};
 use crate::error::{CodeMeaning, PoolLimits, classify};
 use crate::ident::quote;
 use crate::outcome::{check_columns, refused_delete, refused_put};
@@ -549,6 +549,37 @@ impl Store for SqliteStore {
         Ok(live.iter().filter(|&&l| l == 1).count() as u64)
     }
 
+    /// One `SELECT` in primary-key order from the cursor's key, `limit`
+    /// rows at most; rows that do not decode are named, not fatal. Rows
+    /// whose key is not text (no store writes those) are not visited.
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        let op = Operation::Scan;
+        check_limit(limit).map_err(|e| e.in_context(SQLITE, op))?;
+        let after = cursor
+            .map(ScanCursor::key)
+            .transpose()
+            .map_err(|e| e.in_context(SQLITE, op))?;
+        let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = match after {
+            Some(after) => sqlx::query(&self.sql.scan_after)
+                .bind(after)
+                .bind(limit_param),
+            None => sqlx::query(&self.sql.scan_first).bind(limit_param),
+        };
+        let now = self.config.common.clock.now();
+        let rows = self.run(op, query.fetch_all(&self.pool)).await?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let key: String = row
+                    .try_get("key")
+                    .map_err(|e| classify(e, SQLITE, op, self.limits, result_code))?;
+                Ok((key, self.entry(row, op)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(scan_page(rows, now, limit))
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.caps()
     }
@@ -582,6 +613,8 @@ struct Statements {
     purge: String,
     list_owner: String,
     delete_owner: String,
+    scan_first: String,
+    scan_after: String,
 }
 
 impl Statements {
@@ -673,6 +706,14 @@ impl Statements {
                 live(2)
             ),
             delete_owner: format!("DELETE FROM {t} WHERE owner = ?1 RETURNING {}", live(2)),
+            scan_first: format!(
+                "SELECT key, value, version, expires_at, owner FROM {t} \
+                 WHERE typeof(key) = 'text' ORDER BY key LIMIT ?1"
+            ),
+            scan_after: format!(
+                "SELECT key, value, version, expires_at, owner FROM {t} \
+                 WHERE key > ?1 AND typeof(key) = 'text' ORDER BY key LIMIT ?2"
+            ),
         }
     }
 }

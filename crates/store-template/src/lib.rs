@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -19,7 +20,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use store_core::{
     Capabilities, Clock, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode,
-    PutOptions, PutResult, Result, Store, SystemClock, Version, validate,
+    PutOptions, PutResult, Result, ScanCursor, ScanPage, Store, SystemClock, Version, scan,
+    validate,
 };
 
 /// The backend name in errors and [`Capabilities::backend`].
@@ -364,6 +366,47 @@ impl Store for TemplateStore {
             }
         }
         Ok(live)
+    }
+
+    /// Must: read the namespace in bounded pages from the cursor on, return
+    /// live entries only, count the expired rows it steps over, and name
+    /// (not fail on) rows it cannot decode. Key order (set
+    /// `Capabilities::ordered_scan`) comes from a primary-key range query;
+    /// otherwise use the database's own cursor in the token.
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        let op = Operation::Scan;
+        scan::check_limit(limit).map_err(|e| e.in_context(BACKEND, op))?;
+        let after = cursor
+            .map(ScanCursor::key)
+            .transpose()
+            .map_err(|e| e.in_context(BACKEND, op))?;
+        let now = self.clock.now();
+        let db = self.client.call(op)?;
+        let start = (self.namespace.clone(), after.unwrap_or_default().to_owned());
+        let bound = match after {
+            Some(_) => Bound::Excluded(start),
+            None => Bound::Included(start),
+        };
+        let rows: Vec<(&String, &Row)> = db
+            .rows
+            .range((bound, Bound::Unbounded))
+            .take_while(|((ns, _), _)| *ns == self.namespace)
+            .take(limit)
+            .map(|((_, k), row)| (k, row))
+            .collect();
+        let next = match rows.len() == limit {
+            true => rows.last().map(|(k, _)| ScanCursor::after_key(k)),
+            false => None,
+        };
+        let mut page = ScanPage::default().with_next(next);
+        for (k, row) in rows {
+            match (row.is_live(now), Key::new(k.as_str())) {
+                (false, _) => page.expired += 1,
+                (true, Ok(key)) => page.entries.push((key, row.entry())),
+                (true, Err(_)) => page.unreadable.push(k.clone()),
+            }
+        }
+        Ok(page)
     }
 
     /// Must: tell the truth; the suite and the layers rely on it.

@@ -49,6 +49,7 @@ pub use store_sqlx;
 pub struct OpenOptions {
     namespace: Option<String>,
     setup: bool,
+    purge_batch: Option<u32>,
 }
 
 impl Default for OpenOptions {
@@ -56,6 +57,7 @@ impl Default for OpenOptions {
         Self {
             namespace: None,
             setup: true,
+            purge_batch: None,
         }
     }
 }
@@ -83,6 +85,21 @@ impl OpenOptions {
     /// ```
     pub fn setup(mut self, setup: bool) -> Self {
         self.setup = setup;
+        self
+    }
+
+    /// How many expired entries each statement of
+    /// [`Store::delete_expired`] removes, for SQL and MongoDB (each
+    /// backend's default otherwise; memory and Redis have no batches). A
+    /// value out of the backend's range is a `Config` error from
+    /// [`open_with`].
+    ///
+    /// ```
+    /// let options = store::OpenOptions::default().purge_batch(500);
+    /// # let _ = options;
+    /// ```
+    pub fn purge_batch(mut self, rows: u32) -> Self {
+        self.purge_batch = Some(rows);
         self
     }
 }
@@ -173,6 +190,9 @@ async fn sqlite(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
     if let Some(ns) = options.namespace {
         config = config.table(ns);
     }
+    if let Some(rows) = options.purge_batch {
+        config = config.purge_batch(rows);
+    }
     let store = store_sqlx::SqliteStore::connect_with(url, config).await?;
     if options.setup {
         store.migrate().await?;
@@ -190,6 +210,9 @@ async fn postgres(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
     let mut config = store_sqlx::PostgresConfig::default();
     if let Some(ns) = options.namespace {
         config = config.table(ns);
+    }
+    if let Some(rows) = options.purge_batch {
+        config = config.purge_batch(rows);
     }
     let store = store_sqlx::PostgresStore::connect_with(url, config).await?;
     if options.setup {
@@ -235,7 +258,13 @@ fn mongo_database(url: &str) -> String {
 #[cfg(feature = "mongodb")]
 async fn mongodb(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
     let collection = options.namespace.as_deref().unwrap_or("store_entries");
-    let store = store_mongodb::MongoStore::connect(url, &mongo_database(url), collection).await?;
+    let mut config = store_mongodb::MongoConfig::default();
+    if let Some(documents) = options.purge_batch {
+        config = config.purge_batch(documents);
+    }
+    let store =
+        store_mongodb::MongoStore::connect_with(url, &mongo_database(url), collection, config)
+            .await?;
     if options.setup {
         store.ensure_indexes().await?;
     }

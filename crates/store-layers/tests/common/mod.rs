@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use store_core::{
-    Capabilities, Entry, Expiry, Key, Owner, PutOptions, PutResult, Result, Store, Version,
+    Capabilities, Entry, Expiry, Key, Owner, PutOptions, PutResult, Result, ScanCursor, ScanPage,
+    Store, Version,
 };
 
 #[derive(Debug, Clone)]
@@ -74,6 +75,10 @@ impl Store for Counted {
     async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
         self.hit("delete_by_owner");
         self.inner.delete_by_owner(owner).await
+    }
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        self.hit("scan");
+        self.inner.scan(cursor, limit).await
     }
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
