@@ -50,6 +50,10 @@ demo:
 demo-smoke:
     bash scripts/demo-smoke.sh
 
+# The operator's command line, e.g. `just storectl stats --url sqlite://store-demo.db`.
+storectl *ARGS:
+    cargo run -q -p storectl -- {{ARGS}}
+
 # The quickstart on MemoryStore: every store operation, printed step by step.
 quickstart:
     cargo run -p store-examples --example quickstart

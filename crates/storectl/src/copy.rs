@@ -151,6 +151,9 @@ struct State {
     to: String,
     /// Where the source scan goes on.
     cursor: Option<String>,
+    /// Every batch is written; only the check is left.
+    #[serde(default)]
+    finished: bool,
     counts: WriteCounts,
 }
 
@@ -233,9 +236,13 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
         .and_then(|s| s.cursor.clone())
         .map(ScanCursor::new);
     let mut counts = resumed.as_ref().map(|s| s.counts).unwrap_or_default();
+    let finished = resumed.as_ref().is_some_and(|s| s.finished);
+    let written_before = counts.written;
 
     println!("copying {from_shown} -> {to_shown}");
-    if resumed.is_some() {
+    if finished {
+        println!("the state file says every batch was written; checking the destination");
+    } else if resumed.is_some() {
         println!(
             "resuming after {} entries (state file {})",
             counts.total(),
@@ -252,39 +259,51 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
     let bar = progress::bar(total, counts.total(), "copying");
     let mut scan = Scanner::new(&*source, start, args.batch);
     let mut existing_seen = 0u64;
-    while let Some(page) = scan.next_page().await? {
-        let n = page.len() as u64;
+    let mut page = match finished {
+        true => None,
+        false => scan.next_page().await?,
+    };
+    while let Some(current) = page {
+        let n = current.len() as u64;
+        // The position after `current`, saved once it is written.
+        let position = scan.cursor().map(|c| c.as_str().to_owned());
+        let done = position.is_none();
         if args.dry_run {
-            existing_seen += count_existing(&*dest, &page, args.concurrency).await?;
-        } else {
-            let items = page.into_iter().map(|(k, e)| Item::of(k, e)).collect();
-            let batch = write_batch(&*dest, items, mode, args.concurrency).await;
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(failure) => {
-                    bar.abandon();
-                    return Err(match &args.state {
-                        Some(_) => failure.hint(
-                            "run the same command again: the copy resumes after the last \
-                             complete batch",
-                        ),
-                        None => failure
-                            .hint("run it again with --state FILE to resume after an interruption"),
-                    });
+            existing_seen += count_existing(&*dest, &current, args.concurrency).await?;
+            page = scan.next_page().await?;
+            bar.inc(n);
+            continue;
+        }
+        // Read the next page while this one is written.
+        let items = current.into_iter().map(|(k, e)| Item::of(k, e)).collect();
+        let (next, written) = tokio::join!(
+            scan.next_page(),
+            write_batch(&*dest, items, mode, args.concurrency)
+        );
+        let written = written.map_err(|failure| {
+            bar.abandon();
+            match &args.state {
+                Some(_) => failure.hint(
+                    "run the same command again: the copy resumes after the last complete batch",
+                ),
+                None => {
+                    failure.hint("run it again with --state FILE to resume after an interruption")
                 }
-            };
-            counts.add(&batch);
-            if let Some(path) = &args.state {
-                let state = State {
-                    from: from_shown.clone(),
-                    to: to_shown.clone(),
-                    cursor: scan.cursor().map(|c| c.as_str().to_owned()),
-                    counts,
-                };
-                save_state(path, &state)?;
             }
+        })?;
+        counts.add(&written);
+        if let Some(path) = &args.state {
+            let state = State {
+                from: from_shown.clone(),
+                to: to_shown.clone(),
+                cursor: position,
+                finished: done,
+                counts,
+            };
+            save_state(path, &state)?;
         }
         bar.inc(n);
+        page = next?;
     }
     bar.finish_and_clear();
     let elapsed = started.elapsed();
@@ -309,12 +328,17 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
             );
         }
     }
+    let this_run = counts.written - written_before;
+    let total_note = match resumed.is_some() {
+        true => format!(" ({this_run} in this run)"),
+        false => String::new(),
+    };
     println!(
-        "copied {} entries in {:.1} s ({:.0} entries/s); kept existing: {}, skipped expired: \
-         {}, rejected: {}, unreadable at the source: {}",
+        "copied {} entries{total_note} in {:.1} s ({:.0} entries/s); kept existing: {}, \
+         skipped expired: {}, rejected: {}, unreadable at the source: {}",
         counts.written,
         elapsed.as_secs_f64(),
-        counts.written as f64 / elapsed.as_secs_f64().max(1e-3),
+        this_run as f64 / elapsed.as_secs_f64().max(1e-3),
         counts.existing,
         counts.expired + scan.totals.expired,
         counts.rejected,

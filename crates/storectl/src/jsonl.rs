@@ -63,6 +63,16 @@ impl Record {
     }
 }
 
+/// A JSON error without serde's "at line 1" (each input line is parsed on
+/// its own; the caller names the file's line).
+fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => format!("{} (column {})", &text[..i], e.column()),
+        None => text,
+    }
+}
+
 /// `storectl export`.
 pub(crate) async fn export(target: &Target, output: Option<&Path>, batch: usize) -> Outcome {
     let store = open_target(target).await?;
@@ -150,7 +160,7 @@ pub(crate) async fn import(target: &Target, input: Option<&Path>, opts: ImportOp
                 continue;
             }
             let item = serde_json::from_str::<Record>(&line)
-                .map_err(|e| e.to_string())
+                .map_err(|e| json_error(&e))
                 .and_then(Record::into_item)
                 .map_err(|why| {
                     Failure::usage(format!(
@@ -213,6 +223,11 @@ mod tests {
             .into_item()
             .unwrap_err();
         assert!(why.contains("base64"), "{why}");
+        let e = serde_json::from_str::<Record>(r#"{"key":"k","expires_at":"soon"}"#).unwrap_err();
+        assert_eq!(
+            json_error(&e),
+            "invalid type: string \"soon\", expected i64 (column 30)"
+        );
         assert!(serde_json::from_str::<Record>(r#"{"key":"k","extra":1}"#).is_err());
     }
 }

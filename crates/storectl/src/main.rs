@@ -1,4 +1,5 @@
 //! `storectl`: the command line for whoever runs a store in production.
+//! See the README of this crate for the commands and exit codes.
 //!
 //! Run `storectl --help` for the commands; `docs/operations.md` shows each
 //! one with its output.

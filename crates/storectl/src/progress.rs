@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub(crate) fn bar(total: u64, done: u64, verb: &str) -> ProgressBar {
     let bar = ProgressBar::new(total.max(done));
     let template = format!(
-        "{{spinner}} {verb} [{{bar:40}}] {{pos}}/{{len}} entries, {{per_sec}}, ETA {{eta}}"
+        "{{spinner}} {verb} [{{bar:40}}] {{human_pos}}/{{human_len}} entries, {{elapsed}}, ETA {{eta}}"
     );
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style.progress_chars("=> "));
@@ -18,7 +18,7 @@ pub(crate) fn bar(total: u64, done: u64, verb: &str) -> ProgressBar {
 /// A counter for a read whose total is not known yet.
 pub(crate) fn counter(verb: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
-    let template = format!("{{spinner}} {verb}: {{pos}} entries, {{per_sec}}");
+    let template = format!("{{spinner}} {verb}: {{human_pos}} entries, {{elapsed}}");
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }

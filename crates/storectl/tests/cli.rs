@@ -387,8 +387,13 @@ async fn sqlite_file_copy_resumes_after_a_failure() {
     sqlx_exec(&pool, "DROP TRIGGER stop").await;
     let out = ok(&args);
     assert!(out.contains("resuming after 600 entries"), "{out}");
-    // 600 before the failure, the 200 of the failed batch that were written
-    // before it stopped are kept (existing), the rest written now.
+    // 600 before the failure; the other 199 entries of the failed batch
+    // were written then and are kept now; 201 are written by this run.
+    assert!(
+        out.contains("copied 801 entries (201 in this run)"),
+        "{out}"
+    );
+    assert!(out.contains("kept existing: 199,"), "{out}");
     assert!(out.contains("verified: 1000 entries equal"), "{out}");
     assert!(
         !Path::new(state).exists(),
