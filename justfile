@@ -54,6 +54,10 @@ demo-smoke:
 storectl *ARGS:
     cargo run -q -p storectl -- {{ARGS}}
 
+# Move N made-up sessions (default 100,000) from Redis to PostgreSQL with storectl, printing the transcript (needs STORE_TEST_REDIS_URL and STORE_TEST_POSTGRES_URL).
+copy-demo N="100000":
+    bash scripts/copy-demo.sh {{N}}
+
 # The quickstart on MemoryStore: every store operation, printed step by step.
 quickstart:
     cargo run -p store-examples --example quickstart
