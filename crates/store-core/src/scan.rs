@@ -129,6 +129,27 @@ pub fn check_limit(limit: usize) -> Result<()> {
     Ok(())
 }
 
+/// The start of a page of a key-ordered scan: checks `limit` and returns
+/// the key text the page starts after (`None` for the first page).
+///
+/// # Errors
+/// As [`check_limit`] and [`ScanCursor::key`]: `InvalidInput`, operation
+/// `Scan`.
+///
+/// ```
+/// use store_core::ScanCursor;
+/// use store_core::scan::key_order_start;
+/// assert_eq!(key_order_start(None, 10)?, None);
+/// let cursor = ScanCursor::after_key("b");
+/// assert_eq!(key_order_start(Some(&cursor), 10)?, Some("b"));
+/// assert!(key_order_start(Some(&cursor), 0).is_err());
+/// # Ok::<(), store_core::Error>(())
+/// ```
+pub fn key_order_start(cursor: Option<&ScanCursor>, limit: usize) -> Result<Option<&str>> {
+    check_limit(limit)?;
+    cursor.map(ScanCursor::key).transpose()
+}
+
 impl fmt::Display for ScanCursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

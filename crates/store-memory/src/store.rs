@@ -761,11 +761,7 @@ impl Store for MemoryStore {
     /// Key order; each page reads every shard once, so a page costs time
     /// in proportion to the namespace's size.
     async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
-        scan::check_limit(limit).map_err(ctx(Operation::Scan))?;
-        let after = cursor
-            .map(ScanCursor::key)
-            .transpose()
-            .map_err(ctx(Operation::Scan))?;
+        let after = scan::key_order_start(cursor, limit).map_err(ctx(Operation::Scan))?;
         let (records, more) = self.inner.scan(self.ns, after, limit);
         let now = self.inner.clock.now();
         let next = if more {

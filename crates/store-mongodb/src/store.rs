@@ -724,11 +724,7 @@ impl Store for MongoStore {
     /// decoded are named in `unreadable` and skipped.
     async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
         let op = Operation::Scan;
-        scan::check_limit(limit).map_err(|e| e.in_context(MONGODB, op))?;
-        let after = cursor
-            .map(ScanCursor::key)
-            .transpose()
-            .map_err(|e| e.in_context(MONGODB, op))?;
+        let after = scan::key_order_start(cursor, limit).map_err(|e| e.in_context(MONGODB, op))?;
         crate::scan::page(&self.collection, after, limit, self.now()).await
     }
 

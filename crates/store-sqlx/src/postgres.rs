@@ -14,7 +14,7 @@ use sqlx::postgres::{
 use sqlx::{Decode, Encode, Postgres, Row, Type};
 use store_core::{
     Capabilities, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode, PutOptions,
-    PutResult, Result, ScanCursor, ScanPage, Store, Version, redact_url, scan::check_limit,
+    PutResult, Result, ScanCursor, ScanPage, Store, Version, redact_url, scan::key_order_start,
     validate,
 };
 
@@ -531,11 +531,7 @@ impl Store for PostgresStore {
     /// rows at most; rows that do not decode are named, not fatal.
     async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
         let op = Operation::Scan;
-        check_limit(limit).map_err(|e| e.in_context(POSTGRES, op))?;
-        let after = cursor
-            .map(ScanCursor::key)
-            .transpose()
-            .map_err(|e| e.in_context(POSTGRES, op))?;
+        let after = key_order_start(cursor, limit).map_err(|e| e.in_context(POSTGRES, op))?;
         let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
         let query = match after {
             Some(after) => sqlx::query(&self.sql.scan_after)

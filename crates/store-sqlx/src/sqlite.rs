@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 use store_core::{
     Capabilities, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode, PutOptions,
-    PutResult, Result, ScanCursor, ScanPage, Store, Version, scan::check_limit, validate,
+    PutResult, Result, ScanCursor, ScanPage, Store, Version, scan::key_order_start, validate,
 };
 
 use crate::config::SqliteConfig;
@@ -554,11 +554,7 @@ impl Store for SqliteStore {
     /// whose key is not text (no store writes those) are not visited.
     async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
         let op = Operation::Scan;
-        check_limit(limit).map_err(|e| e.in_context(SQLITE, op))?;
-        let after = cursor
-            .map(ScanCursor::key)
-            .transpose()
-            .map_err(|e| e.in_context(SQLITE, op))?;
+        let after = key_order_start(cursor, limit).map_err(|e| e.in_context(SQLITE, op))?;
         let limit_param = i64::try_from(limit).unwrap_or(i64::MAX);
         let query = match after {
             Some(after) => sqlx::query(&self.sql.scan_after)

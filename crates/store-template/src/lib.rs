@@ -375,11 +375,7 @@ impl Store for TemplateStore {
     /// otherwise use the database's own cursor in the token.
     async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
         let op = Operation::Scan;
-        scan::check_limit(limit).map_err(|e| e.in_context(BACKEND, op))?;
-        let after = cursor
-            .map(ScanCursor::key)
-            .transpose()
-            .map_err(|e| e.in_context(BACKEND, op))?;
+        let after = scan::key_order_start(cursor, limit).map_err(|e| e.in_context(BACKEND, op))?;
         let now = self.clock.now();
         let db = self.client.call(op)?;
         let start = (self.namespace.clone(), after.unwrap_or_default().to_owned());

@@ -282,22 +282,41 @@ async fn end_to_end(kind: Kind) {
     assert_eq!(contents(&*other.open().await).await, seeded);
 }
 
-/// Copies `from` into `to` and checks the destination holds exactly the
-/// live entries of the source, to the millisecond.
-async fn copy_and_check(from: &Backend, to: &Backend, expected: &BTreeMap<String, Shape>) {
-    let out = ok(&[
+/// `storectl copy` from one backend to another, naming the namespaces
+/// with `from_flag` and `to_flag` (the aliases are part of the interface),
+/// then `extra`.
+fn copy_args<'a>(
+    from: &'a Backend,
+    from_flag: &'a str,
+    to: &'a Backend,
+    to_flag: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
         "copy",
         "--from",
         &from.url,
-        "--from-namespace",
+        from_flag,
         &from.namespace,
         "--to",
         &to.url,
-        "--to-namespace",
+        to_flag,
         &to.namespace,
-        "--batch",
-        "300",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Copies `from` into `to` and checks the destination holds exactly the
+/// live entries of the source, to the millisecond.
+async fn copy_and_check(from: &Backend, to: &Backend, expected: &BTreeMap<String, Shape>) {
+    let out = ok(&copy_args(
+        from,
+        "--from-namespace",
+        to,
+        "--to-namespace",
+        &["--batch", "300"],
+    ));
     let n = expected.len();
     assert!(out.contains(&format!("source: {n} live entries")), "{out}");
     assert!(out.contains(&format!("copied {n} entries")), "{out}");
@@ -358,21 +377,13 @@ async fn sqlite_file_copy_resumes_after_a_failure() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("copy.state");
     let state = state.to_str().expect("UTF-8 path");
-    let args = [
-        "copy",
-        "--from",
-        &from.url,
+    let args = copy_args(
+        &from,
         "--from-table",
-        &from.namespace,
-        "--to",
-        &to.url,
+        &to,
         "--to-table",
-        &to.namespace,
-        "--batch",
-        "200",
-        "--state",
-        state,
-    ];
+        &["--batch", "200", "--state", state],
+    );
     let err = fails(&args, 1);
     assert!(err.contains("cannot write to the destination"), "{err}");
     assert!(err.contains("run the same command again"), "{err}");
@@ -425,18 +436,13 @@ async fn postgres_copy_dry_run_writes_nothing() {
         return;
     };
     seed(&*from.open().await, 30).await;
-    let out = ok(&[
-        "copy",
-        "--from",
-        &from.url,
+    let out = ok(&copy_args(
+        &from,
         "--from-table",
-        &from.namespace,
-        "--to",
-        &to.url,
+        &to,
         "--to-table",
-        &to.namespace,
-        "--dry-run",
-    ]);
+        &["--dry-run"],
+    ));
     assert!(
         out.contains("dry run: would copy 30 entries; 0 of them already exist"),
         "{out}"
@@ -467,18 +473,8 @@ async fn redis_copy_keeps_existing_entries_unless_overwrite() {
     )
     .await
     .expect("put");
-    let args = [
-        "copy",
-        "--from",
-        &from.url,
-        "--from-table",
-        &from.namespace,
-        "--to",
-        &to.url,
-        "--to-prefix",
-        &to.namespace,
-    ];
-    let out = storectl().args(args).output().expect("run");
+    let args = copy_args(&from, "--from-table", &to, "--to-prefix", &[]);
+    let out = storectl().args(&args).output().expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("copied 19 entries"), "{stdout}");
