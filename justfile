@@ -54,6 +54,10 @@ demo-smoke:
 storectl *ARGS:
     cargo run -q -p storectl -- {{ARGS}}
 
+# The long soak: 64 tasks per server backend for SECS seconds (default 120), every acknowledged session checked at the end (needs the test servers: `just services`).
+soak SECS="120":
+    STORE_SOAK_SECS={{SECS}} cargo test -p store-matrix --test reliability -- --nocapture --test-threads 1 soak
+
 # Move N made-up sessions (default 100,000) from Redis to PostgreSQL with storectl, printing the transcript (needs STORE_TEST_REDIS_URL and STORE_TEST_POSTGRES_URL).
 copy-demo N="100000":
     bash scripts/copy-demo.sh {{N}}

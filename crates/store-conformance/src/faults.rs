@@ -26,7 +26,8 @@ use store_core::{
 
 /// Calls each operation of the contract once: `get`, `put` (an `Upsert`
 /// owned by `owner`), `delete`, `touch` (an hour ahead of the system
-/// clock), `delete_expired`, `list_by_owner` and `delete_by_owner`, and
+/// clock), `delete_expired`, `list_by_owner`, `delete_by_owner` and
+/// `scan` (a first page of 10), and
 /// returns each outcome with the operation's name.
 pub async fn call_every_operation(
     store: &dyn Store,
@@ -58,6 +59,7 @@ pub async fn call_every_operation(
             "delete_by_owner",
             store.delete_by_owner(owner).await.map(|_| ()),
         ),
+        ("scan", store.scan(None, 10).await.map(|_| ())),
     ]
 }
 

@@ -5,6 +5,7 @@ pub mod behaviours;
 pub mod faults;
 mod fixture;
 pub mod provision;
+pub mod proxy;
 
 pub use fixture::{Fixture, REAL_TIME_SCALE, TestBackend, TestClock, random_namespace};
 

@@ -4,7 +4,8 @@
 /// The URL with its password replaced by `***`: the password of the
 /// user-info part, and the values of query parameters that may hold a
 /// secret: `pass`, `passwd`, any name containing `password`, `secret` or
-/// `token`, and `authMechanismProperties` (as in
+/// `token`, and `authMechanismProperties`, names read percent-decoded as
+/// servers read them (as in
 /// `redis+unix:///run/redis.sock?pass=…`, `postgres://db/app?password=…`
 /// or `mongodb://h/?tlsCertificateKeyFilePassword=…`).
 ///
@@ -60,25 +61,62 @@ fn redact_query(url: &str) -> String {
 /// name containing `password`, `secret` or `token` (MongoDB's
 /// `tlsCertificateKeyFilePassword`), and MongoDB's
 /// `authMechanismProperties`, which can hold an AWS session token.
+/// The name is read as servers read it, percent-decoded (`pass%77ord` is
+/// `password`).
 fn is_secret_param(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
+    let name = percent_decode(name).to_ascii_lowercase();
     matches!(name.as_str(), "pass" | "passwd" | "authmechanismproperties")
         || ["password", "secret", "token"]
             .iter()
             .any(|part| name.contains(part))
 }
 
+/// `text` with its `%XX` escapes decoded (others kept as they are), and
+/// `+` as a space, as in a query string.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn redact_user_info(url: &str, scheme_end: usize) -> String {
     let rest_start = scheme_end + 3;
     let rest = &url[rest_start..];
     // The authority ends at the first '/', '?' or '#'; user info ends at
-    // the last '@' inside it (a password may itself contain '@').
+    // the last '@' (a password may itself contain '@'). A password with an
+    // unescaped '/', '?' or '#' ends the authority early (`u:pa/ss@host`),
+    // so when an '@' comes after the authority and the authority holds the
+    // ':', the user info runs to that last '@'. That masks more than needed
+    // in a URL with a ':' in its authority and an '@' in its path or query
+    // (`h:1/db?x=a@b`), never less.
     let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_len];
-    let Some(at) = authority.rfind('@') else {
+    let Some(at) = rest.rfind('@') else {
         return url.to_owned();
     };
-    let user_info = &authority[..at];
+    let user_info = if at < authority_len {
+        &rest[..at]
+    } else {
+        // Only a ':' inside the authority can start a password.
+        &rest[..authority_len]
+    };
     let Some(colon) = user_info.find(':') else {
         return url.to_owned();
     };
@@ -116,6 +154,22 @@ mod tests {
         assert_eq!(
             redact_url("x://h/?client_secret=a&access_token=b&db=1"),
             "x://h/?client_secret=***&access_token=***&db=1"
+        );
+    }
+
+    #[test]
+    fn percent_encoded_names_are_read_decoded() {
+        assert_eq!(
+            redact_url("postgres://h/db?pass%77ord=x&ssl%70assword=y&p%61ss=z&db%5fname=d"),
+            "postgres://h/db?pass%77ord=***&ssl%70assword=***&p%61ss=***&db%5fname=d"
+        );
+        assert_eq!(
+            redact_url("mongodb://h/?tlsCertificateKeyFile%50assword=x&a%zz=1&b%4=2&c%=3"),
+            "mongodb://h/?tlsCertificateKeyFile%50assword=***&a%zz=1&b%4=2&c%=3"
+        );
+        assert_eq!(
+            redact_url("x://h/?%F0%9F%A6%80token=x"),
+            "x://h/?%F0%9F%A6%80token=***"
         );
     }
 }

@@ -37,6 +37,10 @@ pub const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// `connectTimeoutMS`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long one store call may take before it fails with `Unavailable`:
+/// 10 s. See [`MongoConfig::operation_timeout`].
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Settings of a [`MongoStore`](crate::MongoStore).
 ///
 /// The connection itself (hosts, credentials, TLS, pool size, timeouts) is
@@ -60,6 +64,7 @@ pub struct MongoConfig {
     pub(crate) max_value_len: usize,
     pub(crate) purge_batch: u32,
     pub(crate) version_block: u32,
+    pub(crate) operation_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -69,6 +74,7 @@ impl Default for MongoConfig {
             max_value_len: DEFAULT_MAX_VALUE_LEN,
             purge_batch: DEFAULT_PURGE_BATCH,
             version_block: DEFAULT_VERSION_BLOCK,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             clock: Arc::new(SystemClock),
         }
     }
@@ -80,6 +86,7 @@ impl fmt::Debug for MongoConfig {
             .field("max_value_len", &self.max_value_len)
             .field("purge_batch", &self.purge_batch)
             .field("version_block", &self.version_block)
+            .field("operation_timeout", &self.operation_timeout)
             .field("clock", &self.clock)
             .finish()
     }
@@ -154,8 +161,30 @@ impl MongoConfig {
         self
     }
 
+    /// How long one store call may take, all its round trips included,
+    /// before it fails with a retryable `Unavailable` (default
+    /// [`DEFAULT_OPERATION_TIMEOUT`], 10 s). The driver's own timeouts only
+    /// cover finding a server and connecting; this one also covers a
+    /// server that accepted the request and never answers. A write that
+    /// timed out may or may not have been applied: read before retrying
+    /// anything but an idempotent write (conditional writes never apply
+    /// twice).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = store_mongodb::MongoConfig::default().operation_timeout(Duration::from_secs(3));
+    /// # let _ = config;
+    /// ```
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         let config = |m: String| Err(Error::new(ErrorKind::Config, m));
+        if self.operation_timeout.is_zero() {
+            return config("operation_timeout must be longer than zero".to_owned());
+        }
         if !(MIN_VALUE_LEN_LIMIT..=MAX_VALUE_LEN_LIMIT).contains(&self.max_value_len) {
             return config(format!(
                 "max_value_len is {} bytes; it must be {MIN_VALUE_LEN_LIMIT} to \

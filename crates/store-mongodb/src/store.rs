@@ -1,6 +1,7 @@
 //! [`MongoStore`]: a store in one MongoDB collection.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,9 +161,15 @@ impl MongoStore {
             .and_then(|()| check_database(database))
             .and_then(|()| check_collection(collection))
             .map_err(|e| e.in_context(MONGODB, Operation::Connect))?;
-        let mut options = ClientOptions::parse(uri)
-            .await
-            .map_err(|e| connect_err(classify(e, Operation::Connect)))?;
+        // The driver's own parse error can quote pieces of the URI (a
+        // password included), so it is not kept as the source.
+        let mut options = ClientOptions::parse(uri).await.map_err(|e| {
+            let e = classify(e, Operation::Connect);
+            let message = format!("cannot connect to {}: {}", redact_url(uri), e.message());
+            Error::new(e.kind(), message)
+                .in_context(MONGODB, Operation::Connect)
+                .with_retryable(e.is_retryable())
+        })?;
         options
             .server_selection_timeout
             .get_or_insert(DEFAULT_SERVER_SELECTION_TIMEOUT);
@@ -501,11 +508,31 @@ fn describe(index: &IndexModel) -> String {
     out
 }
 
-#[async_trait]
-#[deny(clippy::missing_trait_methods)]
-impl Store for MongoStore {
+impl MongoStore {
+    /// Runs one store call within [`MongoConfig::operation_timeout`]: a
+    /// call still waiting then (a stalled server) fails with a retryable
+    /// `Unavailable`, and the driver drops its connection.
+    async fn bounded<T>(&self, op: Operation, call: impl Future<Output = Result<T>>) -> Result<T> {
+        let limit = self.config.operation_timeout;
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "no answer from the server within {limit:?} (operation_timeout); a write \
+                     may or may not have been applied"
+                ),
+            )
+            .in_context(MONGODB, op)),
+        }
+    }
+}
+
+/// The store's operations without their time bound; [`Store`] wraps each
+/// in [`MongoStore::bounded`].
+impl MongoStore {
     /// One `find` by `_id`; an expired document reads as missing.
-    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+    async fn get_unbounded(&self, key: &Key) -> Result<Option<Entry>> {
         let op = Operation::Get;
         validate::key(&self.caps(), key).map_err(|e| e.in_context(MONGODB, op))?;
         let now = self.now();
@@ -527,7 +554,12 @@ impl Store for MongoStore {
     /// the server's duplicate-key race) and `Create` (filtered on an
     /// expired `expires_at`), filtered on liveness (and version) for
     /// `Update` and `UpdateIf`.
-    async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
+    async fn put_unbounded(
+        &self,
+        key: &Key,
+        value: Bytes,
+        options: PutOptions,
+    ) -> Result<PutResult> {
         let op = Operation::Put;
         let now = self.now();
         let caps = self.caps();
@@ -588,7 +620,7 @@ impl Store for MongoStore {
     /// the document it removed was live. With `if_version`, one
     /// `deleteOne` filtered on version and liveness; when it removes
     /// nothing, a read tells a stale version from a missing key.
-    async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
+    async fn delete_unbounded(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
         let op = Operation::Delete;
         validate::key(&self.caps(), key).map_err(|e| e.in_context(MONGODB, op))?;
         let now = self.now();
@@ -621,7 +653,7 @@ impl Store for MongoStore {
 
     /// One `updateOne` that sets `expires_at` on a live document; value,
     /// owner and version stay.
-    async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
+    async fn touch_unbounded(&self, key: &Key, expires_at: Expiry) -> Result<()> {
         let op = Operation::Touch;
         let now = self.now();
         validate::key(&self.caps(), key)
@@ -644,7 +676,7 @@ impl Store for MongoStore {
     /// the ones expired by the store's clock now, in batches of
     /// `purge_batch`: find the `_id`s through the TTL index, then delete
     /// those still expired. Concurrent purges count each document once.
-    async fn delete_expired(&self) -> Result<u64> {
+    async fn delete_expired_unbounded(&self) -> Result<u64> {
         let op = Operation::DeleteExpired;
         let expired = doc! { EXPIRES_AT: { "$lte": date(self.now()) } };
         let batch = self.config.purge_batch;
@@ -683,7 +715,7 @@ impl Store for MongoStore {
     }
 
     /// One `find` through the owner index, sorted by key.
-    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+    async fn list_by_owner_unbounded(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
         let op = Operation::ListByOwner;
         let mut filter = doc! { OWNER: owner.as_str() };
         filter.extend(live(self.now()));
@@ -704,7 +736,7 @@ impl Store for MongoStore {
 
     /// One `deleteMany` of the owner's live documents; expired ones are
     /// left to the TTL index.
-    async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
+    async fn delete_by_owner_unbounded(&self, owner: &Owner) -> Result<u64> {
         let op = Operation::DeleteByOwner;
         let mut filter = doc! { OWNER: owner.as_str() };
         filter.extend(live(self.now()));
@@ -722,10 +754,56 @@ impl Store for MongoStore {
     /// documents whose `_id` is not a string (up to `MAX_SCAN_LIMIT`).
     /// Expired documents are counted in `expired`; documents that cannot be
     /// decoded are named in `unreadable` and skipped.
-    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+    async fn scan_unbounded(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
         let op = Operation::Scan;
         let after = scan::key_order_start(cursor, limit).map_err(|e| e.in_context(MONGODB, op))?;
         crate::scan::page(&self.collection, after, limit, self.now()).await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl Store for MongoStore {
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        self.bounded(Operation::Get, self.get_unbounded(key)).await
+    }
+
+    async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
+        self.bounded(Operation::Put, self.put_unbounded(key, value, options))
+            .await
+    }
+
+    async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
+        self.bounded(Operation::Delete, self.delete_unbounded(key, if_version))
+            .await
+    }
+
+    async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
+        self.bounded(Operation::Touch, self.touch_unbounded(key, expires_at))
+            .await
+    }
+
+    async fn delete_expired(&self) -> Result<u64> {
+        self.bounded(Operation::DeleteExpired, self.delete_expired_unbounded())
+            .await
+    }
+
+    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+        self.bounded(Operation::ListByOwner, self.list_by_owner_unbounded(owner))
+            .await
+    }
+
+    async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
+        self.bounded(
+            Operation::DeleteByOwner,
+            self.delete_by_owner_unbounded(owner),
+        )
+        .await
+    }
+
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        self.bounded(Operation::Scan, self.scan_unbounded(cursor, limit))
+            .await
     }
 
     fn capabilities(&self) -> Capabilities {

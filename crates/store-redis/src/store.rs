@@ -1169,6 +1169,9 @@ fn decode_owned(reply: Value) -> Result<Vec<(Key, Entry)>> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -28,6 +28,10 @@ pub const MIN_VALUE_LEN_LIMIT: usize = 1024 * 1024;
 /// The largest accepted `max_value_len`: 512 MiB.
 pub const MAX_VALUE_LEN_LIMIT: usize = 512 * 1024 * 1024;
 
+/// How long one database call may take before it fails with
+/// `Unavailable`: 10 s. See `statement_timeout` on the configs.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The largest accepted purge batch.
 pub const MAX_PURGE_BATCH: u32 = 100_000;
 
@@ -36,6 +40,7 @@ pub(crate) struct Common {
     pub(crate) table: String,
     pub(crate) max_connections: u32,
     pub(crate) acquire_timeout: Duration,
+    pub(crate) statement_timeout: Duration,
     pub(crate) purge_batch: u32,
     pub(crate) max_value_len: usize,
     pub(crate) clock: Arc<dyn Clock>,
@@ -47,6 +52,7 @@ impl Default for Common {
             table: DEFAULT_TABLE.to_owned(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             purge_batch: DEFAULT_PURGE_BATCH,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
             clock: Arc::new(SystemClock),
@@ -63,6 +69,9 @@ impl Common {
         }
         if self.acquire_timeout.is_zero() {
             return config("acquire_timeout must be longer than zero".to_owned());
+        }
+        if self.statement_timeout.is_zero() {
+            return config("statement_timeout must be longer than zero".to_owned());
         }
         if !(1..=MAX_PURGE_BATCH).contains(&self.purge_batch) {
             return config(format!(
@@ -84,6 +93,7 @@ impl Common {
         d.field("table", &self.table)
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .field("purge_batch", &self.purge_batch)
             .field("max_value_len", &self.max_value_len)
             .field("clock", &self.clock);
@@ -143,6 +153,24 @@ macro_rules! common_setters {
             /// ```
             pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
                 self.common.acquire_timeout = timeout;
+                self
+            }
+
+            /// How long one database call (a statement, or a whole
+            /// `migrate`) may take before it fails with a retryable
+            /// `Unavailable` (default [`DEFAULT_STATEMENT_TIMEOUT`], 10 s),
+            /// so a stalled server or a lost network never blocks a caller
+            /// for ever. A write that timed out may or may not have been
+            /// applied: read before retrying anything but an idempotent
+            /// write (conditional writes never apply twice).
+            ///
+            /// ```
+            /// use std::time::Duration;
+            #[doc = concat!("let config = store_sqlx::", stringify!($ty), "::default().statement_timeout(Duration::from_secs(3));")]
+            /// # let _ = config;
+            /// ```
+            pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+                self.common.statement_timeout = timeout;
                 self
             }
 

@@ -10,16 +10,20 @@
 mod config;
 mod entry;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod ident;
 mod outcome;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod timeout;
 
 pub use config::{
-    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_PURGE_BATCH, DEFAULT_TABLE,
-    MAX_PURGE_BATCH, MAX_VALUE_LEN_LIMIT, MIN_VALUE_LEN_LIMIT,
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_PURGE_BATCH,
+    DEFAULT_STATEMENT_TIMEOUT, DEFAULT_TABLE, MAX_PURGE_BATCH, MAX_VALUE_LEN_LIMIT,
+    MIN_VALUE_LEN_LIMIT,
 };
 #[cfg(feature = "sqlite")]
 pub use config::{DEFAULT_BUSY_TIMEOUT, SqliteConfig};

@@ -23,6 +23,7 @@ use crate::entry::{from_columns, key_column, scan_page};
 use crate::error::{CodeMeaning, PoolLimits, classify};
 use crate::ident::quote;
 use crate::outcome::{check_columns, refused_delete, refused_put};
+use crate::timeout::Within;
 
 /// The backend name in errors and [`Capabilities`]: `"postgres"`.
 pub const POSTGRES: &str = "postgres";
@@ -89,7 +90,9 @@ impl PostgresStore {
     /// before the first use of a table.
     ///
     /// # Errors
-    /// `Config` for a malformed URL or rejected credentials, `Unavailable`
+    /// `Config` for a malformed URL, rejected credentials or a query
+    /// parameter sqlx does not know whose name says it holds a secret
+    /// (libpq's `sslpassword`: sqlx would log its value), `Unavailable`
     /// when the server cannot be reached within the acquire timeout. The
     /// URL's password never appears in the message.
     ///
@@ -119,6 +122,17 @@ impl PostgresStore {
         config
             .validate()
             .map_err(|e| e.in_context(POSTGRES, Operation::Connect))?;
+        if let Some(name) = ignored_secret_param(url) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "cannot connect to {}: sqlx does not support the connection parameter \
+                     `{name}` and would log its value; remove it from the URL",
+                    redact_url(url)
+                ),
+            )
+            .in_context(POSTGRES, Operation::Connect));
+        }
         let limits = PoolLimits {
             max_connections: config.common.max_connections,
             acquire_timeout: config.common.acquire_timeout,
@@ -249,24 +263,39 @@ impl PostgresStore {
     /// ```
     pub async fn migrate(&self) -> Result<()> {
         let err = |e| self.classify(e, Operation::Migrate);
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .within(self.config.common.statement_timeout)
+            .await
+            .map_err(err)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATE_LOCK)
             .execute(&mut *tx)
+            .within(self.config.common.statement_timeout)
             .await
             .map_err(err)?;
         let schema_exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
                 .bind(&self.config.schema)
                 .fetch_one(&mut *tx)
+                .within(self.config.common.statement_timeout)
                 .await
                 .map_err(err)?;
         if !schema_exists {
             let ddl = format!("CREATE SCHEMA {}", quote(&self.config.schema));
-            sqlx::query(&ddl).execute(&mut *tx).await.map_err(err)?;
+            sqlx::query(&ddl)
+                .execute(&mut *tx)
+                .within(self.config.common.statement_timeout)
+                .await
+                .map_err(err)?;
         }
         for ddl in &self.sql.create {
-            sqlx::query(ddl).execute(&mut *tx).await.map_err(err)?;
+            sqlx::query(ddl)
+                .execute(&mut *tx)
+                .within(self.config.common.statement_timeout)
+                .await
+                .map_err(err)?;
         }
         let columns: Vec<(String, String)> = sqlx::query_as(
             "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
@@ -277,13 +306,21 @@ impl PostgresStore {
         .bind(&self.config.schema)
         .bind(&self.config.common.table)
         .fetch_all(&mut *tx)
+        .within(self.config.common.statement_timeout)
         .await
         .map_err(err)?;
         self.check_columns(&columns)?;
         for ddl in &self.sql.indexes {
-            sqlx::query(ddl).execute(&mut *tx).await.map_err(err)?;
+            sqlx::query(ddl)
+                .execute(&mut *tx)
+                .within(self.config.common.statement_timeout)
+                .await
+                .map_err(err)?;
         }
-        tx.commit().await.map_err(err)
+        tx.commit()
+            .within(self.config.common.statement_timeout)
+            .await
+            .map_err(err)
     }
 
     /// A table that existed before `migrate` must have the store's columns,
@@ -357,6 +394,7 @@ impl PostgresStore {
             .bind(key.as_str())
             .bind(to_timestamp(now))
             .fetch_optional(&self.pool)
+            .within(self.config.common.statement_timeout)
             .await
             .map_err(|e| self.classify(e, operation))?;
         Ok(version.map(Version::from_i64))
@@ -374,6 +412,7 @@ impl Store for PostgresStore {
             .bind(key.as_str())
             .bind(to_timestamp(self.now()))
             .fetch_optional(&self.pool)
+            .within(self.config.common.statement_timeout)
             .await
             .map_err(|e| self.classify(e, op))?;
         row.map(|r| self.entry(&r, op)).transpose()
@@ -409,6 +448,7 @@ impl Store for PostgresStore {
         }
         let written = query
             .fetch_optional(&self.pool)
+            .within(self.config.common.statement_timeout)
             .await
             .map_err(|e| self.classify(e, op))?;
         if let Some(version) = written {
@@ -433,6 +473,7 @@ impl Store for PostgresStore {
                 .bind(key.as_str())
                 .bind(to_timestamp(now))
                 .fetch_optional(&self.pool)
+                .within(self.config.common.statement_timeout)
                 .await
                 .map_err(|e| self.classify(e, op))?;
             return Ok(live == Some(true));
@@ -442,6 +483,7 @@ impl Store for PostgresStore {
             .bind(to_timestamp(now))
             .bind(expected.as_i64())
             .execute(&self.pool)
+            .within(self.config.common.statement_timeout)
             .await
             .map_err(|e| self.classify(e, op))?
             .rows_affected();
@@ -465,6 +507,7 @@ impl Store for PostgresStore {
             .bind(to_timestamp(expires_at))
             .bind(to_timestamp(now))
             .execute(&self.pool)
+            .within(self.config.common.statement_timeout)
             .await
             .map_err(|e| self.classify(e, op))?
             .rows_affected();
@@ -487,6 +530,7 @@ impl Store for PostgresStore {
                 .bind(now)
                 .bind(i64::from(batch))
                 .execute(&self.pool)
+                .within(self.config.common.statement_timeout)
                 .await
                 .map_err(|e| self.classify(e, op))?
                 .rows_affected();
@@ -504,6 +548,7 @@ impl Store for PostgresStore {
             .bind(owner.as_str())
             .bind(to_timestamp(self.now()))
             .fetch_all(&self.pool)
+            .within(self.config.common.statement_timeout)
             .await
             .map_err(|e| self.classify(e, op))?;
         rows.iter()
@@ -522,6 +567,7 @@ impl Store for PostgresStore {
             .bind(owner.as_str())
             .bind(to_timestamp(self.now()))
             .fetch_one(&self.pool)
+            .within(self.config.common.statement_timeout)
             .await
             .map_err(|e| self.classify(e, op))?;
         Ok(u64::try_from(live).unwrap_or(0))
@@ -542,6 +588,7 @@ impl Store for PostgresStore {
         let now = self.now();
         let rows = query
             .fetch_all(&self.pool)
+            .within(self.config.common.statement_timeout)
             .await
             .map_err(|e| self.classify(e, op))?;
         let rows = rows
@@ -708,6 +755,23 @@ fn to_timestamp(at: Expiry) -> Timestamp {
     Timestamp(at.as_unix_millis())
 }
 
+/// The first query parameter of `url` that sqlx does not know, so logs
+/// with its value ("ignoring unrecognized connect parameter"), and whose
+/// name says it holds a secret as [`redact_url`] reads names: libpq's
+/// `sslpassword`, a `PASSWORD` in capitals, a percent-encoded name. sqlx
+/// knows only `password`, exactly.
+fn ignored_secret_param(url: &str) -> Option<&str> {
+    let query = url.split('#').next()?.split_once('?')?.1;
+    query
+        .split('&')
+        .map(|param| param.split_once('=').map_or(param, |(name, _)| name))
+        .find(|&name| {
+            name != "password"
+                && redact_url(&format!("postgres://h/?{name}=x"))
+                    == format!("postgres://h/?{name}=***")
+        })
+}
+
 /// What a SQLSTATE means for the store.
 fn sqlstate(code: &str) -> CodeMeaning {
     use ErrorKind::*;
@@ -761,6 +825,24 @@ mod tests {
     #[test]
     fn pg_epoch_is_2000_01_01() {
         assert_eq!(PG_EPOCH_MILLIS, 10_957 * 86_400_000);
+    }
+
+    #[test]
+    fn secret_params_sqlx_would_log_are_found() {
+        for (url, found) in [
+            ("postgres://u:p@h/db", None),
+            ("postgres://h/db?password=x&sslmode=require", None),
+            (
+                "postgres://h/db?sslmode=require&sslpassword=x",
+                Some("sslpassword"),
+            ),
+            ("postgres://h/db?PASSWORD=x", Some("PASSWORD")),
+            ("postgres://h/db?ssl%70assword=x#f", Some("ssl%70assword")),
+            ("postgres://h/db?x=1#?sslpassword=x", None),
+            ("postgres://h/db?application_name=a&pass=x", Some("pass")),
+        ] {
+            assert_eq!(ignored_secret_param(url), found, "{url}");
+        }
     }
 
     #[test]

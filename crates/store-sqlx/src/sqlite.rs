@@ -23,6 +23,7 @@ use crate::entry::{from_columns, key_column, scan_page};
 use crate::error::{CodeMeaning, PoolLimits, classify};
 use crate::ident::quote;
 use crate::outcome::{check_columns, refused_delete, refused_put};
+use crate::timeout::Within;
 
 /// The backend name in errors and [`Capabilities`]: `"sqlite"`.
 pub const SQLITE: &str = "sqlite";
@@ -320,7 +321,7 @@ impl SqliteStore {
         operation: Operation,
         call: impl Future<Output = std::result::Result<T, sqlx::Error>>,
     ) -> Result<T> {
-        let e = match call.await {
+        let e = match call.within(self.config.common.statement_timeout).await {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
@@ -345,6 +346,7 @@ impl SqliteStore {
         )
         .bind(&self.config.common.table)
         .fetch_one(&self.pool)
+        .within(self.config.common.statement_timeout)
         .await
         .is_ok_and(|n| n > 0)
     }

@@ -59,6 +59,10 @@ pub struct TowerStore {
     store: Arc<dyn Store>,
 }
 
+/// How far ahead of this process's clock a store's clock (a server's) may
+/// run when it decides that a session being saved has just expired.
+const CLOCK_MARGIN: time::Duration = time::Duration::seconds(5);
+
 impl TowerStore {
     /// Sessions in `store`. Use a namespace of their own (a prefix, a
     /// table, a collection).
@@ -132,8 +136,16 @@ impl SessionStore for TowerStore {
             Ok(_) => Ok(()),
             // Deleted meanwhile (logout, revoke): stays deleted.
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            // Expired between the check above and the write: gone too.
-            Err(e) if e.kind() == ErrorKind::InvalidInput => Ok(()),
+            // Expired between the check above and the write (by the
+            // store's clock, which may run a little ahead): gone too. Any
+            // other refusal, such as a session over the store's size
+            // limit, is an error: the session was not saved.
+            Err(e)
+                if e.kind() == ErrorKind::InvalidInput
+                    && record.expiry_date <= OffsetDateTime::now_utc() + CLOCK_MARGIN =>
+            {
+                Ok(())
+            }
             Err(e) => Err(backend(e)),
         }
     }
@@ -164,5 +176,39 @@ impl SessionStore for TowerStore {
             .await
             .map(|_| ())
             .map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use store_memory::{MemoryConfig, MemoryStore};
+
+    use super::*;
+
+    fn record(data: &str) -> Record {
+        let mut map = HashMap::new();
+        map.insert("data".to_owned(), serde_json::Value::from(data));
+        Record {
+            id: Id::default(),
+            data: map,
+            expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_save_the_store_refuses_is_an_error_not_a_silent_drop() {
+        let memory =
+            MemoryStore::with_config(MemoryConfig::default().max_value_len(1024)).expect("config");
+        let store = TowerStore::new(Arc::new(memory));
+        let mut small = record("small");
+        store.create(&mut small).await.expect("create");
+        let mut big = small.clone();
+        big.data = record(&"x".repeat(4096)).data;
+        let err = store.save(&big).await.expect_err("a value over the limit");
+        assert!(matches!(err, session_store::Error::Backend(_)), "{err:?}");
+        let loaded = store.load(&small.id).await.expect("load").expect("kept");
+        assert_eq!(loaded.data, small.data, "the stored session is unchanged");
     }
 }

@@ -246,8 +246,27 @@ async fn redis(_url: &str, _options: OpenOptions) -> Result<Arc<dyn Store>> {
 #[cfg(feature = "mongodb")]
 fn mongo_database(url: &str) -> String {
     let rest = url.split_once("://").map_or("", |(_, rest)| rest);
-    let path = rest.split_once('/').map_or("", |(_, path)| path);
-    let db = path.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    // A password with an unescaped '/' must not give the database name
+    // (which an error about the name would show). Read up to that '/',
+    // `u:pa/ss@h` has a host `u` with the port `pa`: the driver refuses
+    // such a URL anyway, so the name does not matter.
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let bad_port = hosts.split(',').any(|host| {
+        let after_ipv6 = host.rsplit_once(']').map_or(host, |(_, p)| p);
+        after_ipv6
+            .split_once(':')
+            .is_some_and(|(_, port)| port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if bad_port {
+        return "store".to_owned();
+    }
+    let mut db = path.split(['?', '#']).next().unwrap_or("");
+    // An '@' there means the '/' was in a password that also holds an '@'
+    // (`u:p@ss/word@h/db`): the hosts and the path follow the last '@'.
+    if let Some((_, hosts_and_path)) = db.rsplit_once('@') {
+        db = hosts_and_path.split_once('/').map_or("", |(_, path)| path);
+    }
     if db.is_empty() {
         "store".to_owned()
     } else {

@@ -1,0 +1,373 @@
+//! Each server backend behind a [`FaultProxy`]: a stalled server, cut
+//! connections during conditional writes, refused connections.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use store_conformance::faults::{assert_every_operation_unavailable, wait_for_recovery};
+use store_conformance::provision::{Service, service_url};
+use store_conformance::proxy::{Fault, FaultProxy};
+use store_core::{Bytes, ErrorKind, Key, Owner, PutMode, PutOptions, Result, Store};
+use store_layers::{RetryPolicy, RetryStore};
+use store_mongodb::{MongoConfig, MongoStore};
+use store_redis::{RedisConfig, RedisStore};
+use store_sqlx::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
+use tempfile::TempDir;
+
+/// The time bound every store is given behind the proxy.
+pub(crate) const TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// A server backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Redis,
+    Postgres,
+    MongoDb,
+    SqliteFile,
+}
+
+/// Where a backend's stores connect, and what keeps a SQLite file alive.
+pub(crate) struct Server {
+    backend: Backend,
+    url: String,
+    namespace: String,
+    _dir: Option<TempDir>,
+}
+
+impl Server {
+    /// The backend's test server, or `None` (skipped, or a failure under
+    /// `STORE_TEST_REQUIRE=1`).
+    pub(crate) async fn provision(backend: Backend) -> Option<Self> {
+        let (url, dir) = match backend {
+            Backend::Redis => (service_url(Service::Redis).await?, None),
+            Backend::Postgres => (service_url(Service::Postgres).await?, None),
+            Backend::MongoDb => (service_url(Service::MongoDb).await?, None),
+            Backend::SqliteFile => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("soak.db").display());
+                (url, Some(dir))
+            }
+        };
+        Some(Self {
+            backend,
+            url,
+            namespace: format!("rel_{:012x}", rand::rng().random::<u64>() >> 16),
+            _dir: dir,
+        })
+    }
+
+    /// `host:port` of the server.
+    fn host_port(&self) -> String {
+        let rest = self.url.split_once("://").map_or("", |(_, r)| r);
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        authority.rsplit('@').next().unwrap_or("").to_owned()
+    }
+
+    /// A store on the server at `url` (the server's own, or a proxy's), in
+    /// this server's namespace, with every time bound at [`TIMEOUT`].
+    pub(crate) async fn open_at(&self, url: &str) -> Arc<dyn Store> {
+        let ns = self.namespace.as_str();
+        let opened: Result<Arc<dyn Store>> = async {
+            Ok(match self.backend {
+                Backend::Redis => {
+                    // Two reconnect attempts (100 + 200 ms of backoff)
+                    // instead of the default six (about 6.3 s), so a call
+                    // on a server that refuses connections fails fast.
+                    let config = RedisConfig::default()
+                        .prefix(ns)
+                        .response_timeout(TIMEOUT)
+                        .connection_timeout(TIMEOUT)
+                        .reconnect_retries(2);
+                    Arc::new(RedisStore::connect_with(url, config).await?) as Arc<dyn Store>
+                }
+                Backend::Postgres => {
+                    let config = PostgresConfig::default()
+                        .table(ns)
+                        .statement_timeout(TIMEOUT)
+                        .acquire_timeout(TIMEOUT);
+                    let store = PostgresStore::connect_with(url, config).await?;
+                    store.migrate().await?;
+                    Arc::new(store)
+                }
+                Backend::MongoDb => {
+                    let sep = if url.contains('?') { '&' } else { '?' };
+                    let uri = format!(
+                        "{url}{sep}directConnection=true&serverSelectionTimeoutMS=1000&\
+                         connectTimeoutMS=1000"
+                    );
+                    let config = MongoConfig::default().operation_timeout(TIMEOUT);
+                    let store = MongoStore::connect_with(&uri, "store_test", ns, config).await?;
+                    store.ensure_indexes().await?;
+                    Arc::new(store)
+                }
+                Backend::SqliteFile => {
+                    let config = SqliteConfig::default().table(ns);
+                    let store = SqliteStore::connect_with(url, config).await?;
+                    store.migrate().await?;
+                    Arc::new(store)
+                }
+            })
+        }
+        .await;
+        opened.unwrap_or_else(|e| panic!("cannot open a {:?} store: {e}", self.backend))
+    }
+
+    /// A store straight on the server.
+    pub(crate) async fn open(&self) -> Arc<dyn Store> {
+        self.open_at(&self.url.clone()).await
+    }
+
+    /// A proxy in front of the server, and a store through it.
+    async fn proxied(&self) -> (FaultProxy, Arc<dyn Store>) {
+        let proxy = FaultProxy::start(self.host_port())
+            .await
+            .expect("start the proxy");
+        let store = self.open_at(&proxy.url(&self.url)).await;
+        (proxy, store)
+    }
+}
+
+fn key(s: &str) -> Key {
+    Key::new(s).expect("key")
+}
+
+/// A stalled server (connections accepted, nothing answered): every
+/// operation fails with a retryable `Unavailable` within the time bound,
+/// then the same store object works again once the server answers.
+pub(crate) async fn stalled_server(backend: Backend) {
+    let Some(server) = Server::provision(backend).await else {
+        return;
+    };
+    let (proxy, store) = server.proxied().await;
+    let k = key("kept");
+    let owner = Owner::new("alice").expect("owner");
+    store
+        .put(&k, "before the stall".into(), PutMode::Create.into())
+        .await
+        .expect("write before the stall");
+    proxy.set(Fault::Stall);
+    let started = Instant::now();
+    assert_every_operation_unavailable(&*store, &key("other"), &owner).await;
+    let took = started.elapsed();
+    // 9 calls; each may take one bound per round trip (Redis sends a script
+    // again when the server lost it: two round trips).
+    let per_call = took / 9;
+    println!("{backend:?}: 9 calls on a stalled server failed in {took:?} ({per_call:?} each)");
+    assert!(
+        per_call <= TIMEOUT * 2 + Duration::from_millis(500),
+        "a call on a stalled server took {per_call:?}, the bound is {TIMEOUT:?}"
+    );
+    proxy.set(Fault::Pass);
+    let (entry, recovered) = wait_for_recovery(&*store, &k, Duration::from_secs(30)).await;
+    println!("{backend:?}: recovered {recovered:?} after the stall ended");
+    let entry = entry.expect("the entry written before the stall is still there");
+    assert_eq!(&entry.value[..], b"before the stall");
+    store
+        .put(&key("after"), "x".into(), PutMode::Create.into())
+        .await
+        .expect("the same store writes again");
+}
+
+/// What one writer saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Increments the store acknowledged.
+    acked: u64,
+    /// Increments that failed with `Unavailable`: applied or not.
+    unknown: u64,
+    /// Keys whose `Create` was acknowledged.
+    created: Vec<String>,
+    /// Errors other than `Unavailable` and the expected conflicts.
+    unexpected: Vec<String>,
+}
+
+/// A stream of compare-and-swap increments and creates from 8 tasks (half
+/// of them through a `RetryStore`) while the proxy adds latency and cuts
+/// every connection every 20 to 80 ms. Afterwards every acknowledged write
+/// is present, every counter is at least its acknowledged increments and
+/// at most those plus the ones whose outcome was unknown (so nothing was
+/// applied twice), and the store has recovered by itself.
+pub(crate) async fn cut_connections(backend: Backend) {
+    let Some(server) = Server::provision(backend).await else {
+        return;
+    };
+    let (proxy, store) = server.proxied().await;
+    let retrying: Arc<dyn Store> = Arc::new(RetryStore::new(
+        store.clone(),
+        RetryPolicy::default().base_delay(Duration::from_millis(5)),
+    ));
+    let tasks = 8;
+    for t in 0..tasks {
+        store
+            .put(
+                &key(&format!("counter-{t}")),
+                "0".into(),
+                PutMode::Create.into(),
+            )
+            .await
+            .expect("create the counters");
+    }
+    proxy.set(Fault::Latency(Duration::from_millis(2)));
+    let run_for = Duration::from_secs(3);
+    let cutter = {
+        let started = Instant::now();
+        async move {
+            let mut cuts = 0u32;
+            while started.elapsed() < run_for {
+                let pause = rand::rng().random_range(20..80);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                proxy.cut();
+                cuts += 1;
+            }
+            (proxy, cuts)
+        }
+    };
+    let writers = (0..tasks).map(|t| {
+        let s = if t % 2 == 0 {
+            store.clone()
+        } else {
+            retrying.clone()
+        };
+        tokio::spawn(async move { writer(&*s, t, run_for).await })
+    });
+    let (writers, (proxy, cuts)) = tokio::join!(futures::future::join_all(writers), cutter);
+    proxy.set(Fault::Pass);
+    let direct = server.open().await;
+    let (mut acked, mut unknown, mut created) = (0, 0, 0);
+    for (t, seen) in writers.into_iter().enumerate() {
+        let seen = seen.expect("writer task");
+        assert!(
+            seen.unexpected.is_empty(),
+            "unexpected errors: {:?}",
+            seen.unexpected
+        );
+        let counter = direct
+            .get(&key(&format!("counter-{t}")))
+            .await
+            .expect("read the counter")
+            .expect("the counter exists");
+        let counter: u64 = std::str::from_utf8(&counter.value)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .expect("a number");
+        assert!(
+            counter >= seen.acked && counter <= seen.acked + seen.unknown,
+            "counter {t} is {counter}: {} acknowledged, {} unknown",
+            seen.acked,
+            seen.unknown
+        );
+        for k in &seen.created {
+            let e = direct
+                .get(&key(k))
+                .await
+                .expect("read")
+                .expect("an acknowledged create");
+            assert_eq!(&e.value[..], k.as_bytes());
+        }
+        acked += seen.acked;
+        unknown += seen.unknown;
+        created += seen.created.len();
+    }
+    println!(
+        "{backend:?}: {cuts} cuts; {acked} increments acknowledged and present, {unknown} with \
+         an unknown outcome; {created} creates acknowledged and present"
+    );
+    assert!(cuts >= 20, "only {cuts} cuts");
+    assert!(acked > 0, "no write went through between the cuts");
+    let (_, recovered) =
+        wait_for_recovery(&*store, &key("counter-0"), Duration::from_secs(30)).await;
+    println!("{backend:?}: recovered {recovered:?} after the last cut");
+}
+
+async fn writer(s: &dyn Store, t: usize, run_for: Duration) -> Seen {
+    let mut seen = Seen::default();
+    let counter = key(&format!("counter-{t}"));
+    let started = Instant::now();
+    let mut i = 0;
+    while started.elapsed() < run_for {
+        i += 1;
+        let current = match s.get(&counter).await {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                seen.unexpected.push("the counter vanished".into());
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::Unavailable => continue,
+            Err(e) => {
+                seen.unexpected.push(e.to_string());
+                continue;
+            }
+        };
+        let n: u64 = std::str::from_utf8(&current.value)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX);
+        let next = Bytes::from((n + 1).to_string());
+        match s
+            .put(&counter, next, PutMode::UpdateIf(current.version).into())
+            .await
+        {
+            Ok(_) => seen.acked += 1,
+            Err(e) if e.kind() == ErrorKind::Unavailable => seen.unknown += 1,
+            Err(e) => seen.unexpected.push(format!("increment: {e}")),
+        }
+        let name = format!("created-{t}-{i}");
+        let opts = PutOptions::new(PutMode::Create).owner(Owner::new("bob").expect("owner"));
+        match s.put(&key(&name), Bytes::from(name.clone()), opts).await {
+            Ok(_) => seen.created.push(name),
+            Err(e) if e.kind() == ErrorKind::Unavailable => {}
+            Err(e) => seen.unexpected.push(format!("create: {e}")),
+        }
+    }
+    seen
+}
+
+/// Refused connections (every open one cut, new ones reset): each write
+/// fails before anything reaches the server, and none of them is there
+/// afterwards; the store then recovers by itself.
+pub(crate) async fn refused_connections(backend: Backend) {
+    let Some(server) = Server::provision(backend).await else {
+        return;
+    };
+    let (proxy, store) = server.proxied().await;
+    store
+        .put(&key("warm"), "x".into(), PutMode::Create.into())
+        .await
+        .expect("a write before the fault");
+    proxy.set(Fault::Refuse);
+    proxy.cut();
+    let mut outcomes = BTreeMap::new();
+    let mut slowest = Duration::ZERO;
+    for i in 0..10 {
+        let name = format!("refused-{i}");
+        let started = Instant::now();
+        let r = store
+            .put(&key(&name), "x".into(), PutMode::Create.into())
+            .await;
+        slowest = slowest.max(started.elapsed());
+        let kind = r.err().map(|e| e.kind());
+        outcomes.insert(name, kind);
+    }
+    assert!(
+        slowest <= TIMEOUT * 3,
+        "a write to a server that refuses connections took {slowest:?}"
+    );
+    for (name, kind) in &outcomes {
+        assert_eq!(*kind, Some(ErrorKind::Unavailable), "{name} while refused");
+    }
+    proxy.set(Fault::Pass);
+    let (_, recovered) = wait_for_recovery(&*store, &key("warm"), Duration::from_secs(30)).await;
+    let direct = server.open().await;
+    for name in outcomes.keys() {
+        assert!(
+            direct.get(&key(name)).await.expect("read").is_none(),
+            "{name} failed before sending, yet it is stored"
+        );
+    }
+    println!(
+        "{backend:?}: 10 refused writes failed (slowest {slowest:?}) and are absent; recovered \
+         {recovered:?} after the fault"
+    );
+}
