@@ -185,7 +185,7 @@ struct Seen {
 
 /// A stream of compare-and-swap increments and creates from 8 tasks (half
 /// of them through a `RetryStore`) while the proxy adds latency and cuts
-/// every connection every 20 to 80 ms. Afterwards every acknowledged write
+/// every connection every 30 to 120 ms. Afterwards every acknowledged write
 /// is present, every counter is at least its acknowledged increments and
 /// at most those plus the ones whose outcome was unknown (so nothing was
 /// applied twice), and the store has recovered by itself.
@@ -216,7 +216,7 @@ pub(crate) async fn cut_connections(backend: Backend) {
         async move {
             let mut cuts = 0u32;
             while started.elapsed() < run_for {
-                let pause = rand::rng().random_range(20..80);
+                let pause = rand::rng().random_range(30..120);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
                 proxy.cut();
                 cuts += 1;
@@ -275,7 +275,7 @@ pub(crate) async fn cut_connections(backend: Backend) {
          an unknown outcome; {created} creates acknowledged and present"
     );
     assert!(cuts >= 20, "only {cuts} cuts");
-    assert!(acked > 0, "no write went through between the cuts");
+    assert!(acked + created as u64 > 0, "no write went through between the cuts");
     let (_, recovered) =
         wait_for_recovery(&*store, &key("counter-0"), Duration::from_secs(30)).await;
     println!("{backend:?}: recovered {recovered:?} after the last cut");
