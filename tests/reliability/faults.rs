@@ -275,7 +275,10 @@ pub(crate) async fn cut_connections(backend: Backend) {
          an unknown outcome; {created} creates acknowledged and present"
     );
     assert!(cuts >= 20, "only {cuts} cuts");
-    assert!(acked + created as u64 > 0, "no write went through between the cuts");
+    assert!(
+        acked + created as u64 > 0,
+        "no write went through between the cuts"
+    );
     let (_, recovered) =
         wait_for_recovery(&*store, &key("counter-0"), Duration::from_secs(30)).await;
     println!("{backend:?}: recovered {recovered:?} after the last cut");
