@@ -48,6 +48,8 @@ struct Counts {
     ops: AtomicU64,
     sessions: AtomicU64,
     conflicts: AtomicU64,
+    /// Hot-key increments the store acknowledged.
+    bumps: AtomicU64,
 }
 
 /// What one task left behind: each live session's last acknowledged value.
@@ -113,6 +115,11 @@ pub(crate) async fn run(backend: Backend) {
             .and_then(|v| v.parse::<u64>().ok())
             .expect("a number");
     }
+    assert_eq!(
+        hot_total,
+        counts.bumps.load(Ordering::Relaxed),
+        "the hot counters must total the acknowledged increments: none lost, none doubled"
+    );
     let ops = counts.ops.load(Ordering::Relaxed);
     println!(
         "{backend:?} soak: {TASKS} tasks for {elapsed:.1?}: {ops} operations ({:.0}/s), {} \
@@ -226,7 +233,10 @@ async fn bump_hot(s: &dyn Store, h: usize, counts: &Counts) -> Result<(), String
         )
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            counts.bumps.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
         Err(e) if e.kind() == ErrorKind::VersionMismatch => {
             counts.conflicts.fetch_add(1, Ordering::Relaxed);
             Ok(())

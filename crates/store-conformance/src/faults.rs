@@ -17,6 +17,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,40 +29,73 @@ use store_core::{
 /// Calls each operation of the contract once: `get`, `put` (an `Upsert`
 /// owned by `owner`), `delete`, `touch` (an hour ahead of the system
 /// clock), `delete_expired`, `list_by_owner`, `delete_by_owner` and
-/// `scan` (a first page of 10), and
-/// returns each outcome with the operation's name.
+/// `scan` (a first page of 10), and returns each outcome with the
+/// operation's name.
 pub async fn call_every_operation(
     store: &dyn Store,
     key: &Key,
     owner: &Owner,
 ) -> Vec<(&'static str, Result<()>)> {
+    time_every_operation(store, key, owner)
+        .await
+        .into_iter()
+        .map(|(name, result, _)| (name, result))
+        .collect()
+}
+
+/// As [`call_every_operation`], with how long each call took: for checking
+/// that no call outlives a store's time bounds.
+pub async fn time_every_operation(
+    store: &dyn Store,
+    key: &Key,
+    owner: &Owner,
+) -> Vec<(&'static str, Result<()>, Duration)> {
     let in_an_hour = SystemClock
         .now()
         .checked_add(Duration::from_secs(3600))
         .expect("an hour from now is a valid expiry");
     let opts = PutOptions::new(PutMode::Upsert).owner(owner.clone());
-    vec![
-        ("get", store.get(key).await.map(|_| ())),
+    type Call<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+    let calls: Vec<(&'static str, Call<'_>)> = vec![
+        ("get", Box::pin(async { store.get(key).await.map(|_| ()) })),
         (
             "put",
-            store
-                .put(key, Bytes::from_static(b"x"), opts)
-                .await
-                .map(|_| ()),
+            Box::pin(async move {
+                store
+                    .put(key, Bytes::from_static(b"x"), opts)
+                    .await
+                    .map(|_| ())
+            }),
         ),
-        ("delete", store.delete(key, None).await.map(|_| ())),
-        ("touch", store.touch(key, in_an_hour).await),
-        ("delete_expired", store.delete_expired().await.map(|_| ())),
+        (
+            "delete",
+            Box::pin(async { store.delete(key, None).await.map(|_| ()) }),
+        ),
+        ("touch", Box::pin(store.touch(key, in_an_hour))),
+        (
+            "delete_expired",
+            Box::pin(async { store.delete_expired().await.map(|_| ()) }),
+        ),
         (
             "list_by_owner",
-            store.list_by_owner(owner).await.map(|_| ()),
+            Box::pin(async { store.list_by_owner(owner).await.map(|_| ()) }),
         ),
         (
             "delete_by_owner",
-            store.delete_by_owner(owner).await.map(|_| ()),
+            Box::pin(async { store.delete_by_owner(owner).await.map(|_| ()) }),
         ),
-        ("scan", store.scan(None, 10).await.map(|_| ())),
-    ]
+        (
+            "scan",
+            Box::pin(async { store.scan(None, 10).await.map(|_| ()) }),
+        ),
+    ];
+    let mut outcomes = Vec::with_capacity(calls.len());
+    for (name, call) in calls {
+        let started = Instant::now();
+        let result = call.await;
+        outcomes.push((name, result, started.elapsed()));
+    }
+    outcomes
 }
 
 /// Asserts that every operation of [`call_every_operation`] fails with a

@@ -161,8 +161,9 @@ impl MongoConfig {
         self
     }
 
-    /// How long one store call may take, all its round trips included,
-    /// before it fails with a retryable `Unavailable` (default
+    /// How long one store call may take, all its round trips included
+    /// (for `delete_expired`, each batch's round trips), before it fails
+    /// with a retryable `Unavailable` (default
     /// [`DEFAULT_OPERATION_TIMEOUT`], 10 s). The driver's own timeouts only
     /// cover finding a server and connecting; this one also covers a
     /// server that accepted the request and never answers. A write that

@@ -303,6 +303,11 @@ impl MongoStore {
     /// # Ok(()) }
     /// ```
     pub async fn ensure_indexes(&self) -> Result<()> {
+        self.bounded(Operation::Migrate, self.ensure_indexes_unbounded())
+            .await
+    }
+
+    async fn ensure_indexes_unbounded(&self) -> Result<()> {
         let op = Operation::Migrate;
         let wanted = [
             IndexModel::builder()
@@ -676,23 +681,29 @@ impl MongoStore {
     /// the ones expired by the store's clock now, in batches of
     /// `purge_batch`: find the `_id`s through the TTL index, then delete
     /// those still expired. Concurrent purges count each document once.
+    /// Each round trip is bounded on its own, so a large backlog is never
+    /// cut short by `operation_timeout`.
     async fn delete_expired_unbounded(&self) -> Result<u64> {
         let op = Operation::DeleteExpired;
         let expired = doc! { EXPIRES_AT: { "$lte": date(self.now()) } };
         let batch = self.config.purge_batch;
         let mut total = 0;
         loop {
+            let found_ids = async {
+                self.collection
+                    .find(expired.clone())
+                    .projection(doc! { ID: 1 })
+                    .sort(doc! { EXPIRES_AT: 1 })
+                    .limit(i64::from(batch))
+                    .await
+                    .map_err(|e| classify(e, op))?
+                    .try_collect::<Vec<Document>>()
+                    .await
+                    .map_err(|e| classify(e, op))
+            };
             let ids: Vec<Bson> = self
-                .collection
-                .find(expired.clone())
-                .projection(doc! { ID: 1 })
-                .sort(doc! { EXPIRES_AT: 1 })
-                .limit(i64::from(batch))
-                .await
-                .map_err(|e| classify(e, op))?
-                .try_collect::<Vec<Document>>()
-                .await
-                .map_err(|e| classify(e, op))?
+                .bounded(op, found_ids)
+                .await?
                 .into_iter()
                 .filter_map(|mut d| d.remove(ID))
                 .collect();
@@ -702,12 +713,13 @@ impl MongoStore {
             }
             let mut filter = doc! { ID: { "$in": ids } };
             filter.extend(expired.clone());
-            let result = self
-                .collection
-                .delete_many(filter)
-                .await
-                .map_err(|e| classify(e, op))?;
-            total += result.deleted_count;
+            let deleted = async {
+                self.collection
+                    .delete_many(filter)
+                    .await
+                    .map_err(|e| classify(e, op))
+            };
+            total += self.bounded(op, deleted).await?.deleted_count;
             if found < batch as usize {
                 return Ok(total);
             }
@@ -784,8 +796,8 @@ impl Store for MongoStore {
     }
 
     async fn delete_expired(&self) -> Result<u64> {
-        self.bounded(Operation::DeleteExpired, self.delete_expired_unbounded())
-            .await
+        // Bounded per round trip inside: a purge may run many batches.
+        self.delete_expired_unbounded().await
     }
 
     async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {

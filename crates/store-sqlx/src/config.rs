@@ -156,11 +156,13 @@ macro_rules! common_setters {
                 self
             }
 
-            /// How long one database call (a statement, or a whole
-            /// `migrate`) may take before it fails with a retryable
-            /// `Unavailable` (default [`DEFAULT_STATEMENT_TIMEOUT`], 10 s),
-            /// so a stalled server or a lost network never blocks a caller
-            /// for ever. A write that timed out may or may not have been
+            /// How long one database call (each statement, each of
+            /// `migrate`'s statements) may take before it fails with a
+            /// retryable `Unavailable` (default
+            /// [`DEFAULT_STATEMENT_TIMEOUT`], 10 s), so a stalled server or
+            /// a lost network never blocks a caller for ever. The bound is
+            /// the client's: the server is not told to cancel, unlike
+            /// PostgreSQL's own `statement_timeout` setting. A write that timed out may or may not have been
             /// applied: read before retrying anything but an idempotent
             /// write (conditional writes never apply twice).
             ///

@@ -22,7 +22,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Target {
     /// The store's URL: memory://, sqlite://path, postgres://…, redis://…,
-    /// mongodb://… (passwords are never printed).
+    /// mongodb://… (its password is never printed).
     #[arg(long, env = "STORE_URL", hide_env_values = true)]
     pub(crate) url: String,
     /// The namespace: the key prefix (Redis, memory), table (SQL) or

@@ -155,6 +155,11 @@ struct State {
     #[serde(default)]
     finished: bool,
     counts: WriteCounts,
+    /// Expired and undecodable entries the source scan passed over so far.
+    #[serde(default)]
+    source_expired: u64,
+    #[serde(default)]
+    source_unreadable: u64,
 }
 
 fn load_state(path: &Path) -> Outcome<Option<State>> {
@@ -218,9 +223,10 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
         false => WriteMode::KeepExisting,
     };
 
-    let resumed = match &args.state {
-        Some(path) => load_state(path)?,
-        None => None,
+    // A dry run reads the whole source and never a state file.
+    let resumed = match (&args.state, args.dry_run) {
+        (Some(path), false) => load_state(path)?,
+        _ => None,
     };
     if let Some(state) = &resumed {
         if state.from != from_shown || state.to != to_shown {
@@ -238,6 +244,9 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
     let mut counts = resumed.as_ref().map(|s| s.counts).unwrap_or_default();
     let finished = resumed.as_ref().is_some_and(|s| s.finished);
     let written_before = counts.written;
+    let (expired_before, unreadable_before) = resumed
+        .as_ref()
+        .map_or((0, 0), |s| (s.source_expired, s.source_unreadable));
 
     println!("copying {from_shown} -> {to_shown}");
     if finished {
@@ -282,14 +291,7 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
         );
         let written = written.map_err(|failure| {
             bar.abandon();
-            match &args.state {
-                Some(_) => failure.hint(
-                    "run the same command again: the copy resumes after the last complete batch",
-                ),
-                None => {
-                    failure.hint("run it again with --state FILE to resume after an interruption")
-                }
-            }
+            resume_hint(failure, args.state.is_some())
         })?;
         counts.add(&written);
         if let Some(path) = &args.state {
@@ -299,11 +301,16 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
                 cursor: position,
                 finished: done,
                 counts,
+                source_expired: expired_before + scan.totals.expired,
+                source_unreadable: unreadable_before + scan.totals.unreadable,
             };
             save_state(path, &state)?;
         }
         bar.inc(n);
-        page = next?;
+        page = next.map_err(|failure| {
+            bar.abandon();
+            resume_hint(failure, args.state.is_some())
+        })?;
     }
     bar.finish_and_clear();
     let elapsed = started.elapsed();
@@ -320,7 +327,9 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
         );
         return Ok(());
     }
-    if let Some(path) = &args.state {
+    // A copy with refused entries keeps its state file: run again, it goes
+    // straight to the check.
+    if let (Some(path), 0) = (&args.state, counts.rejected) {
         if let Err(e) = std::fs::remove_file(path) {
             eprintln!(
                 "storectl: warning: cannot remove the state file {}: {e}",
@@ -340,9 +349,9 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
         elapsed.as_secs_f64(),
         this_run as f64 / elapsed.as_secs_f64().max(1e-3),
         counts.existing,
-        counts.expired + scan.totals.expired,
+        counts.expired + expired_before + scan.totals.expired,
         counts.rejected,
-        scan.totals.unreadable
+        unreadable_before + scan.totals.unreadable
     );
     if counts.rejected > 0 {
         return Err(Failure::failed(format!(
@@ -354,6 +363,15 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
         return Ok(());
     }
     verify(&*source, &*dest, args.batch, args.concurrency).await
+}
+
+/// Tells how to go on after a copy stopped on `failure`.
+fn resume_hint(failure: Failure, with_state: bool) -> Failure {
+    match with_state {
+        true => failure
+            .hint("run the same command again: the copy resumes after the last complete batch"),
+        false => failure.hint("run it again with --state FILE to resume after an interruption"),
+    }
 }
 
 /// Counts the live entries of `store` (one scan).

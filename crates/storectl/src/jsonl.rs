@@ -76,12 +76,27 @@ fn json_error(e: &serde_json::Error) -> String {
 /// `storectl export`.
 pub(crate) async fn export(target: &Target, output: Option<&Path>, batch: usize) -> Outcome {
     let store = open_target(target).await?;
-    let sink: Box<dyn AsyncWrite + Unpin + Send> = match output {
-        Some(path) => Box::new(
-            tokio::fs::File::create(path)
-                .await
-                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?,
-        ),
+    // A file is written beside its final name, readable by its owner only
+    // (it holds every session's data), and renamed once complete, so a
+    // failed export never leaves a file that looks whole.
+    let partial = output.map(|path| {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".partial");
+        std::path::PathBuf::from(tmp)
+    });
+    let sink: Box<dyn AsyncWrite + Unpin + Send> = match &partial {
+        Some(tmp) => {
+            let mut options = tokio::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            options.mode(0o600);
+            Box::new(
+                options
+                    .open(tmp)
+                    .await
+                    .map_err(|e| Failure::usage(format!("cannot create {}: {e}", tmp.display())))?,
+            )
+        }
         None => Box::new(tokio::io::stdout()),
     };
     let mut out = BufWriter::new(sink);
@@ -100,6 +115,10 @@ pub(crate) async fn export(target: &Target, output: Option<&Path>, batch: usize)
         counter.inc(page.len() as u64);
     }
     out.flush().await.map_err(write_err)?;
+    drop(out);
+    if let (Some(tmp), Some(path)) = (&partial, output) {
+        tokio::fs::rename(tmp, path).await.map_err(write_err)?;
+    }
     counter.finish_and_clear();
     eprintln!(
         "exported {written} entries (skipped: {} expired, {} unreadable)",

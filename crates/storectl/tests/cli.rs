@@ -257,6 +257,19 @@ async fn end_to_end(kind: Kind) {
     ok(&[&["export", "--batch", "7", "-o", file][..], &t].concat());
     let exported = std::fs::read_to_string(file).expect("export file");
     assert_eq!(exported.lines().count(), 40);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file)
+            .expect("export file")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "an export is readable by its owner only"
+        );
+        assert!(!Path::new(&format!("{file}.partial")).exists());
+    }
 
     let out = ok(&[&["revoke", "--owner", "alice"][..], &t].concat());
     assert_eq!(out.trim(), "revoked 6 entries of owner alice");
