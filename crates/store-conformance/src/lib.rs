@@ -4,6 +4,8 @@
 pub mod behaviours;
 pub mod faults;
 mod fixture;
+#[cfg(feature = "logs")]
+pub mod logs;
 pub mod provision;
 pub mod proxy;
 

@@ -1,43 +1,15 @@
 //! `TracedStore`'s events, captured: levels by outcome, and never a key,
 //! an owner or a value.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use store_conformance::logs::CapturedLog;
 use store_core::{Key, Owner, PutMode, PutOptions, Store};
 use store_layers::TracedStore;
 use store_template::{TemplateClient, TemplateStore};
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn events_carry_outcomes_at_their_level_and_no_secrets() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = CapturedLog::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber());
 
     let client = TemplateClient::default();
     let store = TracedStore::new(TemplateStore::new(client.clone(), "t"));
@@ -57,7 +29,7 @@ async fn events_carry_outcomes_at_their_level_and_no_secrets() {
     client.set_down(true);
     store.get(&sid).await.unwrap_err();
 
-    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let out = captured.text();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 5, "one event per call:\n{out}");
     assert!(

@@ -16,15 +16,15 @@
 use std::collections::{HashMap, HashSet};
 use std::error::Error as StdError;
 use std::fmt::{Debug, Display};
-use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use store_conformance::logs::CapturedLog;
 use store_conformance::provision::{Service, service_url};
 use store_core::{
     Clock, Entry, ErrorKind, Expiry, Key, ManualClock, Owner, PutMode, PutOptions, Store,
@@ -36,49 +36,16 @@ use store_tower_sessions::TowerStore;
 use time::OffsetDateTime;
 use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::{Id, Record};
-use tracing_subscriber::fmt::MakeWriter;
 
 /// How many consecutive characters of a secret count as a leak.
 const WINDOW: usize = 12;
 
-/// Where the fmt subscriber writes: a buffer the test reads back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 /// Captures every event and span of this thread at TRACE level until the
 /// guard is dropped (the tests run on a current-thread runtime, so every
 /// task of the test is polled on this thread).
-fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+fn capture() -> (CapturedLog, tracing::subscriber::DefaultGuard) {
+    let captured = CapturedLog::default();
+    let guard = tracing::subscriber::set_default(captured.subscriber());
     (captured, guard)
 }
 

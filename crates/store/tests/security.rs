@@ -9,16 +9,15 @@
 use std::error::Error as StdError;
 use std::fmt::Debug;
 use std::future::Future;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use store::store_mongodb::MongoStore;
 use store::store_redis::RedisStore;
 use store::store_sqlx::{PostgresConfig, PostgresStore};
 use store::{Key, OpenOptions, PutMode, Store};
+use store_conformance::logs::CapturedLog;
 use store_conformance::provision::{Service, service_url};
-use tracing_subscriber::fmt::MakeWriter;
 
 /// The password every URL of these tests carries.
 const PASSWORD: &str = "S3cretPw";
@@ -26,62 +25,34 @@ const PASSWORD: &str = "S3cretPw";
 /// The longest an unreachable or malformed case may take.
 const FAST: Duration = Duration::from_secs(6);
 
-/// The log of the whole test binary: `tracing` events and `log` records.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+/// Forwards `log` records (the drivers') into the captured log.
+struct LogBridge(CapturedLog);
 
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl log::Log for Captured {
+impl log::Log for LogBridge {
     fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
     }
     fn log(&self, record: &log::Record<'_>) {
-        let line = format!(
-            "{} {}: {}\n",
+        self.0.push_line(&format!(
+            "{} {}: {}",
             record.level(),
             record.target(),
             record.args()
-        );
-        self.0.lock().unwrap().extend_from_slice(line.as_bytes());
+        ));
     }
     fn flush(&self) {}
 }
 
 /// Installs the capture once for the binary (drivers log from their own
 /// tasks and threads, so it is global) and returns it.
-fn capture() -> &'static Captured {
-    static LOG: OnceLock<Captured> = OnceLock::new();
+fn capture() -> &'static CapturedLog {
+    static LOG: OnceLock<CapturedLog> = OnceLock::new();
     LOG.get_or_init(|| {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        log::set_logger(Box::leak(Box::new(captured.clone()))).expect("one global logger");
+        let captured = CapturedLog::default();
+        tracing::subscriber::set_global_default(captured.subscriber())
+            .expect("one global subscriber");
+        log::set_logger(Box::leak(Box::new(LogBridge(captured.clone()))))
+            .expect("one global logger");
         log::set_max_level(log::LevelFilter::Trace);
         captured
     })
