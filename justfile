@@ -70,6 +70,10 @@ quickstart:
 services:
     bash scripts/services.sh redis redis-cluster postgres mongodb
 
-# Benchmarks, each store next to its raw driver in the same run (starts local Redis, Postgres and MongoDB).
-bench:
-    bash scripts/bench.sh
+# Every store beside its raw driver and the tower-sessions stores, same run, same servers (starts them); rewrites docs/performance.md.
+bench *ARGS:
+    bash scripts/bench.sh {{ARGS}}
+
+# The benchmark in a few seconds on the running test servers: proves it runs and writes its document (to a temp dir).
+bench-smoke:
+    bash -c 'out=$(mktemp -d) && cargo run -q -p store-bench -- --quick --tasks 1,4 --doc "$out/performance.md" > "$out/tables.md" && test -s "$out/perf/kv.svg" && grep -q "round trips" "$out/performance.md" && echo "bench-smoke: wrote $out/performance.md" '

@@ -69,6 +69,9 @@ just test
 step "new-backend: a throwaway backend from the template passes the suite"
 just check-new-backend
 
+step "bench-smoke: every backend, contender and workload of store-bench, briefly"
+just bench-smoke
+
 step "quickstart"
 just quickstart
 

@@ -120,7 +120,7 @@ impl Server {
     }
 
     /// A proxy in front of the server, and a store through it.
-    async fn proxied(&self) -> (FaultProxy, Arc<dyn Store>) {
+    pub(crate) async fn proxied(&self) -> (FaultProxy, Arc<dyn Store>) {
         let proxy = FaultProxy::start(self.host_port())
             .await
             .expect("start the proxy");

@@ -6,10 +6,16 @@
 //! 120 s).
 
 mod faults;
+mod round_trips;
 mod soak;
 
 mod redis {
-    use crate::{faults, soak};
+    use crate::{faults, round_trips, soak};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn one_round_trip_per_single_key_operation() {
+        round_trips::single_key_operations(faults::Backend::Redis).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn stalled_server_fails_every_operation_within_the_timeout() {
@@ -33,7 +39,12 @@ mod redis {
 }
 
 mod postgres {
-    use crate::{faults, soak};
+    use crate::{faults, round_trips, soak};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn one_round_trip_per_single_key_operation() {
+        round_trips::single_key_operations(faults::Backend::Postgres).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn stalled_server_fails_every_operation_within_the_timeout() {
@@ -57,7 +68,12 @@ mod postgres {
 }
 
 mod mongodb {
-    use crate::{faults, soak};
+    use crate::{faults, round_trips, soak};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn one_round_trip_per_single_key_operation() {
+        round_trips::single_key_operations(faults::Backend::MongoDb).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn stalled_server_fails_every_operation_within_the_timeout() {

@@ -26,7 +26,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,6 +57,7 @@ struct Shared {
     cuts: watch::Sender<u64>,
     accepted: AtomicU64,
     forwarded: AtomicU64,
+    round_trips: AtomicU64,
 }
 
 /// A fault-injecting TCP proxy to one upstream server, on a free loopback
@@ -93,6 +94,7 @@ impl FaultProxy {
             cuts: watch::Sender::new(0),
             accepted: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, upstream.clone(), shared.clone()));
         Ok(Self {
@@ -160,6 +162,25 @@ impl FaultProxy {
     pub fn forwarded(&self) -> u64 {
         self.shared.forwarded.load(Ordering::Relaxed)
     }
+
+    /// How many round trips clients have made so far: on each connection,
+    /// every burst of client bytes that follows the server's reply (or
+    /// opens the connection) counts once, however many reads it takes.
+    /// Exact for a client that waits for each reply before it sends again;
+    /// pipelined requests on one connection count once per burst.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let proxy = store_conformance::proxy::FaultProxy::start("127.0.0.1:6379").await?;
+    /// let before = proxy.round_trips();
+    /// // … one call through proxy.url("redis://127.0.0.1:6379/") …
+    /// let made = proxy.round_trips() - before;
+    /// # let _ = made;
+    /// # Ok(()) }
+    /// ```
+    pub fn round_trips(&self) -> u64 {
+        self.shared.round_trips.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -195,8 +216,17 @@ async fn connection(client: TcpStream, upstream: String, shared: Arc<Shared>) {
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let up = pump(client_read, server_write, &shared);
-    let down = pump(server_read, client_write, &shared);
+    // Whether the client spoke last on this connection: the first client
+    // burst after the server spoke starts a round trip.
+    let client_spoke_last = AtomicBool::new(false);
+    let up = pump(client_read, server_write, &shared, |n| {
+        if !client_spoke_last.swap(true, Ordering::AcqRel) && n > 0 {
+            shared.round_trips.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let down = pump(server_read, client_write, &shared, |_| {
+        client_spoke_last.store(false, Ordering::Release);
+    });
     tokio::select! {
         _ = async { tokio::join!(up, down) } => {}
         _ = cuts.changed() => {}
@@ -204,7 +234,12 @@ async fn connection(client: TcpStream, upstream: String, shared: Arc<Shared>) {
 }
 
 /// Copies one direction, chunk by chunk, as the current fault allows.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, shared: &Shared) {
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    shared: &Shared,
+    on_read: impl Fn(usize),
+) {
     let mut fault = shared.fault.subscribe();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -212,6 +247,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, shared: &Shared) 
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        on_read(n);
         loop {
             let current = *fault.borrow_and_update();
             match current {
@@ -233,4 +269,69 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, shared: &Shared) 
         shared.forwarded.fetch_add(n as u64, Ordering::Relaxed);
     }
     let _ = to.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback server that answers each read with the bytes it read.
+    async fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    async fn exchange(client: &mut TcpStream, message: &[u8]) {
+        client.write_all(message).await.unwrap();
+        let mut back = vec![0u8; message.len()];
+        client.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, message);
+    }
+
+    #[tokio::test]
+    async fn round_trips_count_each_request_after_a_reply() {
+        let proxy = FaultProxy::start(echo_server().await.to_string())
+            .await
+            .unwrap();
+        let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+        client.set_nodelay(true).unwrap();
+        assert_eq!(proxy.round_trips(), 0);
+        for _ in 0..3 {
+            exchange(&mut client, b"ping").await;
+        }
+        assert_eq!(proxy.round_trips(), 3);
+
+        // Two requests sent before any reply is read: one burst.
+        client.write_all(b"ab").await.unwrap();
+        client.write_all(b"cd").await.unwrap();
+        let mut back = [0u8; 4];
+        client.read_exact(&mut back).await.unwrap();
+        // The burst may reach the server as one read or as two; both are
+        // one round trip as long as no reply came in between.
+        let after_burst = proxy.round_trips();
+        assert!(
+            (4..=5).contains(&after_burst),
+            "a pipelined burst counted {}",
+            after_burst - 3
+        );
+
+        // A second connection counts on its own.
+        let mut other = TcpStream::connect(proxy.addr()).await.unwrap();
+        exchange(&mut other, b"hello").await;
+        exchange(&mut client, b"again").await;
+        assert_eq!(proxy.round_trips(), after_burst + 2);
+    }
 }

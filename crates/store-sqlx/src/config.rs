@@ -40,6 +40,7 @@ pub(crate) struct Common {
     pub(crate) table: String,
     pub(crate) max_connections: u32,
     pub(crate) acquire_timeout: Duration,
+    pub(crate) test_before_acquire: bool,
     pub(crate) statement_timeout: Duration,
     pub(crate) purge_batch: u32,
     pub(crate) max_value_len: usize,
@@ -52,6 +53,7 @@ impl Default for Common {
             table: DEFAULT_TABLE.to_owned(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            test_before_acquire: false,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             purge_batch: DEFAULT_PURGE_BATCH,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
@@ -93,6 +95,7 @@ impl Common {
         d.field("table", &self.table)
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("test_before_acquire", &self.test_before_acquire)
             .field("statement_timeout", &self.statement_timeout)
             .field("purge_batch", &self.purge_batch)
             .field("max_value_len", &self.max_value_len)
@@ -153,6 +156,27 @@ macro_rules! common_setters {
             /// ```
             pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
                 self.common.acquire_timeout = timeout;
+                self
+            }
+
+            /// Whether the pool opened by `connect_with` pings a connection
+            /// before handing it to a call (sqlx's `test_before_acquire`;
+            /// default `false` here, `true` in sqlx). Off, every call is one
+            /// round trip to the server instead of two: sqlx already pings
+            /// each connection when it goes back to the pool, so a pooled
+            /// connection was alive when it went idle. What the ping on
+            /// acquire adds is catching a connection that died while idle
+            /// (a server restart, a proxy's idle cut): without it, that
+            /// call fails with a retryable `Unavailable` and the pool
+            /// drops the connection. Turn it on where idle connections are
+            /// often cut and callers do not retry.
+            ///
+            /// ```
+            #[doc = concat!("let config = store_sqlx::", stringify!($ty), "::default().test_before_acquire(true);")]
+            /// # let _ = config;
+            /// ```
+            pub fn test_before_acquire(mut self, test: bool) -> Self {
+                self.common.test_before_acquire = test;
                 self
             }
 

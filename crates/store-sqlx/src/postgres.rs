@@ -139,6 +139,7 @@ impl PostgresStore {
         };
         let pool = PgPoolOptions::new()
             .max_connections(limits.max_connections)
+            .test_before_acquire(config.common.test_before_acquire)
             .acquire_timeout(limits.acquire_timeout)
             .connect(url)
             .await

@@ -143,7 +143,9 @@ impl SqliteStore {
             .map_err(connect_err)?
             .create_if_missing(true)
             .busy_timeout(config.busy_timeout);
-        let mut pool = SqlitePoolOptions::new().acquire_timeout(config.common.acquire_timeout);
+        let mut pool = SqlitePoolOptions::new()
+            .acquire_timeout(config.common.acquire_timeout)
+            .test_before_acquire(config.common.test_before_acquire);
         if in_memory {
             // One connection keeps the database alive and serialises access.
             pool = pool

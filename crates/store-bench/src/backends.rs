@@ -1,0 +1,405 @@
+//! Each backend's contenders: our store, the raw floor, our tower-sessions
+//! adapter and the peer, all on the same server, each in a namespace of
+//! its own that is removed at the end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use store::store_mongodb::{MongoConfig, MongoStore};
+use store::store_sqlx::{
+    DEFAULT_MAX_CONNECTIONS, PostgresConfig, PostgresStore, SqliteConfig, SqliteStore,
+};
+use store::{OpenOptions, Store};
+use store_tower_sessions::TowerStore;
+
+use crate::floor::{MemoryFloor, MongoFloor, PostgresFloor, RedisFloor, SqliteFloor};
+use crate::harness::Contender;
+use crate::ours::{Ours, Tower14, Tower15};
+use crate::target::Role;
+
+/// The backends, in the order the tables list them.
+pub const ALL: [&str; 5] = ["memory", "redis", "postgres", "sqlite_file", "mongodb"];
+
+/// Where the servers are: the test suite's variables.
+#[derive(Clone, Debug, Default)]
+pub struct Servers {
+    /// `STORE_TEST_REDIS_URL`.
+    pub redis: Option<String>,
+    /// `STORE_TEST_POSTGRES_URL`.
+    pub postgres: Option<String>,
+    /// `STORE_TEST_MONGODB_URL`.
+    pub mongodb: Option<String>,
+}
+
+impl Servers {
+    /// The URLs from the environment.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            redis: var("STORE_TEST_REDIS_URL"),
+            postgres: var("STORE_TEST_POSTGRES_URL"),
+            mongodb: var("STORE_TEST_MONGODB_URL"),
+        }
+    }
+
+    /// The URL `backend` needs, or an error that says how to get one.
+    pub fn url(&self, backend: &str) -> Result<Option<&str>> {
+        let (url, var) = match backend {
+            "redis" => (&self.redis, "STORE_TEST_REDIS_URL"),
+            "postgres" => (&self.postgres, "STORE_TEST_POSTGRES_URL"),
+            "mongodb" => (&self.mongodb, "STORE_TEST_MONGODB_URL"),
+            _ => return Ok(None),
+        };
+        match url {
+            Some(url) => Ok(Some(url)),
+            None => bail!(
+                "{backend}: {var} is not set; run `just bench` (it starts the servers), \
+                 or start them with `just services` and export the URLs it prints"
+            ),
+        }
+    }
+}
+
+/// Our store wrapped in each `store-layers` layer and in the whole stack,
+/// each over its own namespace (`open(namespace)`).
+fn layers(name: &str, open: impl Fn(&str) -> Result<Arc<dyn Store>>) -> Result<Vec<Contender>> {
+    use store_layers::{
+        Cache, CacheConfig, CachedStore, EncryptedStore, Keyring, RetryPolicy, RetryStore, Stack,
+        TracedStore,
+    };
+    let keyring = || Keyring::new(1, [9; 32]);
+    let cache = || {
+        Cache::new(
+            CacheConfig::default()
+                .max_entries(100_000)
+                .max_bytes(256 << 20)
+                .max_age(Duration::from_secs(3600)),
+        )
+    };
+    let layered: Vec<(&str, Arc<dyn Store>)> = vec![
+        (
+            "encryption",
+            Arc::new(EncryptedStore::new(open("enc")?, keyring())),
+        ),
+        (
+            "retry",
+            Arc::new(RetryStore::new(open("retry")?, RetryPolicy::default())),
+        ),
+        ("cache", Arc::new(CachedStore::new(open("cache")?, cache()))),
+        ("tracing", Arc::new(TracedStore::new(open("trace")?))),
+        (
+            "whole stack",
+            Stack::new(open("stack")?)
+                .tracing()
+                .cache(cache())
+                .retry(RetryPolicy::default())
+                .encryption(keyring())
+                .build(),
+        ),
+    ];
+    layered
+        .into_iter()
+        .map(|(layer, store)| {
+            Ok(Contender::new(
+                format!("{name} + {layer}"),
+                Role::Layer,
+                Ours::layered(store)?,
+            ))
+        })
+        .collect()
+}
+
+/// One backend's contenders and what it needs removed at the end.
+pub struct Backend {
+    /// `memory`, `redis`, `postgres`, `sqlite_file` or `mongodb`.
+    pub name: &'static str,
+    /// Ours first, then the floor, our tower-sessions adapter, the peer.
+    pub contenders: Vec<Contender>,
+    /// The server's name and version, for the report.
+    pub server: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    None,
+    Redis(redis::aio::ConnectionManager, String),
+    Postgres(sqlx::PgPool, String),
+    Sqlite(tempfile::TempDir),
+    Mongo(mongodb::Database),
+}
+
+impl Backend {
+    /// Removes every namespace the contenders wrote to.
+    pub async fn cleanup(self) -> Result<()> {
+        for c in &self.contenders {
+            c.finish_sessions().await?;
+            c.target.cleanup().await?;
+        }
+        match self.cleanup {
+            Cleanup::None => {}
+            Cleanup::Redis(conn, pattern) => crate::floor::delete_matching(&conn, &pattern).await?,
+            Cleanup::Postgres(pool, schema) => {
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&pool)
+                    .await?;
+            }
+            Cleanup::Sqlite(dir) => dir.close()?,
+            Cleanup::Mongo(db) => db.drop().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Sets up `backend` (`url` for the server ones) under the run's `tag`.
+pub async fn open(backend: &'static str, url: Option<&str>, tag: &str) -> Result<Backend> {
+    match backend {
+        "memory" => memory(),
+        "redis" => redis(url.context("no URL")?, tag).await,
+        "postgres" => postgres(url.context("no URL")?, tag).await,
+        "sqlite_file" => sqlite(tag).await,
+        "mongodb" => mongo(url.context("no URL")?, tag).await,
+        other => bail!("unknown backend {other:?}; choose from {}", ALL.join(", ")),
+    }
+}
+
+fn memory() -> Result<Backend> {
+    let ours = store::store_memory::MemoryStore::new();
+    let tower = Arc::new(store::store_memory::MemoryStore::new());
+    let base = store::store_memory::MemoryStore::new();
+    let layered = layers("store-memory", |ns| Ok(Arc::new(base.with_prefix(ns))))?;
+    Ok(Backend {
+        name: "memory",
+        contenders: vec![
+            Contender::new("store-memory", Role::Ours, Ours::new(Arc::new(ours))?),
+            Contender::new("RwLock<HashMap>", Role::Floor, MemoryFloor::default()),
+            Contender::new(
+                "store-tower-sessions (memory)",
+                Role::Adapter,
+                Tower15::new(TowerStore::new(tower)),
+            ),
+            Contender::new(
+                "tower-sessions MemoryStore 0.15",
+                Role::Peer,
+                Tower15::new(tower_sessions_memory_store::MemoryStore::default()),
+            ),
+        ]
+        .into_iter()
+        .chain(layered)
+        .collect(),
+        server: "in process".to_owned(),
+        cleanup: Cleanup::None,
+    })
+}
+
+async fn redis(url: &str, tag: &str) -> Result<Backend> {
+    let ours =
+        store::open_with(url, OpenOptions::default().namespace(format!("{tag}_ours"))).await?;
+    let tower = store::open_with(
+        url,
+        OpenOptions::default().namespace(format!("{tag}_tower")),
+    )
+    .await?;
+    let base = store::store_redis::RedisStore::connect(url).await?;
+    let layered = layers("store-redis", |ns| {
+        Ok(Arc::new(base.with_prefix(format!("{tag}_layer_{ns}"))?))
+    })?;
+    let conn = redis::Client::open(url)?.get_connection_manager().await?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn.clone())
+        .await?;
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("unknown")
+        .trim()
+        .to_owned();
+    let config = fred::prelude::Config::from_url(url)?;
+    let pool = fred::prelude::Builder::from_config(config).build_pool(6)?;
+    fred::prelude::ClientLike::init(&pool).await?;
+    Ok(Backend {
+        name: "redis",
+        contenders: vec![
+            Contender::new("store-redis", Role::Ours, Ours::new(ours)?),
+            Contender::new(
+                "redis crate",
+                Role::Floor,
+                RedisFloor::connect(url, &format!("{tag}_raw")).await?,
+            ),
+            Contender::new(
+                "store-tower-sessions (redis)",
+                Role::Adapter,
+                Tower15::new(TowerStore::new(tower)),
+            ),
+            Contender::new(
+                "tower-sessions-redis-store 0.16",
+                Role::Peer,
+                Tower14::new(tower_sessions_redis_store::RedisStore::new(pool)),
+            ),
+        ]
+        .into_iter()
+        .chain(layered)
+        .collect(),
+        server: format!("Redis {version}"),
+        cleanup: Cleanup::Redis(conn, format!("{tag}_*")),
+    })
+}
+
+async fn postgres(url: &str, tag: &str) -> Result<Backend> {
+    let schema = tag.to_owned();
+    let pool = PgPoolOptions::new()
+        .max_connections(DEFAULT_MAX_CONNECTIONS)
+        .connect(url)
+        .await
+        .context("postgres: connect")?;
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .execute(&pool)
+        .await?;
+    let (version,): (String,) = sqlx::query_as("SHOW server_version")
+        .fetch_one(&pool)
+        .await?;
+    let open = |table: &str| {
+        let config = PostgresConfig::default()
+            .schema(schema.clone())
+            .table(table);
+        async move {
+            let store = PostgresStore::connect_with(url, config).await?;
+            store.migrate().await?;
+            Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+        }
+    };
+    let ours = open("ours").await?;
+    let tower = open("tower").await?;
+    let peer_pool = PgPoolOptions::new()
+        .max_connections(DEFAULT_MAX_CONNECTIONS)
+        .connect(url)
+        .await?;
+    let peer = tower_sessions_sqlx_store::PostgresStore::new(peer_pool)
+        .with_schema_name(&schema)
+        .map_err(anyhow::Error::msg)?
+        .with_table_name("peer")
+        .map_err(anyhow::Error::msg)?;
+    peer.migrate().await?;
+    // The floor's pool is set up as our store's is: no ping before each
+    // call (sqlx pings on release either way).
+    let floor_pool = PgPoolOptions::new()
+        .max_connections(DEFAULT_MAX_CONNECTIONS)
+        .test_before_acquire(false)
+        .connect(url)
+        .await?;
+    let floor = PostgresFloor::create_table(floor_pool, &format!("{schema}.raw")).await?;
+    Ok(Backend {
+        name: "postgres",
+        contenders: vec![
+            Contender::new("store-sqlx (Postgres)", Role::Ours, Ours::new(ours)?),
+            Contender::new("sqlx (Postgres)", Role::Floor, floor),
+            Contender::new(
+                "store-tower-sessions (postgres)",
+                Role::Adapter,
+                Tower15::new(TowerStore::new(tower)),
+            ),
+            Contender::new(
+                "tower-sessions-sqlx-store 0.15 (Postgres)",
+                Role::Peer,
+                Tower14::new(peer),
+            ),
+        ],
+        server: format!("PostgreSQL {version}"),
+        cleanup: Cleanup::Postgres(pool, schema),
+    })
+}
+
+/// A SQLite pool set up as our store sets up its own: WAL,
+/// `synchronous = NORMAL`, a busy timeout, the same pool size.
+async fn sqlite_pool(path: &std::path::Path) -> Result<sqlx::SqlitePool> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    Ok(SqlitePoolOptions::new()
+        .max_connections(DEFAULT_MAX_CONNECTIONS)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await?)
+}
+
+async fn sqlite(tag: &str) -> Result<Backend> {
+    let dir = tempfile::Builder::new().prefix(tag).tempdir()?;
+    let path = dir.path().join("bench.db");
+    let url = format!("sqlite://{}", path.display());
+    let open = |table: &'static str| {
+        let url = url.clone();
+        async move {
+            let store =
+                SqliteStore::connect_with(&url, SqliteConfig::default().table(table)).await?;
+            store.migrate().await?;
+            Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+        }
+    };
+    let ours = open("ours").await?;
+    let tower = open("tower").await?;
+    let floor = SqliteFloor::create_table(sqlite_pool(&path).await?, "raw").await?;
+    let peer_pool = sqlite_pool(&path).await?;
+    let (version,): (String,) = sqlx::query_as("SELECT sqlite_version()")
+        .fetch_one(&peer_pool)
+        .await?;
+    let peer = tower_sessions_sqlx_store::SqliteStore::new(peer_pool)
+        .with_table_name("peer")
+        .map_err(anyhow::Error::msg)?;
+    peer.migrate().await?;
+    Ok(Backend {
+        name: "sqlite_file",
+        contenders: vec![
+            Contender::new("store-sqlx (SQLite)", Role::Ours, Ours::new(ours)?),
+            Contender::new("sqlx (SQLite)", Role::Floor, floor),
+            Contender::new(
+                "store-tower-sessions (sqlite)",
+                Role::Adapter,
+                Tower15::new(TowerStore::new(tower)),
+            ),
+            Contender::new(
+                "tower-sessions-sqlx-store 0.15 (SQLite)",
+                Role::Peer,
+                Tower14::new(peer),
+            ),
+        ],
+        server: format!("SQLite {version} (file, WAL)"),
+        cleanup: Cleanup::Sqlite(dir),
+    })
+}
+
+async fn mongo(url: &str, tag: &str) -> Result<Backend> {
+    let client = mongodb::Client::with_uri_str(url).await?;
+    let db = client.database(tag);
+    let info = db
+        .run_command(mongodb::bson::doc! { "buildInfo": 1 })
+        .await?;
+    let version = info.get_str("version").unwrap_or("unknown").to_owned();
+    let open = |collection: &'static str| async move {
+        let store = MongoStore::connect_with(url, tag, collection, MongoConfig::default()).await?;
+        store.ensure_indexes().await?;
+        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+    };
+    let ours = open("ours").await?;
+    let tower = open("tower").await?;
+    let floor = MongoFloor::create_collection(&db, "raw").await?;
+    Ok(Backend {
+        name: "mongodb",
+        contenders: vec![
+            Contender::new("store-mongodb", Role::Ours, Ours::new(ours)?),
+            Contender::new("mongodb crate", Role::Floor, floor),
+            Contender::new(
+                "store-tower-sessions (mongodb)",
+                Role::Adapter,
+                Tower15::new(TowerStore::new(tower)),
+            ),
+        ],
+        server: format!("MongoDB wire protocol, server version {version}"),
+        cleanup: Cleanup::Mongo(db),
+    })
+}

@@ -1,0 +1,357 @@
+//! Runs cells: one workload, on one backend, at one concurrency level, for
+//! every contender of that backend, in alternating rounds so that drift
+//! on the machine hits every contender alike.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::Workload;
+use crate::target::{Role, Session, Target, USERS};
+
+/// The value size of workload (a) and the session data of (b).
+pub const VALUE_LEN: usize = 200;
+
+/// Keys each task reads and writes in workload (a).
+pub const KEYS_PER_TASK: usize = 128;
+
+/// Operations a session lifecycle makes: create, 20 × (load + touch),
+/// delete.
+pub const LIFECYCLE_OPS: u64 = 42;
+
+/// How long and how often each contender runs in a cell.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Rounds per cell; each contender runs once per round.
+    pub rounds: usize,
+    /// The length of one contender's turn in a round.
+    pub round: Duration,
+    /// An untimed turn before the first round.
+    pub warmup: Duration,
+}
+
+/// One contender on one backend, with the per-task state it keeps across
+/// cells (keys, versions, the session in progress).
+pub struct Contender {
+    /// What the tables call it, e.g. `store-redis`.
+    pub label: String,
+    /// Ours, the raw floor or a peer.
+    pub role: Role,
+    /// The implementation.
+    pub target: Arc<dyn Target>,
+    tasks: Mutex<Vec<TaskState>>,
+}
+
+impl Contender {
+    /// A contender with no task state yet.
+    pub fn new(label: impl Into<String>, role: Role, target: impl Target) -> Self {
+        Self {
+            label: label.into(),
+            role,
+            target: Arc::new(target),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Writes the keys of workload (a) for `tasks` tasks (once).
+    pub async fn prepare(&self, tasks: usize) -> Result<()> {
+        let mut states = self.tasks.lock().await;
+        let value = Bytes::from(vec![b'v'; VALUE_LEN]);
+        while states.len() < tasks {
+            let t = states.len();
+            let get_keys: Vec<String> = (0..KEYS_PER_TASK).map(|i| format!("g:{t}:{i}")).collect();
+            let cas_keys: Vec<String> = (0..KEYS_PER_TASK).map(|i| format!("u:{t}:{i}")).collect();
+            let mut versions = Vec::new();
+            if self.target.runs(Workload::Get) {
+                self.target.seed(&get_keys, &value).await?;
+                versions = self.target.seed(&cas_keys, &value).await?;
+            }
+            states.push(TaskState {
+                task: t,
+                get_keys,
+                cas_keys,
+                versions,
+                next: 0,
+                created: 0,
+                session: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Ends the sessions left in progress by the last lifecycle round.
+    pub async fn finish_sessions(&self) -> Result<()> {
+        let mut states = self.tasks.lock().await;
+        for state in states.iter_mut() {
+            if let Some((session, _)) = state.session.take() {
+                self.target.session_delete(session).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct TaskState {
+    task: usize,
+    get_keys: Vec<String>,
+    cas_keys: Vec<String>,
+    versions: Vec<u64>,
+    next: usize,
+    created: u64,
+    /// The session in progress, and how many of its operations are done.
+    session: Option<(Session, u64)>,
+}
+
+impl TaskState {
+    /// One operation of `workload`; returns whether it ran a token refresh.
+    async fn step(
+        &mut self,
+        target: &dyn Target,
+        workload: Workload,
+        value: &Bytes,
+    ) -> Result<bool> {
+        let i = self.next % KEYS_PER_TASK;
+        self.next += 1;
+        match workload {
+            Workload::Get => {
+                target
+                    .get(&self.get_keys[i])
+                    .await?
+                    .context("a seeded key is missing")?;
+            }
+            Workload::Upsert => target.upsert(&self.get_keys[i], value).await?,
+            Workload::Create => {
+                self.created += 1;
+                let key = format!("c:{}:{}", self.task, self.created);
+                target.create(&key, value).await?;
+            }
+            Workload::UpdateIf => {
+                let new = target
+                    .update_if(&self.cas_keys[i], value, self.versions[i])
+                    .await?;
+                self.versions[i] = new;
+            }
+            Workload::Lifecycle => match self.session.take() {
+                None => {
+                    self.created += 1;
+                    let session = target.session_create(self.created, value).await?;
+                    self.session = Some((session, 1));
+                }
+                Some((session, done)) if done == LIFECYCLE_OPS - 1 => {
+                    target.session_delete(session).await?;
+                }
+                Some((mut session, done)) => {
+                    if done % 2 == 1 {
+                        target.session_load(&mut session).await?;
+                    } else {
+                        target.session_touch(&mut session).await?;
+                    }
+                    self.session = Some((session, done + 1));
+                }
+            },
+            Workload::Refresh => {
+                let user = rand::rng().random_range(0..USERS);
+                return target.refresh(user).await;
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// What one contender did in one cell, over all its rounds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Measured {
+    /// The workload's name.
+    pub workload: Workload,
+    /// The backend's name (`redis`, `sqlite_file`, …).
+    pub backend: String,
+    /// Concurrent tasks.
+    pub tasks: usize,
+    /// The contender's label.
+    pub contender: String,
+    /// Ours, floor or peer.
+    pub role: Role,
+    /// Operations completed.
+    pub ops: u64,
+    /// Seconds spent in timed rounds.
+    pub secs: f64,
+    /// Operations per second.
+    pub ops_per_sec: f64,
+    /// Median latency of one operation, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile latency of one operation, microseconds.
+    pub p99_us: f64,
+    /// Token refreshes that ran (workload c only).
+    pub refreshes: Option<u64>,
+}
+
+struct Turn {
+    ops: u64,
+    elapsed: Duration,
+    hist: Histogram<u64>,
+    refreshes: u64,
+}
+
+/// Runs `contender` with `tasks` tasks for `length`.
+async fn turn(
+    contender: &Contender,
+    workload: Workload,
+    tasks: usize,
+    length: Duration,
+) -> Result<Turn> {
+    let mut states = contender.tasks.lock().await;
+    let taken: Vec<TaskState> = states.drain(..tasks).collect();
+    let refreshes = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + length;
+    let mut handles = Vec::with_capacity(tasks);
+    for mut state in taken {
+        let target = contender.target.clone();
+        let refreshes = refreshes.clone();
+        handles.push(tokio::spawn(async move {
+            let value = Bytes::from(vec![b'v'; VALUE_LEN]);
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
+            let mut ops = 0u64;
+            let mut outcome = Ok(());
+            loop {
+                let t0 = Instant::now();
+                if t0 >= deadline {
+                    break;
+                }
+                match state.step(target.as_ref(), workload, &value).await {
+                    Ok(refreshed) => {
+                        if refreshed {
+                            refreshes.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+                hist.saturating_record(t0.elapsed().as_nanos() as u64);
+                ops += 1;
+            }
+            (state, hist, ops, outcome)
+        }));
+    }
+    let mut total = Turn {
+        ops: 0,
+        elapsed: Duration::ZERO,
+        hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("bounds"),
+        refreshes: 0,
+    };
+    let mut failure = None;
+    let mut returned = Vec::with_capacity(tasks);
+    for handle in handles {
+        let (state, hist, ops, outcome) = handle.await.context("a bench task panicked")?;
+        returned.push(state);
+        total.hist.add(&hist).expect("same bounds");
+        total.ops += ops;
+        if let Err(e) = outcome {
+            failure.get_or_insert(e);
+        }
+    }
+    total.elapsed = start.elapsed();
+    total.refreshes = refreshes.load(Ordering::Relaxed);
+    // Put the states back in task order, before the ones not used.
+    returned.sort_by_key(|s| s.task);
+    let rest: Vec<TaskState> = std::mem::take(&mut *states);
+    *states = returned;
+    states.extend(rest);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+/// Runs one cell: every contender of `contenders` that runs `workload`,
+/// `timing.rounds` times, a different one first each round. Calls
+/// `progress` after each turn.
+pub async fn cell(
+    backend: &str,
+    contenders: &[Contender],
+    workload: Workload,
+    tasks: usize,
+    timing: Timing,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<Measured>> {
+    let running: Vec<&Contender> = contenders
+        .iter()
+        .filter(|c| c.target.runs(workload))
+        .collect();
+    for c in &running {
+        c.prepare(tasks).await?;
+        if !timing.warmup.is_zero() {
+            turn(c, workload, tasks, timing.warmup)
+                .await
+                .with_context(|| format!("{backend}: {} {}", c.label, workload.name()))?;
+        }
+    }
+    let mut sums: Vec<Option<Turn>> = running.iter().map(|_| None).collect();
+    for round in 0..timing.rounds {
+        for k in 0..running.len() {
+            let at = (round + k) % running.len();
+            let c = running[at];
+            progress(&format!(
+                "{backend} · {} · {tasks} tasks · {}",
+                workload.name(),
+                c.label
+            ));
+            let t = turn(c, workload, tasks, timing.round)
+                .await
+                .with_context(|| format!("{backend}: {} {}", c.label, workload.name()))?;
+            match &mut sums[at] {
+                Some(sum) => {
+                    sum.ops += t.ops;
+                    sum.elapsed += t.elapsed;
+                    sum.refreshes += t.refreshes;
+                    sum.hist.add(&t.hist).expect("same bounds");
+                }
+                slot => *slot = Some(t),
+            }
+        }
+    }
+    Ok(running
+        .iter()
+        .zip(sums)
+        .filter_map(|(c, sum)| {
+            let sum = sum?;
+            let secs = sum.elapsed.as_secs_f64();
+            Some(Measured {
+                workload,
+                backend: backend.to_owned(),
+                tasks,
+                contender: c.label.clone(),
+                role: c.role,
+                ops: sum.ops,
+                secs,
+                ops_per_sec: sum.ops as f64 / secs,
+                p50_us: sum.hist.value_at_quantile(0.5) as f64 / 1000.0,
+                p99_us: sum.hist.value_at_quantile(0.99) as f64 / 1000.0,
+                refreshes: (workload == Workload::Refresh).then_some(sum.refreshes),
+            })
+        })
+        .collect())
+}
+
+/// Runs `n` operations of `workload` one after the other on the
+/// contender's first task (for counting round trips, not timing).
+pub async fn steps(contender: &Contender, workload: Workload, n: u64) -> Result<()> {
+    contender.prepare(1).await?;
+    let mut states = contender.tasks.lock().await;
+    let value = Bytes::from(vec![b'v'; VALUE_LEN]);
+    for _ in 0..n {
+        states[0]
+            .step(contender.target.as_ref(), workload, &value)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! `store-bench`: every store of this workspace beside the raw driver
+//! doing the same work and beside the tower-sessions stores, in the same
+//! run, on the same servers.
+//!
+//! Three workloads, each at 1, 16 and 64 concurrent tasks:
+//! - (a) key-value: `get`, `put(Upsert)`, `put(Create)`, `put(UpdateIf)`
+//!   with a 200-byte value;
+//! - (b) a session lifecycle: create, 20 × (load + touch), delete;
+//! - (c) token refresh: `get_fresh` on 1,000 users whose tokens expire
+//!   every 500 ms.
+//!
+//! ```text
+//! just bench                       # starts the servers, writes docs/performance.md
+//! store-bench --backends memory,sqlite_file --tasks 1,16
+//! store-bench --json > results.json
+//! ```
+//!
+//! Server URLs come from the test suite's variables
+//! (`STORE_TEST_REDIS_URL`, `STORE_TEST_POSTGRES_URL`,
+//! `STORE_TEST_MONGODB_URL`). Prints a markdown table (or JSON with
+//! `--json`); with `--doc PATH` it also writes the performance document
+//! and an SVG chart per workload next to it.
+
+// A binary: `pub` in its modules means crate-wide, nothing is exported.
+#![allow(unreachable_pub)]
+
+mod backends;
+mod chart;
+mod floor;
+mod harness;
+mod machine;
+mod ours;
+mod report;
+mod roundtrips;
+mod target;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::harness::Timing;
+
+/// One operation the harness times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    /// (a) `get` of a present key.
+    Get,
+    /// (a) `put(Upsert)`.
+    Upsert,
+    /// (a) `put(Create)` of a new key.
+    Create,
+    /// (a) `put(UpdateIf)` with the version last written.
+    UpdateIf,
+    /// (b) one call of a session lifecycle.
+    Lifecycle,
+    /// (c) one `get_fresh`.
+    Refresh,
+}
+
+impl Workload {
+    /// Every workload, in report order.
+    pub const ALL: [Workload; 6] = [
+        Workload::Get,
+        Workload::Upsert,
+        Workload::Create,
+        Workload::UpdateIf,
+        Workload::Lifecycle,
+        Workload::Refresh,
+    ];
+
+    /// The name tables use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Get => "get",
+            Workload::Upsert => "put(Upsert)",
+            Workload::Create => "put(Create)",
+            Workload::UpdateIf => "put(UpdateIf)",
+            Workload::Lifecycle => "session lifecycle",
+            Workload::Refresh => "token refresh",
+        }
+    }
+}
+
+/// Benchmarks every backend's store beside its raw driver and the
+/// tower-sessions stores, in the same run, on the same servers.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Backends to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values = backends::ALL)]
+    backends: Vec<String>,
+    /// Concurrency levels, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
+    tasks: Vec<usize>,
+    /// Workloads, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Workload::ALL)]
+    workloads: Vec<Workload>,
+    /// Rounds per cell: each contender runs once per round, a different
+    /// one first each time.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Length of one contender's turn in a round.
+    #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
+    round: Duration,
+    /// A few milliseconds per cell: checks that everything runs, measures
+    /// nothing worth reading.
+    #[arg(long)]
+    quick: bool,
+    /// Print the results as JSON instead of a markdown table.
+    #[arg(long)]
+    json: bool,
+    /// Also write the performance document here, with an SVG chart per
+    /// workload in `perf/` next to it.
+    #[arg(long)]
+    doc: Option<PathBuf>,
+    /// Skip counting round trips.
+    #[arg(long)]
+    no_round_trips: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    // The tracing layer is measured as production runs it: a subscriber
+    // at INFO, its DEBUG events filtered out (and nothing written).
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        eprintln!("store-bench: a tracing subscriber was already set");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("store-bench: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("store-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    let timing = if args.quick {
+        Timing {
+            rounds: 1,
+            round: Duration::from_millis(30),
+            warmup: Duration::ZERO,
+        }
+    } else {
+        anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
+        Timing {
+            rounds: args.rounds,
+            round: args.round,
+            warmup: Duration::from_millis(100),
+        }
+    };
+    anyhow::ensure!(
+        !args.tasks.is_empty() && args.tasks.iter().all(|&t| (1..=1024).contains(&t)),
+        "--tasks must list levels between 1 and 1024"
+    );
+    let servers = backends::Servers::from_env();
+    let mut chosen = Vec::new();
+    for name in &args.backends {
+        let name = backends::ALL
+            .iter()
+            .find(|b| **b == name.as_str())
+            .with_context(|| {
+                format!(
+                    "unknown backend {name:?}; choose from {}",
+                    backends::ALL.join(", ")
+                )
+            })?;
+        chosen.push((*name, servers.url(name)?.map(str::to_owned)));
+    }
+    let tag = format!("bench_{}", std::process::id());
+    let started = std::time::Instant::now();
+
+    let turns_per_cell = |contenders: usize| (contenders * timing.rounds) as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} {msg}")
+            .expect("template"),
+    );
+
+    let mut results = Vec::new();
+    let mut servers_seen = Vec::new();
+    for (name, url) in &chosen {
+        bar.set_message(format!("{name}: setting up"));
+        let backend = backends::open(name, url.as_deref(), &tag).await?;
+        servers_seen.push((backend.name.to_owned(), backend.server.clone()));
+        let cells: u64 = args
+            .workloads
+            .iter()
+            .map(|w| {
+                let n = backend
+                    .contenders
+                    .iter()
+                    .filter(|c| c.target.runs(*w))
+                    .count();
+                turns_per_cell(n) * args.tasks.len() as u64
+            })
+            .sum();
+        bar.inc_length(cells);
+        let outcome = async {
+            for &workload in &args.workloads {
+                for &tasks in &args.tasks {
+                    let progress = |msg: &str| {
+                        bar.set_message(msg.to_owned());
+                        bar.inc(1);
+                    };
+                    let measured = harness::cell(
+                        name,
+                        &backend.contenders,
+                        workload,
+                        tasks,
+                        timing,
+                        &progress,
+                    )
+                    .await?;
+                    results.extend(measured);
+                }
+            }
+            Ok::<(), anyhow::Error>(())
+        }
+        .await;
+        let cleaned = backend.cleanup().await;
+        outcome?;
+        cleaned.with_context(|| format!("{name}: cleaning up"))?;
+    }
+
+    let mut trips = Vec::new();
+    if !args.no_round_trips {
+        for (name, url) in &chosen {
+            if let Some(url) = url {
+                bar.set_message(format!("{name}: counting round trips"));
+                trips.extend(roundtrips::count(name, url, &format!("{tag}_rt")).await?);
+            }
+        }
+    }
+    bar.finish_and_clear();
+
+    let report = report::Report {
+        meta: machine::Meta::gather(&servers_seen, &args_line(), timing, started.elapsed()),
+        results,
+        round_trips: trips,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.tables());
+    }
+    if let Some(path) = &args.doc {
+        report.write_doc(path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The command line as run, for the report.
+fn args_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        "store-bench".to_owned()
+    } else {
+        format!("store-bench {}", args.join(" "))
+    }
+}

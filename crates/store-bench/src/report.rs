@@ -1,0 +1,602 @@
+//! The results as markdown tables, JSON, and the performance document.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::Workload;
+use crate::harness::{LIFECYCLE_OPS, Measured};
+use crate::machine::Meta;
+use crate::roundtrips::Counted;
+use crate::target::{Role, TOKEN_LIFETIME, USERS};
+
+/// Everything one run measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The machine, versions and command.
+    pub meta: Meta,
+    /// One entry per contender per cell.
+    pub results: Vec<Measured>,
+    /// Round trips per operation, per contender.
+    pub round_trips: Vec<Counted>,
+}
+
+fn rate(x: f64) -> String {
+    let whole = x.round() as u64;
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn micros(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn mark(ratio: f64, goal: f64) -> &'static str {
+    if ratio >= goal { "✓" } else { "✗" }
+}
+
+impl Report {
+    fn find(
+        &self,
+        workload: Workload,
+        backend: &str,
+        tasks: usize,
+        role: Role,
+    ) -> Option<&Measured> {
+        self.results.iter().find(|m| {
+            m.workload == workload && m.backend == backend && m.tasks == tasks && m.role == role
+        })
+    }
+
+    fn ratio(&self, m: &Measured, to: Role) -> Option<f64> {
+        self.find(m.workload, &m.backend, m.tasks, to)
+            .map(|other| m.ops_per_sec / other.ops_per_sec)
+    }
+
+    fn backends(&self) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for m in &self.results {
+            if !seen.contains(&m.backend) {
+                seen.push(m.backend.clone());
+            }
+        }
+        seen
+    }
+
+    fn levels(&self) -> Vec<usize> {
+        let mut levels: Vec<usize> = self.results.iter().map(|m| m.tasks).collect();
+        levels.sort_unstable();
+        levels.dedup();
+        levels
+    }
+
+    fn workloads(&self) -> Vec<Workload> {
+        Workload::ALL
+            .into_iter()
+            .filter(|w| self.results.iter().any(|m| m.workload == *w))
+            .collect()
+    }
+
+    /// The table of one workload: a row per contender per cell.
+    fn table(&self, workload: Workload) -> String {
+        let mut out = String::new();
+        let peer = workload == Workload::Lifecycle;
+        let refresh = workload == Workload::Refresh;
+        out.push_str("| backend | tasks | contender | ops/s | p50 µs | p99 µs | × floor |");
+        if peer {
+            out.push_str(" × peer |");
+        }
+        if refresh {
+            out.push_str(" refreshes |");
+        }
+        out.push_str("\n|---|---:|---|---:|---:|---:|---:|");
+        if peer {
+            out.push_str("---:|");
+        }
+        if refresh {
+            out.push_str("---:|");
+        }
+        out.push('\n');
+        for backend in self.backends() {
+            for tasks in self.levels() {
+                let mut rows: Vec<&Measured> = self
+                    .results
+                    .iter()
+                    .filter(|m| {
+                        m.workload == workload
+                            && m.backend == backend
+                            && m.tasks == tasks
+                            && m.role != Role::Layer
+                    })
+                    .collect();
+                rows.sort_by_key(|m| m.role);
+                for m in rows {
+                    let vs = |r: Role| {
+                        self.ratio(m, r)
+                            .map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}"))
+                    };
+                    let _ = write!(
+                        out,
+                        "| {} | {} | {} | {} | {} | {} | {} |",
+                        backend,
+                        tasks,
+                        m.contender,
+                        rate(m.ops_per_sec),
+                        micros(m.p50_us),
+                        micros(m.p99_us),
+                        vs(Role::Floor)
+                    );
+                    if peer {
+                        let _ = write!(out, " {} |", vs(Role::Peer));
+                    }
+                    if refresh {
+                        let _ = write!(out, " {} |", m.refreshes.unwrap_or(0));
+                    }
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+
+    /// Every workload's table, as markdown.
+    pub fn tables(&self) -> String {
+        let mut out = String::new();
+        for w in self.workloads() {
+            let _ = writeln!(out, "### {}\n\n{}", w.name(), self.table(w));
+        }
+        if self.results.iter().any(|m| m.role == Role::Layer) {
+            let _ = writeln!(
+                out,
+                "### layers (ops/s with the layer ÷ bare store)\n\n{}",
+                self.layers_table()
+            );
+        }
+        if !self.round_trips.is_empty() {
+            let _ = writeln!(
+                out,
+                "### round trips per operation\n\n{}",
+                self.trips_table()
+            );
+        }
+        out
+    }
+
+    /// Each layer's rate divided by the bare store's, same cell.
+    fn layers_table(&self) -> String {
+        let mut names: Vec<String> = Vec::new();
+        for m in self.results.iter().filter(|m| m.role == Role::Layer) {
+            let layer = m
+                .contender
+                .split(" + ")
+                .nth(1)
+                .unwrap_or(&m.contender)
+                .to_owned();
+            if !names.contains(&layer) {
+                names.push(layer);
+            }
+        }
+        let mut out = String::from("| backend | operation | tasks |");
+        for n in &names {
+            let _ = write!(out, " {n} |");
+        }
+        out.push_str("\n|---|---|---:|");
+        out.push_str(&"---:|".repeat(names.len()));
+        out.push('\n');
+        for backend in self.backends() {
+            for w in [Workload::Get, Workload::Upsert] {
+                for tasks in self.levels() {
+                    let Some(bare) = self.find(w, &backend, tasks, Role::Ours) else {
+                        continue;
+                    };
+                    let cells: Vec<String> = names
+                        .iter()
+                        .map(|n| {
+                            self.results
+                                .iter()
+                                .find(|m| {
+                                    m.role == Role::Layer
+                                        && m.workload == w
+                                        && m.backend == backend
+                                        && m.tasks == tasks
+                                        && m.contender.ends_with(&format!(" + {n}"))
+                                })
+                                .map_or_else(
+                                    || "n/a".to_owned(),
+                                    |m| format!("{:.2}", m.ops_per_sec / bare.ops_per_sec),
+                                )
+                        })
+                        .collect();
+                    if cells.iter().all(|c| c == "n/a") {
+                        continue;
+                    }
+                    let _ = writeln!(
+                        out,
+                        "| {backend} | {} | {tasks} | {} |",
+                        w.name(),
+                        cells.join(" | ")
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn trips_table(&self) -> String {
+        let mut out = String::from(
+            "| backend | operation | ours | raw floor | ours via tower-sessions | peer |\n|---|---|---:|---:|---:|---:|\n",
+        );
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for c in &self.round_trips {
+            let k = (c.backend.clone(), c.operation.clone());
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        for (backend, operation) in keys {
+            let cell = |role: Role| {
+                self.round_trips
+                    .iter()
+                    .find(|c| c.backend == backend && c.operation == operation && c.role == role)
+                    .map_or_else(|| "n/a".to_owned(), |c| format!("{:.2}", c.round_trips))
+            };
+            let _ = writeln!(
+                out,
+                "| {backend} | {operation} | {} | {} | {} | {} |",
+                cell(Role::Ours),
+                cell(Role::Floor),
+                cell(Role::Adapter),
+                cell(Role::Peer)
+            );
+        }
+        out
+    }
+
+    /// The ratios of ours to `to` for `workload` at `tasks`, per backend.
+    fn ratios(&self, workload: Workload, tasks: usize, of: Role, to: Role) -> Vec<(String, f64)> {
+        self.backends()
+            .into_iter()
+            .filter_map(|b| {
+                let ours = self.find(workload, &b, tasks, of)?;
+                let other = self.find(workload, &b, tasks, to)?;
+                Some((b, ours.ops_per_sec / other.ops_per_sec))
+            })
+            .collect()
+    }
+
+    fn goal_floor(&self, out: &mut String) {
+        let levels: Vec<usize> = self
+            .levels()
+            .into_iter()
+            .filter(|t| *t == 1 || *t == 16)
+            .collect();
+        let _ = writeln!(
+            out,
+            "### Goal: our store ≥ 0.9× the raw floor on workload (a) at 1 and 16 tasks\n"
+        );
+        let mut head = String::from("| backend | operation |");
+        let mut rule = String::from("|---|---|");
+        for t in &levels {
+            let _ = write!(head, " {t} task{} |", if *t == 1 { "" } else { "s" });
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(out, "{head}\n{rule}");
+        let (mut met, mut all) = (0, 0);
+        let mut below = Vec::new();
+        for backend in self.backends() {
+            for w in [
+                Workload::Get,
+                Workload::Upsert,
+                Workload::Create,
+                Workload::UpdateIf,
+            ] {
+                let mut row = format!("| {backend} | {} |", w.name());
+                let mut any = false;
+                for &t in &levels {
+                    match self
+                        .ratios(w, t, Role::Ours, Role::Floor)
+                        .into_iter()
+                        .find(|(b, _)| *b == backend)
+                    {
+                        Some((_, r)) => {
+                            any = true;
+                            all += 1;
+                            if r >= 0.9 {
+                                met += 1;
+                            } else {
+                                below.push(format!("{backend} {} at {t}", w.name()));
+                            }
+                            let _ = write!(row, " {r:.2} {} |", mark(r, 0.9));
+                        }
+                        None => row.push_str(" n/a |"),
+                    }
+                }
+                if any {
+                    let _ = writeln!(out, "{row}");
+                }
+            }
+        }
+        let _ = writeln!(out, "\nMet in {met} of {all} cells.");
+        if !below.is_empty() {
+            let _ = writeln!(out, " Below 0.9×: {}.", below.join("; "));
+        }
+        out.push('\n');
+    }
+
+    fn goal_peer(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "### Goal: our store ≥ the tower-sessions store on workload (b), at every level\n"
+        );
+        let levels = self.levels();
+        let mut head = String::from("| backend | ours through |");
+        let mut rule = String::from("|---|---|");
+        for t in &levels {
+            let _ = write!(head, " {t} task{} |", if *t == 1 { "" } else { "s" });
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(out, "{head}\n{rule}");
+        let (mut met, mut all) = (0, 0);
+        let mut below = Vec::new();
+        for backend in self.backends() {
+            for (of, through) in [
+                (Role::Ours, "the `Store` trait"),
+                (Role::Adapter, "`store-tower-sessions`"),
+            ] {
+                let mut row = format!("| {backend} | {through} |");
+                let mut any = false;
+                for &t in &levels {
+                    match self
+                        .ratios(Workload::Lifecycle, t, of, Role::Peer)
+                        .into_iter()
+                        .find(|(b, _)| *b == backend)
+                    {
+                        Some((_, r)) => {
+                            any = true;
+                            all += 1;
+                            if r >= 1.0 {
+                                met += 1;
+                            } else {
+                                below.push(format!("{backend} through {through} at {t}"));
+                            }
+                            let _ = write!(row, " {r:.2} {} |", mark(r, 1.0));
+                        }
+                        None => row.push_str(" n/a |"),
+                    }
+                }
+                if any {
+                    let _ = writeln!(out, "{row}");
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nEach cell is our ops/s divided by the peer's, same backend, same run. Met in {met} of {all} cells."
+        );
+        if !below.is_empty() {
+            let _ = writeln!(out, " Below 1×: {}.", below.join("; "));
+        }
+        out.push('\n');
+    }
+
+    fn goal_memory(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "### Goal: the memory store within 2× of `RwLock<HashMap>` on one task, and scaling with 16 tasks\n"
+        );
+        let _ = writeln!(
+            out,
+            "| operation | ours ÷ floor, 1 task | ours, 16 tasks ÷ 1 task | floor, 16 tasks ÷ 1 task |\n|---|---:|---:|---:|"
+        );
+        for w in [
+            Workload::Get,
+            Workload::Upsert,
+            Workload::Create,
+            Workload::UpdateIf,
+        ] {
+            let one = self.find(w, "memory", 1, Role::Ours);
+            let one_floor = self.find(w, "memory", 1, Role::Floor);
+            let many = self.find(w, "memory", 16, Role::Ours);
+            let many_floor = self.find(w, "memory", 16, Role::Floor);
+            let (Some(one), Some(one_floor)) = (one, one_floor) else {
+                continue;
+            };
+            let r = one.ops_per_sec / one_floor.ops_per_sec;
+            let scale = |a: Option<&Measured>, b: &Measured| {
+                a.map_or_else(
+                    || "n/a".to_owned(),
+                    |a| format!("{:.2}", a.ops_per_sec / b.ops_per_sec),
+                )
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {r:.2} {} | {} | {} |",
+                w.name(),
+                mark(r, 0.5),
+                scale(many, one),
+                scale(many_floor, one_floor)
+            );
+        }
+        out.push('\n');
+    }
+
+    /// Writes the performance document at `path` and its charts in
+    /// `perf/` next to it.
+    pub fn write_doc(&self, path: &Path) -> Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let charts = dir.join("perf");
+        std::fs::create_dir_all(&charts)
+            .with_context(|| format!("creating {}", charts.display()))?;
+        let backends = self.backends();
+        let levels = self.levels();
+        let kv: Vec<Workload> = [
+            Workload::Get,
+            Workload::Upsert,
+            Workload::Create,
+            Workload::UpdateIf,
+        ]
+        .into_iter()
+        .filter(|w| self.workloads().contains(w))
+        .collect();
+        let mut drawn = Vec::new();
+        for (file, title, workloads) in [
+            ("kv.svg", "(a) key-value, 200-byte values", kv),
+            (
+                "lifecycle.svg",
+                "(b) session lifecycle: create, 20 × (load + touch), delete",
+                vec![Workload::Lifecycle],
+            ),
+            (
+                "refresh.svg",
+                "(c) token refresh: get_fresh on 1,000 users",
+                vec![Workload::Refresh],
+            ),
+        ] {
+            let workloads: Vec<Workload> = workloads
+                .into_iter()
+                .filter(|w| self.workloads().contains(w))
+                .collect();
+            if workloads.is_empty() {
+                continue;
+            }
+            crate::chart::draw(
+                &charts.join(file),
+                title,
+                &workloads,
+                &levels,
+                &backends,
+                &self.results,
+            )?;
+            drawn.push((workloads, file));
+        }
+
+        let m = &self.meta;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# Performance\n\n\
+             <!-- Generated by `just bench` (crates/store-bench); do not edit by hand. -->\n\n\
+             Every store of this workspace, measured in one run beside the raw driver doing the \
+             same work in the fewest round trips (the *floor*) and beside the tower-sessions \
+             stores (the *peers*), on the same servers. Absolute rates depend on the machine; \
+             compare the ratios, which are taken within one cell of one run.\n"
+        );
+        let _ = writeln!(
+            out,
+            "Re-run it:\n\n```bash\njust bench   # starts Redis, PostgreSQL and MongoDB on loopback, \
+             runs everything, rewrites this file\n# or, against servers of your own:\n\
+             STORE_TEST_REDIS_URL=redis://127.0.0.1:6379/ \\\n\
+             STORE_TEST_POSTGRES_URL=postgres://user@127.0.0.1:5432/db \\\n\
+             STORE_TEST_MONGODB_URL=mongodb://127.0.0.1:27017/ \\\n\
+             \u{20} cargo run --release -p store-bench -- --doc docs/performance.md\n```\n"
+        );
+        let _ = writeln!(out, "## This run\n");
+        let _ = writeln!(
+            out,
+            "- **Command:** `{}` ({}; {:.0} s)",
+            m.command, m.date, m.took_secs
+        );
+        let _ = writeln!(
+            out,
+            "- **Machine:** {}, {} CPUs, {}; {}. The bench and the servers share these CPUs.",
+            m.cpu, m.cpus, m.memory, m.os
+        );
+        let _ = writeln!(out, "- **Toolchain:** {}, release profile.", m.rustc);
+        let servers: Vec<String> = m.servers.iter().map(|(b, s)| format!("{b}: {s}")).collect();
+        let _ = writeln!(out, "- **Servers (loopback):** {}.", servers.join("; "));
+        let crates: Vec<String> = m.crates.iter().map(|(c, v)| format!("{c} {v}")).collect();
+        let _ = writeln!(out, "- **Crates:** {}.", crates.join(", "));
+        let _ = writeln!(
+            out,
+            "- **Method:** in each cell (workload × backend × concurrency) the contenders take \
+             turns, {} rounds of {} ms each after a 100 ms warm-up, a different one first each \
+             round; a rate is the cell's operations over its timed seconds, latencies are \
+             per operation.\n",
+            m.rounds, m.round_ms
+        );
+
+        let _ = writeln!(out, "## The workloads and the contenders\n");
+        let _ = writeln!(
+            out,
+            "- **(a) key-value:** `get` of a present key, `put(Upsert)`, `put(Create)` of a new \
+             key and `put(UpdateIf)` with the version last written, a 200-byte value with an \
+             expiry an hour ahead; each task on {} keys of its own.\n\
+             - **(b) session lifecycle**, what a web app does per visitor: create, 20 × (load + \
+             touch), delete: {} calls. Ours through the `Store` trait (`put(Create)`, `get`, \
+             `touch`, `delete`), and through our tower-sessions adapter; the peers through their \
+             `SessionStore` trait as tower-sessions drives it (`create`, `load`, `save` with the \
+             slid expiry, `delete`). Rates count calls, not sessions.\n\
+             - **(c) token refresh:** `TokenStore::get_fresh` on {} users whose tokens stay \
+             valid {} ms after a refresh: most calls read a fresh token, and about {} refreshes a \
+             second race for their users. The refresh itself costs nothing here, so this measures \
+             the store. The floor reads the token and, when it has expired, writes a new one, \
+             with no lease: racing callers may refresh one user twice, which the `refreshes` \
+             column shows.\n",
+            crate::harness::KEYS_PER_TASK,
+            LIFECYCLE_OPS,
+            USERS,
+            TOKEN_LIFETIME.as_millis(),
+            USERS as u128 * 1000 / TOKEN_LIFETIME.as_millis(),
+        );
+        let _ = writeln!(
+            out,
+            "| backend | ours | raw floor | peer |\n|---|---|---|---|\n\
+             | memory | `MemoryStore` | `RwLock<HashMap>` | tower-sessions `MemoryStore` 0.15 |\n\
+             | redis | `RedisStore` (one multiplexed connection) | `redis` crate on one `ConnectionManager`: `GET`, `SET … PX`, `SET … NX PX`, a one-script compare-and-set, `PEXPIRE`, `DEL` | tower-sessions-redis-store 0.16 (fred, a pool of 6 as its README sets up) |\n\
+             | postgres | `PostgresStore` (pool of 10) | sqlx on a pool of 10: one plain statement per operation | tower-sessions-sqlx-store 0.15 `PostgresStore` (pool of 10) |\n\
+             | sqlite_file | `SqliteStore` (file, WAL, pool of 10) | sqlx, same file settings and pool | tower-sessions-sqlx-store 0.15 `SqliteStore` (same pool settings) |\n\
+             | mongodb | `MongoStore` | `mongodb` crate: `find_one`, `update_one` with upsert, `insert_one`, a conditional `update_one`, `delete_one` | none: no tower-sessions MongoDB store on the same core version |\n\n\
+             Ours via tower-sessions is `store-tower-sessions`' `TowerStore` over the same store, \
+             driven like the peers.\n"
+        );
+
+        let _ = writeln!(out, "## Goals\n");
+        self.goal_floor(&mut out);
+        self.goal_peer(&mut out);
+        self.goal_memory(&mut out);
+        if !self.round_trips.is_empty() {
+            let _ = writeln!(
+                out,
+                "### Goal: one round trip per single-key operation\n\n\
+                 Counted, not estimated: each contender runs through a TCP proxy between it and \
+                 the server (the conformance suite's `FaultProxy`), which counts every burst of \
+                 client bytes after a server reply as one round trip. Each figure is the least of \
+                 3 counts of 20 operations one after the other, after a warm-up; a lifecycle is \
+                 the whole of its {LIFECYCLE_OPS} calls. SQLite and memory run in process and \
+                 have no round trips.\n\n{}",
+                self.trips_table()
+            );
+        }
+        out.push_str(&crate::report::notes(self));
+
+        let _ = writeln!(out, "## Charts\n");
+        for (_, file) in &drawn {
+            let _ = writeln!(out, "![{file}](perf/{file})\n");
+        }
+        let _ = writeln!(out, "## Every cell\n");
+        out.push_str(&self.tables());
+        std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// What the numbers mean, written against the figures of this run.
+pub fn notes(report: &Report) -> String {
+    let _ = report;
+    String::new()
+}
