@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `just bench`: every store beside its raw driver and the tower-sessions
 # stores (crates/store-bench), on Redis, PostgreSQL and MongoDB servers
-# started here on loopback (scripts/services.sh) and stopped after.
+# started here on loopback (scripts/services.sh) and stopped after, by PID.
 # Rewrites docs/performance.md and docs/perf/*.svg. Extra arguments go to
 # store-bench (e.g. `just bench --backends memory,redis`).
 set -euo pipefail
@@ -13,11 +13,22 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export STORE_CACHE_DIR="${STORE_CACHE_DIR:-$HOME/.cache/store-rs}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$STORE_CACHE_DIR/target}"
 
-# Build while nothing else runs, then start the servers: the MongoDB
-# server is built on first use too, and the two builds share the CPUs.
-cargo build --release -p store-bench
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
+
+# On a fresh machine the MongoDB-compatible server is built once (into
+# $STORE_CACHE_DIR/tools): build it beside the benchmark, both before any
+# measuring starts.
+mongo_build=""
+if [ -z "${STORE_TEST_MONGODB_URL:-}" ]; then
+  (svc_ensure_mongodb) &
+  mongo_build=$!
+fi
+cargo build --release -p store-bench
+if [ -n "$mongo_build" ]; then
+  wait "$mongo_build" || { echo "building the MongoDB-compatible server failed" >&2; exit 1; }
+fi
+
 trap services_stop EXIT
 services_start redis postgres mongodb
 "$CARGO_TARGET_DIR/release/store-bench" --doc docs/performance.md "$@"

@@ -63,6 +63,9 @@ impl Servers {
     }
 }
 
+/// The layers run at 1 and 16 tasks.
+const LAYER_MAX_TASKS: usize = 16;
+
 /// Our store wrapped in each `store-layers` layer and in the whole stack,
 /// each over its own namespace (`open(namespace)`).
 fn layers(name: &str, open: impl Fn(&str) -> Result<Arc<dyn Store>>) -> Result<Vec<Contender>> {
@@ -107,7 +110,8 @@ fn layers(name: &str, open: impl Fn(&str) -> Result<Arc<dyn Store>>) -> Result<V
                 format!("{name} + {layer}"),
                 Role::Layer,
                 Ours::layered(store)?,
-            ))
+            )
+            .up_to(LAYER_MAX_TASKS))
         })
         .collect()
 }

@@ -46,6 +46,8 @@ pub struct Contender {
     pub role: Role,
     /// The implementation.
     pub target: Arc<dyn Target>,
+    /// The most tasks it runs with (the layers stop at 16).
+    max_tasks: usize,
     tasks: Mutex<Vec<TaskState>>,
 }
 
@@ -56,8 +58,20 @@ impl Contender {
             label: label.into(),
             role,
             target: Arc::new(target),
+            max_tasks: usize::MAX,
             tasks: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Runs only at concurrency levels up to `tasks`.
+    pub fn up_to(mut self, tasks: usize) -> Self {
+        self.max_tasks = tasks;
+        self
+    }
+
+    /// Whether it takes part in a cell of `workload` at `tasks`.
+    pub fn runs(&self, workload: Workload, tasks: usize) -> bool {
+        tasks <= self.max_tasks && self.target.runs(workload)
     }
 
     /// Writes the keys of workload (a) for `tasks` tasks (once).
@@ -285,7 +299,7 @@ pub async fn cell(
 ) -> Result<Vec<Measured>> {
     let running: Vec<&Contender> = contenders
         .iter()
-        .filter(|c| c.target.runs(workload))
+        .filter(|c| c.runs(workload, tasks))
         .collect();
     for c in &running {
         c.prepare(tasks).await?;

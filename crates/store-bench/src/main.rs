@@ -106,7 +106,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Length of one contender's turn in a round.
-    #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
     round: Duration,
     /// A few milliseconds per cell: checks that everything runs, measures
     /// nothing worth reading.
@@ -166,7 +166,7 @@ async fn run(args: Args) -> Result<()> {
         Timing {
             rounds: args.rounds,
             round: args.round,
-            warmup: Duration::from_millis(100),
+            warmup: Duration::from_millis(50),
         }
     };
     anyhow::ensure!(

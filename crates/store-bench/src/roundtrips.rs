@@ -55,7 +55,7 @@ pub async fn count(backend: &'static str, url: &str, tag: &str) -> Result<Vec<Co
     }
     let setup = backends::open(backend, Some(&through), tag).await?;
     let mut out = Vec::new();
-    for c in &setup.contenders {
+    for c in setup.contenders.iter().filter(|c| c.role != Role::Layer) {
         let mut record = |operation: &str, trips: f64| {
             out.push(Counted {
                 backend: backend.to_owned(),
