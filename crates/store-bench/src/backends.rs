@@ -384,6 +384,20 @@ async fn mongo(url: &str, tag: &str) -> Result<Backend> {
         .run_command(mongodb::bson::doc! { "buildInfo": 1 })
         .await?;
     let version = info.get_str("version").unwrap_or("unknown").to_owned();
+    // The test setup's server names itself when asked; buildInfo gives only
+    // the MongoDB version it speaks for.
+    let name = std::env::var("STORE_TEST_MONGODB_SERVER")
+        .ok()
+        .and_then(|bin| {
+            std::process::Command::new(bin)
+                .arg("--version")
+                .output()
+                .ok()
+        })
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|v| v.lines().next().map(|l| l.trim().to_owned()))
+        .filter(|l| !l.is_empty());
     let open = |collection: &'static str| async move {
         let store = MongoStore::connect_with(url, tag, collection, MongoConfig::default()).await?;
         store.ensure_indexes().await?;
@@ -403,7 +417,10 @@ async fn mongo(url: &str, tag: &str) -> Result<Backend> {
                 Tower15::new(TowerStore::new(tower)),
             ),
         ],
-        server: format!("MongoDB wire protocol, server version {version}"),
+        server: match name {
+            Some(name) => format!("{name}, speaking the MongoDB {version} wire protocol"),
+            None => format!("a server reporting MongoDB {version}"),
+        },
         cleanup: Cleanup::Mongo(db),
     })
 }

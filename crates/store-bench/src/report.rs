@@ -516,7 +516,16 @@ impl Report {
             "- **Machine:** {}, {} CPUs, {}; {}. The bench and the servers share these CPUs.",
             m.cpu, m.cpus, m.memory, m.os
         );
-        let _ = writeln!(out, "- **Toolchain:** {}, release profile.", m.rustc);
+        let _ = writeln!(
+            out,
+            "- **Toolchain:** {}, {}.",
+            m.rustc,
+            if cfg!(debug_assertions) {
+                "a debug build: these figures are not comparable with a release run"
+            } else {
+                "release profile"
+            }
+        );
         let servers: Vec<String> = m.servers.iter().map(|(b, s)| format!("{b}: {s}")).collect();
         let _ = writeln!(out, "- **Servers (loopback):** {}.", servers.join("; "));
         let crates: Vec<String> = m.crates.iter().map(|(c, v)| format!("{c} {v}")).collect();
@@ -542,23 +551,23 @@ impl Report {
              `SessionStore` trait as tower-sessions drives it (`create`, `load`, `save` with the \
              slid expiry, `delete`). Rates count calls, not sessions.\n\
              - **(c) token refresh:** `TokenStore::get_fresh` on {} users whose tokens stay \
-             valid {} ms after a refresh: most calls read a fresh token, and about {} refreshes a \
+             valid {} ms after a refresh: most calls read a fresh token, and up to {} refreshes a \
              second race for their users. The refresh itself costs nothing here, so this measures \
              the store. The floor reads the token and, when it has expired, writes a new one, \
              with no lease: racing callers may refresh one user twice. The `refreshes` \
              column counts the refreshes each contender ran in the cell.\n",
             crate::harness::KEYS_PER_TASK,
             LIFECYCLE_OPS,
-            USERS,
+            rate(USERS as f64),
             TOKEN_LIFETIME.as_millis(),
-            USERS as u128 * 1000 / TOKEN_LIFETIME.as_millis(),
+            rate(USERS as f64 * 1000.0 / TOKEN_LIFETIME.as_millis() as f64),
         );
         let _ = writeln!(
             out,
             "| backend | ours | raw floor | peer |\n|---|---|---|---|\n\
              | memory | `MemoryStore` | `RwLock<HashMap>` | tower-sessions `MemoryStore` 0.15 |\n\
              | redis | `RedisStore` (one multiplexed connection) | `redis` crate on one `ConnectionManager`: `GET`, `SET … PX`, `SET … NX PX`, a one-script compare-and-set, `PEXPIRE`, `DEL` | tower-sessions-redis-store 0.16 (fred, a pool of 6 as its README sets up) |\n\
-             | postgres | `PostgresStore` (pool of 10) | sqlx on a pool of 10: one plain statement per operation | tower-sessions-sqlx-store 0.15 `PostgresStore` (pool of 10) |\n\
+             | postgres | `PostgresStore` (pool of 10) | sqlx on a pool of 10: one plain statement per operation | tower-sessions-sqlx-store 0.15 `PostgresStore` (pool of 10, sqlx's default settings, as its README sets up) |\n\
              | sqlite_file | `SqliteStore` (file, WAL, pool of 10) | sqlx, same file settings and pool | tower-sessions-sqlx-store 0.15 `SqliteStore` (same pool settings) |\n\
              | mongodb | `MongoStore` | `mongodb` crate: `find_one`, `update_one` with upsert, `insert_one`, a conditional `update_one`, `delete_one` | none: no tower-sessions MongoDB store on the same core version |\n\n\
              Ours via tower-sessions is `store-tower-sessions`' `TowerStore` over the same store, \
