@@ -49,12 +49,12 @@ const UPSERT_ATTEMPTS: u32 = 5;
 ///   expires_at: date, owner: string }`; `expires_at` and `owner` are left
 ///   out when the entry has none. Dates keep milliseconds exactly.
 /// - **One operation per write**: `Upsert` is a `replaceOne` with
-///   `upsert`; `Create` is a `replaceOne` with `upsert` filtered on an
-///   expired `expires_at`, so it replaces an expired document or inserts a
-///   new one, and a live one makes the insert fail with the duplicate key
-///   error (`AlreadyExists`); `Update` and `UpdateIf` are a `replaceOne`
-///   filtered on `_id`, liveness and version. No transactions, so a
-///   standalone server works.
+///   `upsert`; `Create` is an `insertOne`, and only when the key is there
+///   already a second step, a `replaceOne` with `upsert` filtered on an
+///   expired `expires_at`, which replaces an expired document and fails on
+///   a live one with the duplicate key error (`AlreadyExists`); `Update`
+///   and `UpdateIf` are a `replaceOne` filtered on `_id`, liveness and
+///   version. No transactions, so a standalone server works.
 /// - **One clock**: reads and conditional writes compare expiry with the
 ///   store's [`Clock`](store_core::Clock). The TTL index removes expired
 ///   documents later (the server's TTL monitor runs about once a minute).
@@ -555,10 +555,11 @@ impl MongoStore {
         }
     }
 
-    /// One `replaceOne` per mode: with `upsert` for `Upsert` (retried on
-    /// the server's duplicate-key race) and `Create` (filtered on an
-    /// expired `expires_at`), filtered on liveness (and version) for
-    /// `Update` and `UpdateIf`.
+    /// One call per mode: a `replaceOne` with `upsert` for `Upsert`
+    /// (retried on the server's duplicate-key race); an `insertOne` for
+    /// `Create`, then, on a key that is there, a `replaceOne` with `upsert`
+    /// filtered on an expired `expires_at`; a `replaceOne` filtered on
+    /// liveness (and version) for `Update` and `UpdateIf`.
     async fn put_unbounded(
         &self,
         key: &Key,
@@ -585,6 +586,16 @@ impl MongoStore {
                 return Ok(PutResult::new(version));
             }
             PutMode::Create => {
+                // Most creates are of a new key (a session id, a lease):
+                // one insert. A key that is there, live or expired, fails
+                // it with the duplicate key error; then one upsert filtered
+                // on an expired `expires_at` replaces an expired document,
+                // and fails the same way on a live one (`AlreadyExists`).
+                match self.collection.insert_one(&document).await {
+                    Ok(_) => return Ok(PutResult::new(version)),
+                    Err(e) if server_code(&e) == Some(DUPLICATE_KEY) => {}
+                    Err(e) => return Err(classify(e, op)),
+                }
                 let result = self
                     .collection
                     .replace_one(
