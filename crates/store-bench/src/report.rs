@@ -590,6 +590,20 @@ impl Report {
                  have no round trips.\n\n{}",
                 self.trips_table()
             );
+            if self.round_trips.iter().any(|c| c.backend == "postgres") {
+                let _ = writeln!(
+                    out,
+                    "Every PostgreSQL figure counts 2 per call for each contender on a sqlx \
+                     pool: the call's own round trip, and the ping sqlx 0.8 sends when the \
+                     connection goes back to the pool, after the caller has its answer. Our \
+                     pools do not also ping before each call (sqlx's `test_before_acquire`, \
+                     off in store-sqlx), which would make it 3. The peer's create is a \
+                     transaction of four statements, which is why its lifecycle takes more. \
+                     The reliability tests (`…::one_round_trip_per_single_key_operation`) \
+                     check one round trip per call for every single-key operation on each \
+                     server.\n"
+                );
+            }
         }
         out.push_str(&crate::report::notes(self));
 
@@ -672,8 +686,7 @@ pub fn notes(report: &Report) -> String {
         );
         say(format!(
             "**Reads cost what the raw driver's read costs** over the network: `get` is \
-             {reads} of a bare `GET` on Redis{}{}. One round trip, and the value is not \
-             copied on the way out.",
+             {reads} of a bare `GET` on Redis{}{}, in one round trip.",
             reads_pg
                 .map(|r| format!(", {r} of a plain `SELECT` on PostgreSQL"))
                 .unwrap_or_default(),
@@ -733,21 +746,12 @@ pub fn notes(report: &Report) -> String {
         ));
     }
     if let Some(w) = span(report, &WRITES, "mongodb", &low, Role::Ours, Role::Floor) {
-        let create = span(
-            report,
-            &[Workload::Create],
-            "mongodb",
-            &low,
-            Role::Ours,
-            Role::Floor,
-        )
-        .unwrap_or_default();
         say(format!(
-            "**MongoDB writes are {w} of plain driver calls**; the lowest is `put(Create)` \
-             ({create}): the floor's `insert_one` fails on any existing document, while ours \
-             is a `replace_one` with upsert filtered on an expired `expires_at`, so that an \
-             expired document is replaced in the same step. Versions come from a block \
-             reserved ahead (one `$inc` per 1,000 writes), not from an extra round trip."
+            "**MongoDB writes are {w} of plain driver calls**, one call each like the \
+             floor's: `put(Create)` of a new key is one `insertOne` (only a key that is \
+             there takes a second, filtered upsert that replaces an expired document), and \
+             versions come from a block reserved ahead (one `$inc` per 1,000 writes), not \
+             from an extra round trip."
         ));
     }
     if let Some(m) = span(
@@ -838,8 +842,9 @@ pub fn notes(report: &Report) -> String {
             "**On PostgreSQL the lifecycle is {ours} of tower-sessions-sqlx-store**: its \
              create is a transaction of four statements (`BEGIN`, an existence check, the \
              upsert, `COMMIT`), and with sqlx's default pool settings, which its README \
-             uses, each call also pings its connection first; ours is one statement and one \
-             round trip per call (see the round trips)."
+             uses, each call also pings its connection first; ours is one statement per \
+             call and one round trip before the caller has its answer (see the round \
+             trips)."
         ));
     }
     let peer_mem = span(
