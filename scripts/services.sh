@@ -193,11 +193,8 @@ svc_ensure_mongodb() {
     command -v cmake >/dev/null 2>&1 || { svc_log "cmake is needed to build secantusd-rs"; return 1; }
     svc_log "building secantusd-rs $SECANTUS_VERSION into $cache (once, about 6 minutes)"
     mkdir -p "$cache"
-    # Its own temporary target dir: not the workspace's. Its release profile
-    # asks for thin LTO and one codegen unit, which serialises the longest
-    # part of the build; a test server does not need either.
-    env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-      cargo install secantus-mdb --version "$SECANTUS_VERSION" \
+    # Its own temporary target dir: not the workspace's.
+    env -u CARGO_TARGET_DIR cargo install secantus-mdb --version "$SECANTUS_VERSION" \
       --ignore-rust-version --quiet --root "$cache" >"$cache/secantus-install.log" 2>&1 \
       || { tail -30 "$cache/secantus-install.log" >&2; return 1; }
     bin="$cache/bin/secantusd-rs"

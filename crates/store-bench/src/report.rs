@@ -535,7 +535,11 @@ impl Report {
             "- **Method:** in each cell (workload × backend × concurrency) the contenders take \
              turns, {} rounds of {} ms each after a 50 ms warm-up, a different one first each \
              round; a rate is the cell's operations over its timed seconds, latencies are \
-             per operation.\n",
+             per operation. The bench and the servers share the CPUs, so single ratios move \
+             between runs: on the 2-core machine of the checked-in figures, by up to about \
+             ±0.2 from one run to the next (a lifecycle ratio on Redis read 0.77 in one run and \
+             1.03 in another); a ratio far from 1, or the same side of it in every cell, is \
+             what a run shows.\n",
             m.rounds, m.round_ms
         );
 

@@ -34,6 +34,12 @@ pub struct Counted {
     pub round_trips: f64,
 }
 
+/// Lets the round trips a call leaves behind land before a count is read:
+/// sqlx pings a connection after the call that used it has returned.
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
 /// `host:port` of a server URL (after any `user:password@`).
 fn authority(url: &str) -> Result<String> {
     let rest = url.split_once("://").context("not a URL")?.1;
@@ -84,8 +90,10 @@ pub async fn count(backend: &'static str, url: &str, tag: &str) -> Result<Vec<Co
             harness::steps(c, workload, 2 * per).await?;
             let mut least = f64::MAX;
             for _ in 0..REPEATS {
+                settle().await;
                 let before = proxy.round_trips();
                 harness::steps(c, workload, OPS * per).await?;
+                settle().await;
                 let made = proxy.round_trips() - before;
                 least = least.min(made as f64 / OPS as f64);
             }
@@ -97,10 +105,13 @@ pub async fn count(backend: &'static str, url: &str, tag: &str) -> Result<Vec<Co
                 // A user of its own, never refreshed before: the first call
                 // refreshes, the second finds the token fresh.
                 let user = 1_000_000 + user;
+                settle().await;
                 let before = proxy.round_trips();
                 let ran = c.target.refresh(user).await?;
+                settle().await;
                 let middle = proxy.round_trips();
                 let again = c.target.refresh(user).await?;
+                settle().await;
                 let after = proxy.round_trips();
                 anyhow::ensure!(
                     ran && !again,
