@@ -41,8 +41,16 @@ pub fn draw(
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (top, body) = root.split_vertically(60);
     top.titled(title, ("sans-serif", 18)).map_err(|e| err(&e))?;
-    // The legend, once, under the title.
-    for (i, role) in ROLES.iter().enumerate() {
+    // The legend, once, under the title: the roles these panels show.
+    let shown_roles: Vec<Role> = ROLES
+        .into_iter()
+        .filter(|r| {
+            results
+                .iter()
+                .any(|m| m.role == *r && workloads.contains(&m.workload))
+        })
+        .collect();
+    for (i, role) in shown_roles.iter().enumerate() {
         let x = 20 + 200 * i as i32;
         top.draw(&Rectangle::new(
             [(x, 38), (x + 14, 52)],
