@@ -766,14 +766,38 @@ pub fn notes(report: &Report) -> String {
         Role::Ours,
         Role::Floor,
     ) {
+        let below: Vec<&str> = [
+            Workload::Get,
+            Workload::Upsert,
+            Workload::Create,
+            Workload::UpdateIf,
+        ]
+        .into_iter()
+        .filter(|w| {
+            let ours = report.find(*w, "memory", 1, Role::Ours);
+            let floor = report.find(*w, "memory", 1, Role::Floor);
+            matches!((ours, floor), (Some(o), Some(f)) if o.ops_per_sec < 0.5 * f.ops_per_sec)
+        })
+        .map(Workload::name)
+        .collect();
+        let verdict = if below.is_empty() {
+            "within the goal".to_owned()
+        } else {
+            format!(
+                "at the edge of the goal, and past it for {} in this run (a few tens of \
+                 nanoseconds decide it, and the bench's own timing is part of every \
+                 figure)",
+                below.join(", ")
+            )
+        };
         say(format!(
             "**In memory, a call costs about 2× a bare `RwLock<HashMap>`** ({m} on one task), \
-             within the goal: a call is a few hundred nanoseconds, and the store's own work \
-             shows at that scale: the key is checked, the clock read, a version taken, the \
-             expiry and the owner index kept, and the call goes through `dyn Store`. The map \
-             is split in shards, each behind its own lock, so 16 tasks on 2 cores scale as \
-             the table above shows, and better than the single-lock floor when writes \
-             contend."
+             {verdict}. A call is a few hundred nanoseconds, and the store's own work shows \
+             at that scale: the caller builds a checked `Key`, the store reads the clock, \
+             takes a version, keeps the expiry and the owner index, and the call goes \
+             through `dyn Store`, one more boxed future than the floor's. The map is split \
+             in shards, each behind its own lock, so 16 tasks on 2 cores scale as the table \
+             above shows, and better than the single-lock floor when writes contend."
         ));
     }
     let peer_redis = span(

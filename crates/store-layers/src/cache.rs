@@ -231,12 +231,27 @@ impl Cache {
         }
     }
 
-    fn written(&self, key: &Key, entry: Option<Entry>) {
-        self.writes.fetch_add(1, Ordering::SeqCst);
+    /// Before a write reaches the store: drops `key`, and returns the
+    /// write counter as this write left it.
+    fn writing(&self, key: &Key) -> u64 {
         let mut lru = self.lock();
+        lru.remove(key);
+        self.writes.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// After the write that [`Self::writing`] began: caches `entry` only
+    /// when no other write began or ended meanwhile (`began` is still the
+    /// counter), else drops the key. Two racing writes may reach the store
+    /// in one order and this method in the other; caching the later
+    /// caller's entry could then keep a value the store no longer has, so
+    /// neither is cached and the next read fetches the store's.
+    fn written(&self, key: &Key, entry: Option<Entry>, began: u64) {
+        let mut lru = self.lock();
+        let alone = self.writes.load(Ordering::SeqCst) == began;
+        self.writes.fetch_add(1, Ordering::SeqCst);
         match entry {
-            Some(entry) => lru.insert(key.clone(), entry, &self.config),
-            None => lru.remove(key),
+            Some(entry) if alone => lru.insert(key.clone(), entry, &self.config),
+            _ => lru.remove(key),
         }
     }
 }
@@ -249,8 +264,11 @@ impl Cache {
 ///   otherwise the store is read and the answer cached. Missing keys are
 ///   not cached.
 /// - Writes (every `put` mode, conditional or not, `delete`, `touch`) always
-///   reach the store; after a successful `put` the cache holds the new
-///   entry, after anything else the key is dropped from it.
+///   reach the store. The key is dropped from the cache before the write;
+///   after a successful `put` the cache holds the new entry, unless another
+///   write of this cache overlapped it (then the key stays dropped, since
+///   the store may have applied the two in either order); after anything
+///   else the key stays dropped.
 ///   `delete_by_owner` drops the owner's cached entries. `list_by_owner` and
 ///   `delete_expired` always go to the store.
 /// - Two processes: conditional writes are decided by the store, so a race
@@ -348,24 +366,26 @@ impl<S: Store> Store for CachedStore<S> {
         let entry = Entry::new(value.clone(), Version::from_u64(0))
             .with_expiry(options.expires_at)
             .with_owner(options.owner.clone());
+        let began = self.cache.writing(key);
         match self.inner.put(key, value, options).await {
             Ok(written) => {
                 let mut entry = entry;
                 entry.version = written.version;
-                self.cache.written(key, Some(entry));
+                self.cache.written(key, Some(entry), began);
                 self.cache.announce(key).await;
                 Ok(written)
             }
             Err(e) => {
-                self.cache.written(key, None);
+                self.cache.written(key, None, began);
                 Err(e)
             }
         }
     }
 
     async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
+        let began = self.cache.writing(key);
         let result = self.inner.delete(key, if_version).await;
-        self.cache.written(key, None);
+        self.cache.written(key, None, began);
         if matches!(result, Ok(true)) {
             self.cache.announce(key).await;
         }
@@ -373,10 +393,11 @@ impl<S: Store> Store for CachedStore<S> {
     }
 
     async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
+        let began = self.cache.writing(key);
         let result = self.inner.touch(key, expires_at).await;
         // The value is unchanged, but the simplest correct cache entry is
         // none: the next read fetches the new expiry.
-        self.cache.written(key, None);
+        self.cache.written(key, None, began);
         if result.is_ok() {
             self.cache.announce(key).await;
         }

@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::Counted;
 use store_core::{Clock, ErrorKind, Key, ManualClock, PutMode, PutOptions, Store};
 use store_layers::{Cache, CacheConfig, CacheStats, CachedStore};
@@ -190,4 +191,68 @@ async fn races_through_two_caches_have_one_winner() {
             .await;
         assert!(a.is_ok() != b.is_ok(), "exactly one UpdateIf wins");
     }
+}
+
+/// Two writes of one key reach the store in one order and finish in the
+/// other: the cache must not keep the value the store replaced.
+#[tokio::test]
+async fn overlapping_writes_never_leave_a_replaced_value_cached() {
+    let clock = ManualClock::starting_now();
+    let (counted, store, backend) = setup(
+        CacheConfig::default().max_age(Duration::from_secs(3600)),
+        &clock,
+    );
+    let store = Arc::new(store);
+    let k = key("k");
+    let (first, second): (&'static [u8], &'static [u8]) = (b"first", b"second");
+    let gate = counted.hold_put_of(b"first");
+    let slow = {
+        let (store, k) = (store.clone(), k.clone());
+        tokio::spawn(async move {
+            store
+                .put(&k, Bytes::from_static(first), PutMode::Upsert.into())
+                .await
+        })
+    };
+    // The first put is applied below and held; the second is applied
+    // after it and finishes first.
+    while counted.count("put") < 1 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store
+        .put(&k, Bytes::from_static(second), PutMode::Upsert.into())
+        .await
+        .unwrap();
+    gate.notify_one();
+    slow.await.unwrap().unwrap();
+    assert_eq!(&backend.get(&k).await.unwrap().unwrap().value[..], second);
+    assert_eq!(
+        &store.get(&k).await.unwrap().unwrap().value[..],
+        second,
+        "the cache kept the value the store replaced"
+    );
+
+    // A delete overlapping a put: the same holds for an absent key.
+    let gate = counted.hold_put_of(b"again");
+    let slow = {
+        let (store, k) = (store.clone(), k.clone());
+        tokio::spawn(async move {
+            store
+                .put(&k, Bytes::from_static(b"again"), PutMode::Upsert.into())
+                .await
+        })
+    };
+    while counted.count("put") < 3 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store.delete(&k, None).await.unwrap());
+    gate.notify_one();
+    slow.await.unwrap().unwrap();
+    assert!(backend.get(&k).await.unwrap().is_none());
+    assert!(
+        store.get(&k).await.unwrap().is_none(),
+        "the cache brought back a deleted key"
+    );
 }

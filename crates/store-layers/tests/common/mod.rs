@@ -17,14 +17,29 @@ use store_core::{
 pub(crate) struct Counted {
     inner: Arc<dyn Store>,
     calls: Arc<Mutex<HashMap<&'static str, usize>>>,
+    /// A put of this value returns only when the gate is opened, after the
+    /// store below has applied it.
+    held: Arc<Mutex<Option<Held>>>,
 }
+
+/// A value whose put is held, and the gate that releases it.
+type Held = (Bytes, Arc<tokio::sync::Notify>);
 
 impl Counted {
     pub(crate) fn new(inner: Arc<dyn Store>) -> Self {
         Self {
             inner,
             calls: Arc::default(),
+            held: Arc::default(),
         }
+    }
+
+    /// Makes the next put of `value` wait, once applied below, until the
+    /// returned gate is opened (`notify_one`).
+    pub(crate) fn hold_put_of(&self, value: &'static [u8]) -> Arc<tokio::sync::Notify> {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        *self.held.lock().unwrap() = Some((Bytes::from_static(value), gate.clone()));
+        gate
     }
 
     fn hit(&self, op: &'static str) {
@@ -54,7 +69,18 @@ impl Store for Counted {
     }
     async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
         self.hit("put");
-        self.inner.put(key, value, options).await
+        let gate = {
+            let mut held = self.held.lock().unwrap();
+            match held.as_ref() {
+                Some((v, _)) if *v == value => held.take().map(|(_, g)| g),
+                _ => None,
+            }
+        };
+        let written = self.inner.put(key, value, options).await;
+        if let Some(gate) = gate {
+            gate.notified().await;
+        }
+        written
     }
     async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
         self.hit("delete");
