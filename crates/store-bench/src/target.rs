@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::fmt;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -81,16 +81,22 @@ pub trait Target: Send + Sync + 'static {
         bail!("update_if is not supported")
     }
 
-    /// Starts a session (number `n` of this task) holding `data`.
+    /// Starts a session (number `n` of this task) holding `data`. By
+    /// default: [`Target::create`] of a fresh random key, which is the
+    /// session.
     async fn session_create(&self, n: u64, data: &Bytes) -> Result<Session> {
-        let _ = (n, data);
-        bail!("sessions are not supported")
+        let _ = n;
+        let key = format!("s:{:032x}", rand::random::<u128>());
+        self.create(&key, data).await?;
+        Ok(Box::new(key))
     }
 
     /// Loads the session, as a request does first; missing is an error.
+    /// By default: [`Target::get`] of the session's key.
     async fn session_load(&self, session: &mut Session) -> Result<()> {
-        let _ = session;
-        bail!("sessions are not supported")
+        let key = session.downcast_ref::<String>().context("not a key")?;
+        self.get(key).await?.context("a live session is missing")?;
+        Ok(())
     }
 
     /// Slides the session's expiry, as a request does last.

@@ -106,19 +106,6 @@ impl Target for MemoryFloor {
         Ok(new)
     }
 
-    async fn session_create(&self, n: u64, data: &Bytes) -> Result<Session> {
-        let _ = n;
-        let key = format!("s:{:032x}", rand::random::<u128>());
-        self.create(&key, data).await?;
-        Ok(Box::new(key))
-    }
-
-    async fn session_load(&self, session: &mut Session) -> Result<()> {
-        let key = session.downcast_ref::<String>().context("not a key")?;
-        self.get(key).await?.context("a live session is missing")?;
-        Ok(())
-    }
-
     async fn session_touch(&self, session: &mut Session) -> Result<()> {
         let key = session.downcast_ref::<String>().context("not a key")?;
         let mut map = self.map.write().expect("lock");

@@ -145,19 +145,6 @@ macro_rules! sql_floor {
                 Ok(new as u64)
             }
 
-            async fn session_create(&self, n: u64, data: &Bytes) -> Result<Session> {
-                let _ = n;
-                let key = format!("s:{:032x}", rand::random::<u128>());
-                self.create(&key, data).await?;
-                Ok(Box::new(key))
-            }
-
-            async fn session_load(&self, session: &mut Session) -> Result<()> {
-                let key = session_key(session)?;
-                self.get(key).await?.context("a live session is missing")?;
-                Ok(())
-            }
-
             async fn session_touch(&self, session: &mut Session) -> Result<()> {
                 let key = session_key(session)?;
                 let done = sqlx::query(&self.sql.touch)
