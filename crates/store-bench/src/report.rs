@@ -12,6 +12,18 @@ use crate::machine::Meta;
 use crate::roundtrips::Counted;
 use crate::target::{Role, TOKEN_LIFETIME, USERS};
 
+/// One row of a goal table: `of` against `to` on `backend`, per level.
+struct GoalRow {
+    backend: String,
+    /// The second column.
+    label: String,
+    workload: Workload,
+    of: Role,
+    to: Role,
+    /// How a miss is named in the list under the table.
+    miss: String,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -267,16 +279,63 @@ impl Report {
         out
     }
 
-    /// The ratios of ours to `to` for `workload` at `tasks`, per backend.
-    fn ratios(&self, workload: Workload, tasks: usize, of: Role, to: Role) -> Vec<(String, f64)> {
-        self.backends()
-            .into_iter()
-            .filter_map(|b| {
-                let ours = self.find(workload, &b, tasks, of)?;
-                let other = self.find(workload, &b, tasks, to)?;
-                Some((b, ours.ops_per_sec / other.ops_per_sec))
-            })
-            .collect()
+    /// `of`'s rate divided by `to`'s, for `workload` on `backend` at `tasks`.
+    fn ratio_of(
+        &self,
+        workload: Workload,
+        backend: &str,
+        tasks: usize,
+        of: Role,
+        to: Role,
+    ) -> Option<f64> {
+        let a = self.find(workload, backend, tasks, of)?;
+        let b = self.find(workload, backend, tasks, to)?;
+        Some(a.ops_per_sec / b.ops_per_sec)
+    }
+
+    /// Writes a goal's table (a column per level, a row per `rows` entry
+    /// that has a cell) and returns how many cells meet `goal`, how many
+    /// there are, and the misses, each named `<miss> at <tasks>`.
+    fn goal_table(
+        &self,
+        out: &mut String,
+        column: &str,
+        rows: &[GoalRow],
+        levels: &[usize],
+        goal: f64,
+    ) -> (usize, usize, Vec<String>) {
+        let mut head = format!("| backend | {column} |");
+        let mut rule = String::from("|---|---|");
+        for t in levels {
+            let _ = write!(head, " {t} task{} |", if *t == 1 { "" } else { "s" });
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(out, "{head}\n{rule}");
+        let (mut met, mut all) = (0, 0);
+        let mut below = Vec::new();
+        for r in rows {
+            let mut line = format!("| {} | {} |", r.backend, r.label);
+            let mut any = false;
+            for &t in levels {
+                match self.ratio_of(r.workload, &r.backend, t, r.of, r.to) {
+                    Some(x) => {
+                        any = true;
+                        all += 1;
+                        if x >= goal {
+                            met += 1;
+                        } else {
+                            below.push(format!("{} at {t}", r.miss));
+                        }
+                        let _ = write!(line, " {x:.2} {} |", mark(x, goal));
+                    }
+                    None => line.push_str(" n/a |"),
+                }
+            }
+            if any {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        (met, all, below)
     }
 
     fn goal_floor(&self, out: &mut String) {
@@ -289,48 +348,27 @@ impl Report {
             out,
             "### Goal: our store ≥ 0.9× the raw floor on workload (a) at 1 and 16 tasks\n"
         );
-        let mut head = String::from("| backend | operation |");
-        let mut rule = String::from("|---|---|");
-        for t in &levels {
-            let _ = write!(head, " {t} task{} |", if *t == 1 { "" } else { "s" });
-            rule.push_str("---:|");
-        }
-        let _ = writeln!(out, "{head}\n{rule}");
-        let (mut met, mut all) = (0, 0);
-        let mut below = Vec::new();
-        for backend in self.backends() {
-            for w in [
-                Workload::Get,
-                Workload::Upsert,
-                Workload::Create,
-                Workload::UpdateIf,
-            ] {
-                let mut row = format!("| {backend} | {} |", w.name());
-                let mut any = false;
-                for &t in &levels {
-                    match self
-                        .ratios(w, t, Role::Ours, Role::Floor)
-                        .into_iter()
-                        .find(|(b, _)| *b == backend)
-                    {
-                        Some((_, r)) => {
-                            any = true;
-                            all += 1;
-                            if r >= 0.9 {
-                                met += 1;
-                            } else {
-                                below.push(format!("{backend} {} at {t}", w.name()));
-                            }
-                            let _ = write!(row, " {r:.2} {} |", mark(r, 0.9));
-                        }
-                        None => row.push_str(" n/a |"),
-                    }
-                }
-                if any {
-                    let _ = writeln!(out, "{row}");
-                }
-            }
-        }
+        let rows: Vec<GoalRow> = self
+            .backends()
+            .into_iter()
+            .flat_map(|backend| {
+                [
+                    Workload::Get,
+                    Workload::Upsert,
+                    Workload::Create,
+                    Workload::UpdateIf,
+                ]
+                .map(|w| GoalRow {
+                    miss: format!("{backend} {}", w.name()),
+                    label: w.name().to_owned(),
+                    backend: backend.clone(),
+                    workload: w,
+                    of: Role::Ours,
+                    to: Role::Floor,
+                })
+            })
+            .collect();
+        let (met, all, below) = self.goal_table(out, "operation", &rows, &levels, 0.9);
         let _ = writeln!(out, "\nMet in {met} of {all} cells.");
         if !below.is_empty() {
             let _ = writeln!(out, " Below 0.9×: {}.", below.join("; "));
@@ -343,47 +381,25 @@ impl Report {
             out,
             "### Goal: our store ≥ the tower-sessions store on workload (b), at every level\n"
         );
-        let levels = self.levels();
-        let mut head = String::from("| backend | ours through |");
-        let mut rule = String::from("|---|---|");
-        for t in &levels {
-            let _ = write!(head, " {t} task{} |", if *t == 1 { "" } else { "s" });
-            rule.push_str("---:|");
-        }
-        let _ = writeln!(out, "{head}\n{rule}");
-        let (mut met, mut all) = (0, 0);
-        let mut below = Vec::new();
-        for backend in self.backends() {
-            for (of, through) in [
-                (Role::Ours, "the `Store` trait"),
-                (Role::Adapter, "`store-tower-sessions`"),
-            ] {
-                let mut row = format!("| {backend} | {through} |");
-                let mut any = false;
-                for &t in &levels {
-                    match self
-                        .ratios(Workload::Lifecycle, t, of, Role::Peer)
-                        .into_iter()
-                        .find(|(b, _)| *b == backend)
-                    {
-                        Some((_, r)) => {
-                            any = true;
-                            all += 1;
-                            if r >= 1.0 {
-                                met += 1;
-                            } else {
-                                below.push(format!("{backend} through {through} at {t}"));
-                            }
-                            let _ = write!(row, " {r:.2} {} |", mark(r, 1.0));
-                        }
-                        None => row.push_str(" n/a |"),
-                    }
-                }
-                if any {
-                    let _ = writeln!(out, "{row}");
-                }
-            }
-        }
+        let rows: Vec<GoalRow> = self
+            .backends()
+            .into_iter()
+            .flat_map(|backend| {
+                [
+                    (Role::Ours, "the `Store` trait"),
+                    (Role::Adapter, "`store-tower-sessions`"),
+                ]
+                .map(|(of, through)| GoalRow {
+                    miss: format!("{backend} through {through}"),
+                    label: through.to_owned(),
+                    backend: backend.clone(),
+                    workload: Workload::Lifecycle,
+                    of,
+                    to: Role::Peer,
+                })
+            })
+            .collect();
+        let (met, all, below) = self.goal_table(out, "ours through", &rows, &self.levels(), 1.0);
         let _ = writeln!(
             out,
             "\nEach cell is our ops/s divided by the peer's, same backend, same run. Met in {met} of {all} cells."
@@ -635,11 +651,7 @@ fn span(
     let ratios: Vec<f64> = workloads
         .iter()
         .flat_map(|w| levels.iter().map(move |t| (*w, *t)))
-        .filter_map(|(w, t)| {
-            let a = report.find(w, backend, t, of)?;
-            let b = report.find(w, backend, t, to)?;
-            Some(a.ops_per_sec / b.ops_per_sec)
-        })
+        .filter_map(|(w, t)| report.ratio_of(w, backend, t, of, to))
         .collect();
     let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -959,4 +971,118 @@ pub fn notes(report: &Report) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::Timing;
+
+    fn cell(workload: Workload, backend: &str, tasks: usize, role: Role, ops: f64) -> Measured {
+        Measured {
+            workload,
+            backend: backend.to_owned(),
+            tasks,
+            contender: format!("{backend} {role}"),
+            role,
+            ops: ops as u64,
+            secs: 1.0,
+            ops_per_sec: ops,
+            p50_us: 1.0,
+            p99_us: 2.0,
+            refreshes: None,
+        }
+    }
+
+    /// Two backends; redis misses the floor goal on `put(Upsert)` at 16
+    /// tasks and the peer goal through the adapter at 64; memory has no
+    /// 64-task cells.
+    fn report() -> Report {
+        let mut results = Vec::new();
+        for (backend, levels) in [("memory", &[1, 16][..]), ("redis", &[1, 16, 64][..])] {
+            for &t in levels {
+                for w in [Workload::Get, Workload::Upsert] {
+                    let ours = if backend == "redis" && w == Workload::Upsert && t == 16 {
+                        50.0
+                    } else {
+                        95.0
+                    };
+                    results.push(cell(w, backend, t, Role::Ours, ours));
+                    results.push(cell(w, backend, t, Role::Floor, 100.0));
+                }
+                results.push(cell(Workload::Lifecycle, backend, t, Role::Ours, 120.0));
+                let adapter = if backend == "redis" && t == 64 {
+                    80.0
+                } else {
+                    100.0
+                };
+                results.push(cell(
+                    Workload::Lifecycle,
+                    backend,
+                    t,
+                    Role::Adapter,
+                    adapter,
+                ));
+                results.push(cell(Workload::Lifecycle, backend, t, Role::Peer, 100.0));
+            }
+        }
+        Report {
+            meta: Meta::gather(
+                &[],
+                "store-bench",
+                Timing {
+                    rounds: 1,
+                    round: std::time::Duration::from_millis(1),
+                    warmup: std::time::Duration::ZERO,
+                },
+                std::time::Duration::ZERO,
+            ),
+            results,
+            round_trips: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn goal_tables_count_and_name_the_misses() {
+        let report = report();
+        let mut out = String::new();
+        report.goal_floor(&mut out);
+        assert!(out.contains("| backend | operation | 1 task | 16 tasks |\n|---|---|---:|---:|\n"));
+        assert!(
+            out.contains("| memory | get | 0.95 ✓ | 0.95 ✓ |\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| redis | put(Upsert) | 0.95 ✓ | 0.50 ✗ |\n"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("put(Create)"),
+            "rows without cells are left out: {out}"
+        );
+        assert!(
+            out.contains("Met in 7 of 8 cells.\n Below 0.9×: redis put(Upsert) at 16.\n"),
+            "{out}"
+        );
+
+        let mut out = String::new();
+        report.goal_peer(&mut out);
+        assert!(out.contains(
+            "| backend | ours through | 1 task | 16 tasks | 64 tasks |\n|---|---|---:|---:|---:|\n"
+        ));
+        assert!(
+            out.contains("| memory | the `Store` trait | 1.20 ✓ | 1.20 ✓ | n/a |\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| redis | `store-tower-sessions` | 1.00 ✓ | 1.00 ✓ | 0.80 ✗ |\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "Met in 9 of 10 cells.\n Below 1×: redis through `store-tower-sessions` at 64.\n"
+            ),
+            "{out}"
+        );
+    }
 }
