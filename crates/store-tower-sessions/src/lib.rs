@@ -23,9 +23,15 @@
 //!   brings back a session deleted meanwhile (a logout or a revoke in a
 //!   parallel request). Such a save writes nothing and reports success, so
 //!   the racing request does not fail with a 500; the session stays gone.
-//! - **Expiry** is the record's `expiry_date`, to the millisecond, enforced
-//!   on every read by the backend; a save whose expiry has passed deletes
-//!   the session.
+//! - **Expiry** is the record's `expiry_date`, to the millisecond, in any
+//!   UTC offset, enforced on every read by the backend. A record whose
+//!   expiry has passed (by this process's clock, or by a store clock up to
+//!   5 s ahead of it) is never stored, and neither call fails for it, so the
+//!   request does not end in a 500: `save` deletes the session, `create`
+//!   writes nothing, and `load` of its id gives `None`. Such a `create`
+//!   still leaves the record with an id no live session has (it rolls a new
+//!   one on a collision, as for a live record), so a later `save` of it
+//!   cannot delete another session.
 //! - **Hashed keys**: the store key is `tower-session:` and the SHA-256 of
 //!   the id, so a copy of the database yields no usable cookie.
 //!
@@ -60,7 +66,8 @@ pub struct TowerStore {
 }
 
 /// How far ahead of this process's clock a store's clock (a server's) may
-/// run when it decides that a session being saved has just expired.
+/// run when it decides that a session being created or saved has just
+/// expired.
 const CLOCK_MARGIN: time::Duration = time::Duration::seconds(5);
 
 impl TowerStore {
@@ -86,9 +93,29 @@ impl TowerStore {
         Ok(PutOptions::new(mode).expires_at(expiry))
     }
 
+    /// Whether a live session is stored under `key`: an id an expired
+    /// record must not keep, or a later `save` of it (which deletes under
+    /// its id) would remove another session.
+    async fn id_taken(&self, key: &Key) -> session_store::Result<bool> {
+        Ok(self.store.get(key).await.map_err(backend)?.is_some())
+    }
+
     fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
         serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
     }
+}
+
+/// Whether `record`'s expiry has passed by this process's clock. The
+/// comparison is of instants, whatever the UTC offset of `expiry_date`.
+fn expired(record: &Record) -> bool {
+    record.expiry_date <= OffsetDateTime::now_utc()
+}
+
+/// Whether a store whose clock runs at most [`CLOCK_MARGIN`] ahead of
+/// ours may have found `record` expired: what its refusal of the expiry
+/// with `InvalidInput` then means.
+fn expired_for_store(record: &Record) -> bool {
+    record.expiry_date <= OffsetDateTime::now_utc() + CLOCK_MARGIN
 }
 
 fn backend(e: store_core::Error) -> session_store::Error {
@@ -98,32 +125,53 @@ fn backend(e: store_core::Error) -> session_store::Error {
 #[async_trait]
 impl SessionStore for TowerStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        let value = Self::encode(record)?;
-        let options = Self::options(PutMode::Create, record)?;
         let mut attempt = 1;
         loop {
-            let written = self
-                .store
-                .put(
-                    &Self::key(&record.id),
-                    value.clone().into(),
-                    options.clone(),
-                )
-                .await;
-            match written {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < ID_ATTEMPTS => {
-                    record.id = Id::default();
-                    attempt += 1;
+            let key = Self::key(&record.id);
+            let taken = if expired(record) {
+                // Over before it began (an absolute expiry in the past, in
+                // any UTC offset, even before 1970): like `save`, store
+                // nothing and succeed, rather than a 500 from the
+                // middleware.
+                self.id_taken(&key).await?
+            } else {
+                let options = Self::options(PutMode::Create, record)?;
+                match self
+                    .store
+                    .put(&key, Self::encode(record)?.into(), options)
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                        if attempt >= ID_ATTEMPTS {
+                            return Err(backend(e));
+                        }
+                        true
+                    }
+                    // Expired by the store's clock, a little ahead of
+                    // ours: nothing was written, as above.
+                    Err(e) if e.kind() == ErrorKind::InvalidInput && expired_for_store(record) => {
+                        self.id_taken(&key).await?
+                    }
+                    Err(e) => return Err(backend(e)),
                 }
-                Err(e) => return Err(backend(e)),
+            };
+            if !taken {
+                return Ok(());
             }
+            if attempt >= ID_ATTEMPTS {
+                return Err(session_store::Error::Backend(format!(
+                    "no free session id after {ID_ATTEMPTS} attempts"
+                )));
+            }
+            record.id = Id::default();
+            attempt += 1;
         }
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let key = Self::key(&record.id);
-        if record.expiry_date <= OffsetDateTime::now_utc() {
+        if expired(record) {
             self.store.delete(&key, None).await.map_err(backend)?;
             return Ok(());
         }
@@ -140,12 +188,7 @@ impl SessionStore for TowerStore {
             // store's clock, which may run a little ahead): gone too. Any
             // other refusal, such as a session over the store's size
             // limit, is an error: the session was not saved.
-            Err(e)
-                if e.kind() == ErrorKind::InvalidInput
-                    && record.expiry_date <= OffsetDateTime::now_utc() + CLOCK_MARGIN =>
-            {
-                Ok(())
-            }
+            Err(e) if e.kind() == ErrorKind::InvalidInput && expired_for_store(record) => Ok(()),
             Err(e) => Err(backend(e)),
         }
     }
