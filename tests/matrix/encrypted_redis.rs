@@ -12,6 +12,7 @@ use store_redis::RedisStore;
 #[derive(Debug)]
 struct EncryptedRedisBackend {
     root: RedisStore,
+    url: String,
     keyring: Keyring,
 }
 
@@ -19,6 +20,13 @@ struct EncryptedRedisBackend {
 impl TestBackend for EncryptedRedisBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
         let inner = self.root.with_prefix(namespace)?;
+        Ok(Arc::new(EncryptedStore::new(inner, self.keyring.clone())))
+    }
+
+    async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
+        let inner = RedisStore::connect(&self.url)
+            .await?
+            .with_prefix(namespace)?;
         Ok(Arc::new(EncryptedStore::new(inner, self.keyring.clone())))
     }
 
@@ -33,7 +41,7 @@ async fn provision() -> Option<EncryptedRedisBackend> {
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test Redis server: {e}"));
     let keyring = Keyring::new(1, Keyring::generate_key().ok()?);
-    Some(EncryptedRedisBackend { root, keyring })
+    Some(EncryptedRedisBackend { root, url, keyring })
 }
 
 store_conformance::conformance_tests!(provision());

@@ -23,6 +23,7 @@ const DATABASE: &str = "store_test";
 #[derive(Debug)]
 pub(crate) struct MongoBackend {
     root: MongoStore,
+    url: String,
     clock: ManualClock,
 }
 
@@ -38,7 +39,7 @@ impl MongoBackend {
         let root = MongoStore::connect_with(&url, DATABASE, "conformance_root", config)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test MongoDB server: {e}"));
-        Some(Self { root, clock })
+        Some(Self { root, url, clock })
     }
 }
 
@@ -46,6 +47,13 @@ impl MongoBackend {
 impl TestBackend for MongoBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
         let store = self.root.with_collection(namespace)?;
+        store.ensure_indexes().await?;
+        Ok(Arc::new(store))
+    }
+
+    async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
+        let config = MongoConfig::default().clock(self.clock.clone());
+        let store = MongoStore::connect_with(&self.url, DATABASE, namespace, config).await?;
         store.ensure_indexes().await?;
         Ok(Arc::new(store))
     }

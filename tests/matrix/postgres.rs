@@ -18,6 +18,7 @@ async fn provision() -> Option<SqlBackend<PostgresStore>> {
         .unwrap_or_else(|e| panic!("cannot connect to the test Postgres server: {e}"));
     Some(SqlBackend {
         root,
+        url: Some(url),
         clock,
         _keep: None,
     })

@@ -13,6 +13,7 @@ use store_redis::RedisStore;
 #[derive(Debug)]
 pub(crate) struct RedisBackend {
     root: RedisStore,
+    url: String,
 }
 
 impl RedisBackend {
@@ -21,7 +22,7 @@ impl RedisBackend {
         let root = RedisStore::connect(&url)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test Redis server: {e}"));
-        Some(Self { root })
+        Some(Self { root, url })
     }
 }
 
@@ -29,6 +30,11 @@ impl RedisBackend {
 impl TestBackend for RedisBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(self.root.with_prefix(namespace)?))
+    }
+
+    async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
+        let store = RedisStore::connect(&self.url).await?;
+        Ok(Arc::new(store.with_prefix(namespace)?))
     }
 
     fn clock(&self) -> TestClock {

@@ -13,6 +13,7 @@ use store_redis::RedisStore;
 #[derive(Debug)]
 pub(crate) struct RedisClusterBackend {
     root: RedisStore,
+    urls: String,
 }
 
 impl RedisClusterBackend {
@@ -22,7 +23,7 @@ impl RedisClusterBackend {
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test Redis Cluster: {e}"));
         assert!(root.buckets() > 1, "a cluster store spreads over buckets");
-        Some(Self { root })
+        Some(Self { root, urls })
     }
 }
 
@@ -30,6 +31,11 @@ impl RedisClusterBackend {
 impl TestBackend for RedisClusterBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(self.root.with_prefix(namespace)?))
+    }
+
+    async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
+        let store = RedisStore::connect_cluster(self.urls.split(',').map(str::trim)).await?;
+        Ok(Arc::new(store.with_prefix(namespace)?))
     }
 
     fn clock(&self) -> TestClock {

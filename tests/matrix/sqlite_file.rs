@@ -16,6 +16,7 @@ async fn provision() -> Option<SqlBackend<SqliteStore>> {
         .unwrap_or_else(|e| panic!("cannot open the test SQLite file: {e}"));
     Some(SqlBackend {
         root,
+        url: Some(url),
         clock,
         _keep: Some(dir),
     })

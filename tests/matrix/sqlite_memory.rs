@@ -14,6 +14,7 @@ async fn provision() -> Option<SqlBackend<SqliteStore>> {
         .unwrap_or_else(|e| panic!("cannot open an in-memory SQLite database: {e}"));
     Some(SqlBackend {
         root,
+        url: None,
         clock,
         _keep: None,
     })

@@ -1797,3 +1797,19 @@ pub async fn race_owner_index_stays_consistent(fx: Fixture) {
         );
     }
 }
+
+// ---------------------------------------------------------------- linearizability
+
+/// Six tasks over three store objects (each with connections of its own
+/// where the backend has them) make random calls on three keys: every
+/// `PutMode`, `get`, `delete` with and without a version, `touch`, with
+/// and without owners and expiries. Every history recorded within the time
+/// budget ([`linearizability::budget_from_env`](crate::linearizability::budget_from_env))
+/// is linearizable against the contract's sequential model.
+pub async fn linearizable_under_concurrency(fx: Fixture) {
+    use crate::linearizability::{HistoryConfig, budget_from_env, run};
+    let stores = vec![fx.store().clone(), fx.connect().await, fx.connect().await];
+    let config = HistoryConfig::new(6, 30, 3);
+    let summary = run(&stores, &config, fx.now(), budget_from_env(), "lin").await;
+    println!("{}: {summary}", fx.store().capabilities().backend);
+}

@@ -54,6 +54,16 @@ pub trait TestBackend: Send + Sync + fmt::Debug + 'static {
     /// process would.
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>>;
 
+    /// Opens a store object in `namespace` with connections of its own (a
+    /// new client or pool, not shared with any other store object), as a
+    /// separate process would have. The default is [`open`](Self::open),
+    /// for backends whose store objects share nothing anyway or cannot
+    /// reach the same data through a second connection (a private
+    /// in-memory database).
+    async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
+        self.open(namespace).await
+    }
+
     /// The clock that decides expiry in the stores this backend opens.
     fn clock(&self) -> TestClock;
 }
@@ -150,6 +160,18 @@ impl Fixture {
     /// When the backend cannot open it.
     pub async fn reopen(&self) -> Arc<dyn Store> {
         self.open_namespace(&self.namespace).await
+    }
+
+    /// Another store object on the same data and namespace, with
+    /// connections of its own ([`TestBackend::connect`]).
+    ///
+    /// # Panics
+    /// When the backend cannot open it.
+    pub async fn connect(&self) -> Arc<dyn Store> {
+        match self.backend.connect(&self.namespace).await {
+            Ok(s) => s,
+            Err(e) => panic!("cannot connect a second store: {e}"),
+        }
     }
 
     /// A store in another namespace on the same server.

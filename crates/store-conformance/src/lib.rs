@@ -4,6 +4,7 @@
 pub mod behaviours;
 pub mod faults;
 mod fixture;
+pub mod linearizability;
 #[cfg(feature = "logs")]
 pub mod logs;
 pub mod provision;
@@ -96,6 +97,7 @@ macro_rules! __with_behaviours {
             race_delete_then_update_never_resurrects,
             race_update_with_loses_nothing,
             race_owner_index_stays_consistent,
+            linearizable_under_concurrency,
         }
     };
 }

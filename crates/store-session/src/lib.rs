@@ -28,4 +28,7 @@ pub use session::{
     DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_IDLE_TIMEOUT, DEFAULT_TOUCH_INTERVAL, Session,
     SessionConfig, SessionInfo, Sessions,
 };
-pub use token::{DEFAULT_REFRESH_LEASE, Expiring, RefreshError, TokenStore, Versioned};
+pub use token::{
+    DEFAULT_REFRESH_LEASE, DEFAULT_REFRESH_TIMEOUT, Expiring, MIN_REFRESH_LEASE, RefreshError,
+    TokenStore, Versioned,
+};

@@ -126,7 +126,18 @@ struct Record {
     created: i64,
     /// The absolute deadline, ms since the epoch.
     deadline: i64,
+    /// When this id was issued to its current owner (created, cycled, or
+    /// saved with a new owner), ms since the epoch; `created` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owned_since: Option<i64>,
     data: Map<String, Value>,
+}
+
+impl Record {
+    /// When this id was issued to its current owner.
+    fn owned_since(&self) -> i64 {
+        self.owned_since.unwrap_or(self.created)
+    }
 }
 
 /// One loaded session: its id, data, owner and deadlines.
@@ -143,6 +154,10 @@ pub struct Session {
     created: Expiry,
     deadline: Expiry,
     expires_at: Expiry,
+    /// When this id was issued to its current owner.
+    owned_since: Expiry,
+    /// `set_owner` changed the owner since the last load or save.
+    owner_changed: bool,
 }
 
 impl fmt::Debug for Session {
@@ -172,7 +187,10 @@ impl Session {
     /// [`Sessions::cycle_id`] as well, so that an id known before the login
     /// stops working.
     pub fn set_owner(&mut self, owner: Option<Owner>) {
-        self.owner = owner;
+        if owner != self.owner {
+            self.owner = owner;
+            self.owner_changed = true;
+        }
     }
 
     /// When the session expires unless it is used again.
@@ -284,6 +302,7 @@ impl Sessions {
         let record = Record {
             created: session.created.as_unix_millis(),
             deadline: session.deadline.as_unix_millis(),
+            owned_since: Some(session.owned_since.as_unix_millis()),
             data: session.data.clone(),
         };
         serde_json::to_vec(&record).map(Bytes::from).map_err(|e| {
@@ -305,6 +324,7 @@ impl Sessions {
         let record: Record = serde_json::from_slice(&entry.value).map_err(|_| bad())?;
         let created = Expiry::from_unix_millis(record.created).map_err(|_| bad())?;
         let deadline = Expiry::from_unix_millis(record.deadline).map_err(|_| bad())?;
+        let owned_since = Expiry::from_unix_millis(record.owned_since()).map_err(|_| bad())?;
         Ok(Session {
             id: id.clone(),
             data: record.data,
@@ -313,6 +333,8 @@ impl Sessions {
             created,
             deadline,
             expires_at: entry.expires_at.unwrap_or(deadline),
+            owned_since,
+            owner_changed: false,
         })
     }
 
@@ -356,6 +378,8 @@ impl Sessions {
             created: now,
             deadline,
             expires_at: self.idle_expiry(now, deadline),
+            owned_since: now,
+            owner_changed: false,
         };
         self.insert_new(&mut session).await?;
         Ok(session)
@@ -406,12 +430,18 @@ impl Sessions {
         let options = PutOptions::new(PutMode::Update)
             .expires_at(expires_at)
             .owned_by(session.owner.clone());
+        let mut record = session.clone();
+        if record.owner_changed {
+            record.owned_since = now;
+        }
         let written = self
             .store
-            .put(&session.id.key(), Self::encode(session)?, options)
+            .put(&session.id.key(), Self::encode(&record)?, options)
             .await?;
         session.version = written.version;
         session.expires_at = expires_at;
+        session.owned_since = record.owned_since;
+        session.owner_changed = false;
         Ok(())
     }
 
@@ -434,7 +464,10 @@ impl Sessions {
         let old_id = session.id.clone();
         let old_version = session.version;
         let mut moved = session.clone();
-        moved.expires_at = self.idle_expiry(self.now(), session.deadline);
+        let now = self.now();
+        moved.expires_at = self.idle_expiry(now, session.deadline);
+        moved.owned_since = now;
+        moved.owner_changed = false;
         self.insert_new(&mut moved).await?;
         let outcome = self.store.delete(&old_id.key(), Some(old_version)).await;
         let failure = match outcome {
@@ -529,18 +562,101 @@ impl Sessions {
     }
 
     /// Deletes every session of `owner` except `keep` (log out the other
-    /// devices). Sessions the user creates while this runs are kept.
+    /// devices). Returns how many it deleted.
+    ///
+    /// Only sessions that were `owner`'s before this call started are
+    /// deleted. A session whose id was issued to `owner` at or after that
+    /// instant (a login on another device while this runs: [`create`],
+    /// [`cycle_id`], or a [`save`] that set the owner) is kept, even when
+    /// the listing taken by this call already shows it. "Before" is read on
+    /// the sessions' clock ([`SessionConfig::clock`]): a session issued by a
+    /// process whose clock runs behind this one's by `d` is kept only if it
+    /// was issued more than `d` after the start.
+    ///
+    /// Each delete is conditional on the version that was checked, so a
+    /// session changed meanwhile (given to another owner, say) is checked
+    /// again rather than deleted blindly.
+    ///
+    /// [`create`]: Self::create
+    /// [`cycle_id`]: Self::cycle_id
+    /// [`save`]: Self::save
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use store_core::Owner;
+    /// use store_session::{SessionConfig, Sessions};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let sessions = Sessions::new(Arc::new(store_memory::MemoryStore::new()), SessionConfig::default());
+    /// let alice = Owner::new("alice")?;
+    /// let laptop = sessions.create(Some(alice.clone())).await?;
+    /// let phone = sessions.create(Some(alice.clone())).await?;
+    /// assert_eq!(sessions.revoke_all_except(&alice, laptop.id()).await?, 1);
+    /// assert!(sessions.load(laptop.id()).await?.is_some());
+    /// assert!(sessions.load(phone.id()).await?.is_none());
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
-    /// The store's errors.
+    /// The store's errors; `Encoding` for a stored value that is not a
+    /// session; `VersionMismatch` when one session kept changing while it
+    /// was being revoked (the others are revoked; call again).
     pub async fn revoke_all_except(&self, owner: &Owner, keep: &SessionId) -> Result<u64> {
+        let started = self.now().as_unix_millis();
         let keep = keep.key();
         let mut revoked = 0;
-        for info in self.list_for(owner).await? {
-            if info.handle != keep && self.store.delete(&info.handle, None).await? {
-                revoked += 1;
+        let mut busy = None;
+        for (key, entry) in self.store.list_by_owner(owner).await? {
+            if key == keep || !key.as_str().starts_with("session:") {
+                continue;
+            }
+            match self.revoke_owned_before(owner, &key, entry, started).await {
+                Ok(true) => revoked += 1,
+                Ok(false) => {}
+                Err(e) if e.kind() == ErrorKind::VersionMismatch => busy = Some(e),
+                Err(e) => return Err(e),
             }
         }
-        Ok(revoked)
+        match busy {
+            Some(e) => Err(e),
+            None => Ok(revoked),
+        }
+    }
+
+    /// Deletes `key` if it is still `owner`'s and was issued to them before
+    /// `started` (ms since the epoch), on condition of the checked version.
+    async fn revoke_owned_before(
+        &self,
+        owner: &Owner,
+        key: &Key,
+        mut entry: Entry,
+        started: i64,
+    ) -> Result<bool> {
+        for _ in 0..5 {
+            let record: Record = serde_json::from_slice(&entry.value).map_err(|_| {
+                Error::new(
+                    ErrorKind::Encoding,
+                    "a stored session is not a session record",
+                )
+                .with_operation(Operation::Decode)
+            })?;
+            if record.owned_since() >= started {
+                return Ok(false);
+            }
+            match self.store.delete(key, Some(entry.version)).await {
+                Err(e) if e.kind() == ErrorKind::VersionMismatch => {
+                    match self.store.get(key).await? {
+                        Some(now) if now.owner.as_ref() == Some(owner) => entry = now,
+                        _ => return Ok(false),
+                    }
+                }
+                other => return other,
+            }
+        }
+        Err(Error::new(
+            ErrorKind::VersionMismatch,
+            "a session kept changing while it was being revoked; try again",
+        ))
     }
 }

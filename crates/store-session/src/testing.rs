@@ -6,14 +6,17 @@
 //! `store_session::session_tests!(MyBackend::provision());`: the test names
 //! then read `my_backend::session_…` and `my_backend::token_…`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use store_core::{ErrorKind, Expiry, Owner};
+use store_core::{
+    Bytes, Capabilities, Entry, ErrorKind, Expiry, Key, Owner, PutOptions, PutResult, Result,
+    ScanCursor, ScanPage, Store, Version,
+};
 
-use crate::{Expiring, SessionConfig, Sessions, TokenStore};
+use crate::{Expiring, RefreshError, SessionConfig, Sessions, TokenStore};
 
 #[doc(hidden)]
 pub use store_conformance::Fixture as __Fixture;
@@ -32,9 +35,12 @@ macro_rules! session_tests {
             session_idle_timeout_expires_an_unused_session,
             session_touch_is_throttled,
             session_revoke_all_touches_no_other_user,
+            session_revoke_all_except_keeps_logins_made_meanwhile,
             session_ids_are_not_stored_in_clear,
             token_refresh_runs_once_in_one_process,
             token_refresh_runs_once_across_processes,
+            token_slow_refresh_runs_once_across_processes,
+            token_holder_that_lost_its_lease_writes_nothing,
         );
     };
 }
@@ -57,12 +63,21 @@ macro_rules! __session_tests {
 const SEC: Duration = Duration::from_secs(1);
 
 fn sessions(fx: &__Fixture, idle: Duration, absolute: Duration) -> Sessions {
+    sessions_on(fx, fx.store().clone(), idle, absolute)
+}
+
+fn sessions_on(
+    fx: &__Fixture,
+    store: Arc<dyn Store>,
+    idle: Duration,
+    absolute: Duration,
+) -> Sessions {
     let config = SessionConfig::default()
         .idle_timeout(fx.scaled(idle))
         .absolute_lifetime(fx.scaled(absolute))
         .touch_interval(Duration::ZERO)
         .clock(fx.clock());
-    Sessions::new(fx.store().clone(), config)
+    Sessions::new(store, config)
 }
 
 fn owner(name: &str) -> Owner {
@@ -264,6 +279,117 @@ pub async fn session_revoke_all_touches_no_other_user(fx: __Fixture) {
     assert_eq!(sessions.list_for(&bob).await.expect("list").len(), 1);
 }
 
+/// The backend under test with a slow owner index: `list_by_owner` waits
+/// before it reads, so that logins land while a revoke is under way.
+#[derive(Debug)]
+struct SlowListing {
+    inner: Arc<dyn Store>,
+    delay: Duration,
+}
+
+#[deny(clippy::missing_trait_methods)]
+#[store_core::async_trait]
+impl Store for SlowListing {
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
+        self.inner.put(key, value, options).await
+    }
+    async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
+        self.inner.delete(key, if_version).await
+    }
+    async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
+        self.inner.touch(key, expires_at).await
+    }
+    async fn delete_expired(&self) -> Result<u64> {
+        self.inner.delete_expired().await
+    }
+    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.list_by_owner(owner).await
+    }
+    async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
+        self.inner.delete_by_owner(owner).await
+    }
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        self.inner.scan(cursor, limit).await
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+}
+
+/// `revoke_all_except` while the user logs in on other devices (`create`
+/// with the owner, `save` of an anonymous session given the owner, and
+/// `cycle_id` after `set_owner`), all after the call started and before
+/// its listing is read: those sessions are kept, every session the user had
+/// before the call is revoked, the current one is kept.
+pub async fn session_revoke_all_except_keeps_logins_made_meanwhile(fx: __Fixture) {
+    let alice = owner("alice");
+    let direct = sessions(&fx, 600 * SEC, 3600 * SEC);
+    let keep = direct.create(Some(alice.clone())).await.expect("create");
+    let mut before = Vec::new();
+    for _ in 0..4 {
+        before.push(direct.create(Some(alice.clone())).await.expect("create"));
+    }
+    let mut saved_login = direct.create(None).await.expect("create");
+    let mut cycled_login = direct.create(None).await.expect("create");
+    pass(&fx, Duration::from_millis(50)).await;
+
+    let delay = Duration::from_millis(500);
+    let slow = SlowListing {
+        inner: fx.store().clone(),
+        delay,
+    };
+    let revoking = sessions_on(&fx, Arc::new(slow), 600 * SEC, 3600 * SEC);
+    let (who, kept) = (alice.clone(), keep.id().clone());
+    let revoke = tokio::spawn(async move { revoking.revoke_all_except(&who, &kept).await });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut during = Vec::new();
+    for _ in 0..3 {
+        during.push(direct.create(Some(alice.clone())).await.expect("login"));
+    }
+    saved_login.set_owner(Some(alice.clone()));
+    direct.save(&mut saved_login).await.expect("login by save");
+    cycled_login.set_owner(Some(alice.clone()));
+    direct
+        .cycle_id(&mut cycled_login)
+        .await
+        .expect("login by cycle_id");
+    during.push(saved_login);
+    during.push(cycled_login);
+    assert!(
+        !revoke.is_finished(),
+        "the logins must land while the revoke runs"
+    );
+    let revoked = revoke.await.expect("task").expect("revoke_all_except");
+    let mut revoked_logins = 0;
+    for s in &during {
+        if direct.load(s.id()).await.expect("load").is_none() {
+            revoked_logins += 1;
+        }
+    }
+    assert_eq!(
+        revoked_logins,
+        0,
+        "{revoked_logins} of {} logins made during the call were revoked",
+        during.len()
+    );
+    for s in &before {
+        assert!(
+            direct.load(s.id()).await.expect("load").is_none(),
+            "a session from before the call survived"
+        );
+    }
+    assert!(direct.load(keep.id()).await.expect("load").is_some());
+    assert_eq!(revoked, 4, "the count is the sessions from before the call");
+    assert_eq!(
+        direct.list_for(&alice).await.expect("list").len(),
+        1 + during.len()
+    );
+}
+
 /// The store holds a hash of the id, never the id itself.
 pub async fn session_ids_are_not_stored_in_clear(fx: __Fixture) {
     let sessions = sessions(&fx, 600 * SEC, 3600 * SEC);
@@ -359,5 +485,159 @@ pub async fn token_refresh_runs_once_across_processes(fx: __Fixture) {
     assert_eq!(
         a.get("u1").await.expect("get").expect("stored").value,
         got[0]
+    );
+}
+
+/// Lets `d` of real time pass, and as much on a manual clock, so that a
+/// lease measured on either clock ages as it would in production.
+async fn pass(fx: &__Fixture, d: Duration) {
+    tokio::time::sleep(d).await;
+    if fx.is_manual() {
+        fx.advance(d).await;
+    }
+}
+
+/// Three store objects (three processes), three callers each, and a
+/// refresh that takes three times the lease: the holder keeps its lease
+/// alive, so exactly one refresh runs and every caller gets its token.
+pub async fn token_slow_refresh_runs_once_across_processes(fx: __Fixture) {
+    let lease = Duration::from_millis(600);
+    let fx = Arc::new(fx);
+    let mut stores = vec![tokens(&fx, fx.store().clone()).with_refresh_lease(lease)];
+    for _ in 0..2 {
+        stores.push(tokens(&fx, fx.reopen().await).with_refresh_lease(lease));
+    }
+    let stale = Token {
+        access: "old".into(),
+        expires_at: fx.now().as_unix_millis(),
+    };
+    stores[0].set("u1", &stale).await.expect("set");
+    let valid_until = fx.after(3600 * SEC).as_unix_millis();
+    let start = Instant::now();
+    // (start, end) of each refresh call, in ms since `start`.
+    let calls = Arc::new(Mutex::new(Vec::<(u128, Option<u128>)>::new()));
+    let mut handles = Vec::new();
+    for i in 0..9 {
+        let (store, calls, fx) = (stores[i % 3].clone(), calls.clone(), fx.clone());
+        handles.push(tokio::spawn(async move {
+            store
+                .get_fresh("u1", Duration::from_secs(60), |old| async move {
+                    let n = {
+                        let mut calls = calls.lock().expect("lock");
+                        calls.push((start.elapsed().as_millis(), None));
+                        calls.len() - 1
+                    };
+                    let old = old.map(|t| t.access);
+                    for _ in 0..18 {
+                        pass(&fx, Duration::from_millis(100)).await;
+                    }
+                    calls.lock().expect("lock")[n].1 = Some(start.elapsed().as_millis());
+                    Ok::<_, std::io::Error>(Token {
+                        access: format!("new-{n} from {}", old.as_deref().unwrap_or("none")),
+                        expires_at: valid_until,
+                    })
+                })
+                .await
+        }));
+    }
+    let mut got = Vec::new();
+    for h in handles {
+        got.push(h.await.expect("task"));
+    }
+    let calls = calls.lock().expect("lock").clone();
+    assert_eq!(
+        calls.len(),
+        1,
+        "a refresh of 3 leases ran more than once: (start, end) ms {calls:?}"
+    );
+    for r in &got {
+        match r {
+            Ok(t) => assert_eq!(t.access, "new-0 from old"),
+            Err(e) => panic!("a caller failed while the holder was alive: {e}"),
+        }
+    }
+    assert_eq!(
+        stores[2]
+            .get("u1")
+            .await
+            .expect("get")
+            .expect("stored")
+            .value
+            .access,
+        "new-0 from old"
+    );
+}
+
+/// A holder that hangs (its whole thread blocked, so it stops renewing) is
+/// taken over once its lease runs out; when it wakes with a token, it finds
+/// the lease gone and writes nothing: `LeaseLost`, and the store keeps the
+/// token of the process that took over.
+pub async fn token_holder_that_lost_its_lease_writes_nothing(fx: __Fixture) {
+    let lease = Duration::from_millis(300);
+    let fx = Arc::new(fx);
+    let a = tokens(&fx, fx.store().clone()).with_refresh_lease(lease);
+    let b = tokens(&fx, fx.reopen().await).with_refresh_lease(lease);
+    let stale = Token {
+        access: "old".into(),
+        expires_at: fx.now().as_unix_millis(),
+    };
+    a.set("u1", &stale).await.expect("set");
+    let valid_until = fx.after(3600 * SEC).as_unix_millis();
+    let (started, holding) = tokio::sync::oneshot::channel();
+    let hung = fx.clone();
+    let holder = tokio::spawn(async move {
+        a.get_fresh("u1", Duration::from_secs(60), |_| async move {
+            let _ = started.send(());
+            if hung.is_manual() {
+                hung.advance(lease * 3).await;
+            }
+            // The process hangs: no task of it runs, renewals neither.
+            std::thread::sleep(lease * 5);
+            Ok::<_, std::io::Error>(Token {
+                access: "from-a".into(),
+                expires_at: valid_until,
+            })
+        })
+        .await
+    });
+    holding.await.expect("the holder started its refresh");
+    let a_result = Arc::new(Mutex::new(None));
+    let slot = a_result.clone();
+    let got = b
+        .get_fresh("u1", Duration::from_secs(60), |old| async move {
+            assert_eq!(old.map(|t| t.access).as_deref(), Some("old"));
+            // Holding the lease now: let the hung holder wake and finish.
+            let finished = holder.await.expect("holder task");
+            *slot.lock().expect("lock") = Some(finished);
+            Ok::<_, std::io::Error>(Token {
+                access: "from-b".into(),
+                expires_at: valid_until,
+            })
+        })
+        .await
+        .expect("the process that took over refreshes");
+    assert_eq!(got.access, "from-b");
+    let a_result = a_result
+        .lock()
+        .expect("lock")
+        .take()
+        .expect("holder finished");
+    match a_result {
+        Err(RefreshError::LeaseLost) => {}
+        Ok(t) => panic!(
+            "a holder that lost its lease returned a token: {}",
+            t.access
+        ),
+        Err(e) => panic!("expected LeaseLost, got {e}"),
+    }
+    assert_eq!(
+        b.get("u1")
+            .await
+            .expect("get")
+            .expect("stored")
+            .value
+            .access,
+        "from-b",
+        "the hung holder's token must not be written"
     );
 }

@@ -17,9 +17,19 @@ use store_core::{
     SystemClock, Version,
 };
 
-/// How long one process may hold the refresh lease of a user before
-/// another may take over, by default: 30 seconds.
+/// How long a user's refresh lease lives without being renewed, by
+/// default: 30 seconds. The holder renews it every third of this while its
+/// refresh runs; another process takes it over only once the holder has
+/// stopped renewing it for this long (it crashed or hung).
 pub const DEFAULT_REFRESH_LEASE: Duration = Duration::from_secs(30);
+
+/// The shortest refresh lease: shorter values given to
+/// [`TokenStore::with_refresh_lease`] are raised to it.
+pub const MIN_REFRESH_LEASE: Duration = Duration::from_millis(100);
+
+/// How long one refresh may run before it is abandoned, by default: 60
+/// seconds.
+pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A value that is valid until some time, such as an OAuth access token.
 ///
@@ -56,13 +66,48 @@ impl<T> fmt::Debug for Versioned<T> {
     }
 }
 
-/// Why [`TokenStore::get_fresh`] failed: the store, or the refresh itself.
+/// Why [`TokenStore::get_fresh`] failed: the store, the refresh itself, or
+/// the refresh lease.
+///
+/// In every case no token was written by this call.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RefreshError<E> {
     /// The store failed.
     Store(Error),
     /// The refresh function failed; nothing was written.
     Refresh(E),
+    /// The refresh ran longer than the refresh timeout
+    /// ([`TokenStore::with_refresh_timeout`]): it was abandoned, nothing was
+    /// written and the lease was released.
+    TimedOut(Duration),
+    /// This caller's process lost the refresh lease while its refresh ran
+    /// (it could not renew it for a whole lease, so another process may
+    /// have taken over): the token it got, if any, was not written. Retry
+    /// with `get_fresh`, which returns the token the new holder writes.
+    LeaseLost,
+}
+
+impl<E> RefreshError<E> {
+    /// Whether calling `get_fresh` again may succeed: a store error that is
+    /// retryable, a timeout or a lost lease. A failed refresh is the refresh
+    /// function's to judge, so it is `false`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use store_session::RefreshError;
+    ///
+    /// assert!(RefreshError::<std::io::Error>::LeaseLost.is_retryable());
+    /// assert!(RefreshError::<std::io::Error>::TimedOut(Duration::from_secs(60)).is_retryable());
+    /// assert!(!RefreshError::Refresh(std::io::Error::other("invalid_grant")).is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Refresh(_) => false,
+            Self::TimedOut(_) | Self::LeaseLost => true,
+        }
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for RefreshError<E> {
@@ -70,6 +115,14 @@ impl<E: fmt::Display> fmt::Display for RefreshError<E> {
         match self {
             Self::Store(e) => write!(f, "token store: {e}"),
             Self::Refresh(e) => write!(f, "token refresh: {e}"),
+            Self::TimedOut(after) => write!(
+                f,
+                "token refresh: abandoned after {} ms (the refresh timeout); nothing was written",
+                after.as_millis()
+            ),
+            Self::LeaseLost => f.write_str(
+                "token refresh: the refresh lease was lost while the refresh ran; nothing was written",
+            ),
         }
     }
 }
@@ -79,6 +132,7 @@ impl<E: std::error::Error + 'static> std::error::Error for RefreshError<E> {
         match self {
             Self::Store(e) => Some(e),
             Self::Refresh(e) => Some(e),
+            Self::TimedOut(_) | Self::LeaseLost => None,
         }
     }
 }
@@ -122,6 +176,7 @@ pub struct TokenStore<T> {
     namespace: String,
     clock: Arc<dyn Clock>,
     lease: Duration,
+    refresh_timeout: Duration,
     /// One lock per user with a refresh in flight in this process.
     flights: Arc<Mutex<HashMap<String, Arc<Flight>>>>,
     _value: PhantomData<fn() -> T>,
@@ -134,6 +189,7 @@ impl<T> Clone for TokenStore<T> {
             namespace: self.namespace.clone(),
             clock: self.clock.clone(),
             lease: self.lease,
+            refresh_timeout: self.refresh_timeout,
             flights: self.flights.clone(),
             _value: PhantomData,
         }
@@ -164,6 +220,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> TokenStore<T> {
             namespace: namespace.to_owned(),
             clock: Arc::new(SystemClock),
             lease: DEFAULT_REFRESH_LEASE,
+            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
             flights: Arc::default(),
             _value: PhantomData,
         })
@@ -176,11 +233,46 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> TokenStore<T> {
         self
     }
 
-    /// How long a process may hold a user's refresh lease before another
-    /// takes over (default [`DEFAULT_REFRESH_LEASE`]); longer than any
-    /// refresh takes.
+    /// How long a user's refresh lease lives without renewal (default
+    /// [`DEFAULT_REFRESH_LEASE`], at least [`MIN_REFRESH_LEASE`]).
+    ///
+    /// The holder renews the lease every third of this while its refresh
+    /// runs, however long the refresh takes (up to the refresh timeout).
+    /// Another process takes the lease over only when the holder has not
+    /// renewed it for a whole lease: the holder crashed, or hung so that
+    /// its renewals stopped. A shorter lease lets another process take
+    /// over sooner after a crash; it must stay well above the store's
+    /// round-trip time and the clock difference between processes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let store = std::sync::Arc::new(store_memory::MemoryStore::new());
+    /// let tokens = store_session::TokenStore::<String>::new(store, "github")?
+    ///     .with_refresh_lease(Duration::from_secs(10));
+    /// # let _ = tokens;
+    /// # Ok::<(), store_core::Error>(())
+    /// ```
     pub fn with_refresh_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
+        self.lease = lease.max(MIN_REFRESH_LEASE);
+        self
+    }
+
+    /// How long one refresh may run (default [`DEFAULT_REFRESH_TIMEOUT`]).
+    /// A refresh still running then is abandoned (its future is dropped),
+    /// nothing is written, the lease is released and the caller gets
+    /// [`RefreshError::TimedOut`]; so a refresh that never ends cannot
+    /// keep a user's lease forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let store = std::sync::Arc::new(store_memory::MemoryStore::new());
+    /// let tokens = store_session::TokenStore::<String>::new(store, "github")?
+    ///     .with_refresh_timeout(Duration::from_secs(20));
+    /// # let _ = tokens;
+    /// # Ok::<(), store_core::Error>(())
+    /// ```
+    pub fn with_refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.refresh_timeout = timeout;
         self
     }
 
@@ -269,22 +361,71 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     /// The user's token, valid for at least `skew` more; refreshed with
     /// `refresh(current)` when it is not (or missing).
     ///
-    /// However many callers ask at once, the refresh runs once:
+    /// However many callers ask at once, one refresh runs at a time:
     /// - in one process, callers for the same user wait for one refresh and
     ///   all get its token; if it fails, the callers that waited for it
     ///   fail too (`Unavailable`, retryable) instead of each trying again;
     /// - across processes (store objects on one backend), a lease entry
     ///   (`Create` with an expiry) lets exactly one refresh; the others
-    ///   wait for its token, and take over only if the lease expires
-    ///   unfinished. The new token is written with compare-and-swap against
-    ///   the one that was refreshed, so a token written meanwhile is never
-    ///   overwritten. Refresh tokens that rotate are used exactly once.
+    ///   wait for its token. The holder renews the lease (compare-and-swap
+    ///   on the lease's version) every third of the lease while its refresh
+    ///   runs, so no other process starts a refresh however long it takes;
+    ///   the lease is taken over only when the holder has stopped renewing
+    ///   it for a whole lease ([`TokenStore::with_refresh_lease`]).
+    /// - The holder confirms it still holds the lease (one more renewal)
+    ///   before it writes, and writes the new token with compare-and-swap
+    ///   against the one it refreshed, so a token written meanwhile is
+    ///   never overwritten. A holder that lost its lease writes nothing
+    ///   ([`RefreshError::LeaseLost`]).
+    ///
+    /// Refresh tokens that rotate are thus used once, with one exception no
+    /// lease can close: a holder that dies (or hangs for a whole lease)
+    /// after the provider accepted its refresh token and before the new
+    /// token is written. The provider has rotated the token, the store
+    /// still holds the old one, and the process that takes over after the
+    /// lease presents the old refresh token again. Keep refresh calls
+    /// short (an HTTP timeout well under the refresh timeout) to keep that
+    /// window small.
     ///
     /// # Errors
     /// [`RefreshError::Refresh`] when `refresh` fails (nothing is written,
-    /// the lease is released); [`RefreshError::Store`] for the store's
-    /// errors, or `Unavailable` when another process holds the lease past
-    /// its end without writing a token.
+    /// the lease is released); [`RefreshError::TimedOut`] when it runs past
+    /// the refresh timeout; [`RefreshError::LeaseLost`] when the lease could
+    /// not be renewed; [`RefreshError::Store`] for the store's errors, or
+    /// `Unavailable` when another process holds the lease longer than a
+    /// refresh may run.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use store_core::{Clock, Expiry, SystemClock};
+    /// use store_session::{Expiring, TokenStore};
+    ///
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// struct Tokens { access: String, refresh: String, expires_at: i64 }
+    /// impl Expiring for Tokens {
+    ///     fn expires_at(&self) -> Expiry { Expiry::from_unix_millis(self.expires_at).unwrap() }
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let tokens: TokenStore<Tokens> =
+    ///     TokenStore::new(Arc::new(store_memory::MemoryStore::new()), "github")?;
+    /// let fresh = tokens
+    ///     .get_fresh("user-1", Duration::from_secs(60), |old| async move {
+    ///         // Call the provider with `old`'s refresh token here.
+    ///         let in_an_hour = SystemClock.now().as_unix_millis() + 3_600_000;
+    ///         Ok::<_, std::io::Error>(Tokens {
+    ///             access: "new-access".into(),
+    ///             refresh: "new-refresh".into(),
+    ///             expires_at: in_an_hour,
+    ///         })
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(fresh.access, "new-access");
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn get_fresh<F, Fut, E>(
         &self,
         user: &str,
@@ -340,7 +481,9 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     {
         let lease_key = self.key("lease", user)?;
         let mut pause = Duration::from_millis(10);
-        let give_up = tokio::time::Instant::now() + self.lease * 2;
+        // A live holder keeps the lease at most for the refresh timeout,
+        // plus one lease after its last renewal if it then dies.
+        let give_up = tokio::time::Instant::now() + self.refresh_timeout + self.lease * 2;
         loop {
             // Another caller of this process, or another process, may have
             // refreshed while we waited.
@@ -348,6 +491,7 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
             if let Some(token) = self.fresh(&current, skew) {
                 return Ok(token);
             }
+            let taken_at = tokio::time::Instant::now();
             let until = self.clock.now().checked_add(self.lease)?;
             let lease = self
                 .store
@@ -359,15 +503,25 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                 .await;
             match lease {
                 Ok(held) => {
-                    let outcome = self.refresh_and_write(user, current, refresh).await;
-                    let _ = self.store.delete(&lease_key, Some(held.version)).await;
+                    let mut lease = Lease {
+                        key: lease_key,
+                        version: held.version,
+                        renewed_at: taken_at,
+                    };
+                    let outcome = self
+                        .refresh_holding(user, current, refresh, &mut lease)
+                        .await;
+                    // Released only if still ours: a lease taken over by
+                    // another process stays with it.
+                    let _ = self.store.delete(&lease.key, Some(lease.version)).await;
                     return outcome;
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                     if tokio::time::Instant::now() >= give_up {
                         return Err(RefreshError::Store(Error::new(
                             ErrorKind::Unavailable,
-                            "another process holds the token refresh lease and wrote no token",
+                            "another process has held the token refresh lease for longer than \
+                             a refresh may run",
                         )));
                     }
                     tokio::time::sleep(pause).await;
@@ -378,20 +532,48 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         }
     }
 
-    async fn refresh_and_write<F, Fut, E>(
+    /// Holding the lease: runs the refresh while renewing the lease every
+    /// third of it, confirms the lease once more, then writes the token.
+    async fn refresh_holding<F, Fut, E>(
         &self,
         user: &str,
         current: Option<Versioned<T>>,
         refresh: F,
+        lease: &mut Lease,
     ) -> std::result::Result<T, RefreshError<E>>
     where
         F: FnOnce(Option<T>) -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
         let expected = current.as_ref().map(|c| c.version);
-        let token = refresh(current.map(|c| c.value))
-            .await
-            .map_err(RefreshError::Refresh)?;
+        let deadline = tokio::time::Instant::now() + self.refresh_timeout;
+        let every = self.lease / 3;
+        let running = refresh(current.map(|c| c.value));
+        tokio::pin!(running);
+        let token = loop {
+            tokio::select! {
+                biased;
+                out = &mut running => break out.map_err(RefreshError::Refresh)?,
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(RefreshError::TimedOut(self.refresh_timeout));
+                }
+                () = tokio::time::sleep(every) => {
+                    // A renewal that failed for a passing reason is tried
+                    // again at the next tick, while the lease still stands.
+                    match self.renew(lease).await {
+                        Err(RefreshError::Store(e)) if e.is_retryable() => {
+                            if lease.renewed_at.elapsed() + every >= self.lease {
+                                return Err(RefreshError::LeaseLost);
+                            }
+                        }
+                        other => other?,
+                    }
+                }
+            }
+        };
+        // Still ours? Renewing moves the lease a whole lease ahead, so no
+        // one can take it over before the write below lands.
+        self.renew(lease).await?;
         match self.update(user, expected, &token).await {
             Ok(_) => Ok(token),
             // Written meanwhile by someone who did not take the lease (a
@@ -410,6 +592,41 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Moves the lease a whole lease ahead, if it is still ours
+    /// (compare-and-swap on its version). `LeaseLost` when another process
+    /// took it over or it expired; `Store` for the store's errors.
+    async fn renew<E>(&self, lease: &mut Lease) -> std::result::Result<(), RefreshError<E>> {
+        let started = tokio::time::Instant::now();
+        let until = self.clock.now().checked_add(self.lease)?;
+        let renewed = self
+            .store
+            .put(
+                &lease.key,
+                Bytes::new(),
+                PutOptions::new(PutMode::UpdateIf(lease.version)).expires_at(until),
+            )
+            .await;
+        match renewed {
+            Ok(written) => {
+                lease.version = written.version;
+                lease.renewed_at = started;
+                Ok(())
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::VersionMismatch | ErrorKind::NotFound) => {
+                Err(RefreshError::LeaseLost)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The refresh lease this process holds for one user.
+struct Lease {
+    key: Key,
+    version: Version,
+    /// When the last successful renewal (or the take) was sent.
+    renewed_at: tokio::time::Instant,
 }
 
 #[cfg(test)]
@@ -489,5 +706,42 @@ mod flight_tests {
             1,
             "one attempt for 20 callers"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_past_the_timeout_is_abandoned_and_releases_the_lease() {
+        let store = Arc::new(store_memory::MemoryStore::new());
+        let tokens: TokenStore<Tok> = TokenStore::new(store, "p")
+            .unwrap()
+            .with_refresh_timeout(Duration::from_millis(200));
+        let err = tokens
+            .get_fresh("u", Duration::from_secs(1), |_| async {
+                std::future::pending::<std::result::Result<Tok, std::io::Error>>().await
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RefreshError::TimedOut(_)), "{err}");
+        assert!(err.is_retryable());
+        assert!(tokens.get("u").await.unwrap().is_none(), "nothing written");
+        // The lease is free at once: the next refresh does not wait.
+        let started = tokio::time::Instant::now();
+        let far = store_core::SystemClock.now().as_unix_millis() + 3_600_000;
+        let got = tokens
+            .get_fresh("u", Duration::from_secs(1), |_| async move {
+                Ok::<_, std::io::Error>(Tok(far))
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.0, far);
+        assert!(started.elapsed() < Duration::from_millis(150));
+    }
+
+    #[test]
+    fn a_lease_below_the_minimum_is_raised() {
+        let tokens: TokenStore<Tok> =
+            TokenStore::new(Arc::new(store_memory::MemoryStore::new()), "p")
+                .unwrap()
+                .with_refresh_lease(Duration::ZERO);
+        assert_eq!(tokens.lease, MIN_REFRESH_LEASE);
     }
 }

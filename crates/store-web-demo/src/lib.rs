@@ -312,6 +312,11 @@ async fn token(State(app): State<App>, headers: HeaderMap) -> Page {
             store_session::RefreshError::Store(e) | store_session::RefreshError::Refresh(e) => {
                 Failure(e)
             }
+            // A timeout or a lost lease: nothing was written, try again.
+            other => Failure(store::Error::new(
+                store::ErrorKind::Unavailable,
+                other.to_string(),
+            )),
         })?;
     let left = token
         .expires_at()
