@@ -114,6 +114,11 @@ impl Server {
         opened.unwrap_or_else(|e| panic!("cannot open a {:?} store: {e}", self.backend))
     }
 
+    /// The server's URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
     /// A store straight on the server.
     pub(crate) async fn open(&self) -> Arc<dyn Store> {
         self.open_at(&self.url.clone()).await

@@ -6,11 +6,12 @@
 //! 120 s).
 
 mod faults;
+mod linearizability;
 mod round_trips;
 mod soak;
 
 mod redis {
-    use crate::{faults, round_trips, soak};
+    use crate::{faults, linearizability, round_trips, soak};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn one_round_trip_per_single_key_operation() {
@@ -36,10 +37,15 @@ mod redis {
     async fn soak_keeps_every_acknowledged_session() {
         soak::run(faults::Backend::Redis).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn linearizable_while_connections_are_cut() {
+        linearizability::under_cuts(faults::Backend::Redis).await;
+    }
 }
 
 mod postgres {
-    use crate::{faults, round_trips, soak};
+    use crate::{faults, linearizability, round_trips, soak};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn one_round_trip_per_single_key_operation() {
@@ -65,10 +71,15 @@ mod postgres {
     async fn soak_keeps_every_acknowledged_session() {
         soak::run(faults::Backend::Postgres).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn linearizable_while_connections_are_cut() {
+        linearizability::under_cuts(faults::Backend::Postgres).await;
+    }
 }
 
 mod mongodb {
-    use crate::{faults, round_trips, soak};
+    use crate::{faults, linearizability, round_trips, soak};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn one_round_trip_per_single_key_operation() {
@@ -93,6 +104,11 @@ mod mongodb {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn soak_keeps_every_acknowledged_session() {
         soak::run(faults::Backend::MongoDb).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn linearizable_while_connections_are_cut() {
+        linearizability::under_cuts(faults::Backend::MongoDb).await;
     }
 }
 

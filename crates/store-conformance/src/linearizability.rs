@@ -343,7 +343,7 @@ fn random_call(
     key: usize,
 ) -> Call {
     let expiry = |rng: &mut StdRng| base + rng.random_range(0..3_600_000i64);
-    let mut version = |rng: &mut StdRng| {
+    let version = |rng: &mut StdRng| {
         let known = seen
             .lock()
             .unwrap_or_else(|e| e.into_inner())
