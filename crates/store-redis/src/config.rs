@@ -11,11 +11,14 @@ pub const DEFAULT_PREFIX: &str = "store";
 /// The longest prefix accepted, in bytes.
 pub const MAX_PREFIX_LEN: usize = 128;
 
-/// How long connecting, and waiting for one reply, may take by default.
+/// How long connecting, and waiting for one reply, may take by default;
+/// hence also how long a call may take while the server is down.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How many times a dropped connection is re-established in a row (with
-/// exponential backoff from 100 ms) before calls fail until the next attempt.
+/// How many times a lost connection is retried by default after a first
+/// failed attempt, backing off exponentially from 100 ms. Calls do not wait
+/// for these retries longer than their own bound (see
+/// [`RedisConfig::connection_timeout`]).
 pub const DEFAULT_RECONNECT_RETRIES: usize = 6;
 
 /// Buckets of a store on a single server: one.
@@ -122,6 +125,16 @@ impl RedisConfig {
 
     /// The longest a new connection may take (default 5 s).
     ///
+    /// On a single server it also bounds every call, waiting for a
+    /// reconnection included: a call ends within the longer of this and
+    /// [`RedisConfig::response_timeout`] (5 s with the defaults). While the
+    /// server is down each call therefore fails with a retryable
+    /// `Unavailable` within that bound (the first one at once), although
+    /// the reconnect schedule (see [`RedisConfig::reconnect_retries`]) runs
+    /// longer. The reconnection goes on in the background, and the same
+    /// store works again once the server is back. A call that has waited
+    /// for a reconnection has only what is left of the bound for its reply.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// let config = store_redis::RedisConfig::default().connection_timeout(Duration::from_secs(1));
@@ -133,7 +146,9 @@ impl RedisConfig {
     }
 
     /// The longest one call waits for its reply (default 5 s); then it fails
-    /// with `Unavailable`.
+    /// with `Unavailable`. The longer of this and
+    /// [`RedisConfig::connection_timeout`] bounds a whole call on a single
+    /// server.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -145,9 +160,15 @@ impl RedisConfig {
         self
     }
 
-    /// How many reconnect attempts follow a dropped connection (default 6,
-    /// backing off exponentially from 100 ms). Calls made while the server
-    /// is down fail with `Unavailable`; the store reconnects by itself.
+    /// How many times a lost connection is retried after a first failed
+    /// attempt (default 6). The pauses between attempts start at 100 ms and
+    /// double, each lengthened by up to as much again as jitter: with 6
+    /// retries about 9.5 s in all (at most 12.6 s), each attempt bounded by
+    /// [`RedisConfig::connection_timeout`]. When the retries are used up,
+    /// the next call starts another round. Calls made meanwhile do not wait
+    /// for the schedule: on a single server each fails with `Unavailable`
+    /// within its bound (see [`RedisConfig::connection_timeout`]), and the
+    /// store reconnects by itself.
     ///
     /// ```
     /// let config = store_redis::RedisConfig::default().reconnect_retries(3);
@@ -182,6 +203,12 @@ impl RedisConfig {
     pub fn tls_root_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_root_cert = Some(pem.into());
         self
+    }
+
+    /// The longest one call on a single server may take, waiting for a
+    /// reconnection included.
+    pub(crate) fn call_bound(&self) -> Duration {
+        self.connection_timeout.max(self.response_timeout)
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

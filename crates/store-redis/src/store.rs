@@ -132,8 +132,10 @@ impl RedisStore {
         let manager = ConnectionManager::new_with_config(client, manager_config)
             .await
             .map_err(|e| without_secret(classify(e, Operation::Connect), url))?;
+        // Bounded, so that no call waits for the whole reconnect schedule
+        // while the server is down.
         Ok(Self::build(
-            Conn::Single(manager),
+            Conn::single(manager, Some(config.call_bound())),
             &config,
             redact_url(url),
             false,
@@ -141,6 +143,11 @@ impl RedisStore {
     }
 
     /// A store on an existing connection, with the default [`RedisConfig`].
+    ///
+    /// The connection's own timeouts and reconnect schedule bound its
+    /// calls: while the server is down, a call waits for the manager's
+    /// whole reconnect schedule. A store from [`RedisStore::connect`]
+    /// bounds each call instead (see [`RedisConfig::connection_timeout`]).
     ///
     /// ```no_run
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -151,7 +158,7 @@ impl RedisStore {
     /// ```
     pub fn new(conn: ConnectionManager) -> Self {
         Self::build(
-            Conn::Single(conn),
+            Conn::single(conn, None),
             &RedisConfig::default(),
             "(given connection)".into(),
             false,
@@ -159,7 +166,8 @@ impl RedisStore {
     }
 
     /// A store on an existing connection with `config` (its timeouts are
-    /// the connection's own and are not changed).
+    /// the connection's own and are not changed, and bound its calls as in
+    /// [`RedisStore::new`]).
     ///
     /// # Errors
     /// `Config` for an invalid `config`.
@@ -176,7 +184,7 @@ impl RedisStore {
     pub fn with_config(conn: ConnectionManager, config: RedisConfig) -> Result<Self> {
         config.validate()?;
         Ok(Self::build(
-            Conn::Single(conn),
+            Conn::single(conn, None),
             &config,
             "(given connection)".into(),
             false,

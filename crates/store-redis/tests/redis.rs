@@ -235,6 +235,82 @@ mod redis_single {
         assert_eq!(store.list_by_owner(&alice).await.expect("list").len(), 1);
     }
 
+    /// With the default config, a killed server makes every `get`, `put`
+    /// and `touch` fail with a retryable `Unavailable` within the
+    /// connection timeout, although the reconnect schedule (6 attempts,
+    /// backoff from 100 ms) lasts longer: a call waits for the reconnection
+    /// no longer than that. After a restart on the same port the same store
+    /// object works again by itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_server_down_every_call_fails_within_the_connection_timeout() {
+        let Some(mut server) = OwnServer::start("redis", &[]).await else {
+            return;
+        };
+        let store = RedisStore::connect(&server.url()).await.expect("connect");
+        let k = key("session");
+        let opts = PutOptions::new(PutMode::Upsert);
+        store
+            .put(&k, "before".into(), opts.clone())
+            .await
+            .expect("put");
+
+        server.kill().await;
+        let bound = store_redis::DEFAULT_TIMEOUT + Duration::from_secs(1);
+        let mut calls = Vec::new();
+        for _round in 0..2 {
+            let started = Instant::now();
+            let got = store.get(&k).await.map(|_| ());
+            calls.push(("get", got, started.elapsed()));
+            let started = Instant::now();
+            let put = store.put(&k, "down".into(), opts.clone()).await.map(|_| ());
+            calls.push(("put", put, started.elapsed()));
+            let started = Instant::now();
+            let touched = store.touch(&k, in_secs(60)).await;
+            calls.push(("touch", touched, started.elapsed()));
+        }
+        let times: Vec<String> = calls
+            .iter()
+            .map(|(name, _, took)| format!("{name} {took:.2?}"))
+            .collect();
+        eprintln!("calls while the server is down: {}", times.join(", "));
+        for (name, result, took) in calls {
+            let e = result.expect_err(name);
+            assert_eq!(e.kind(), ErrorKind::Unavailable, "{name}: {e}");
+            assert!(e.is_retryable(), "{name}: {e}");
+            assert!(
+                took < bound,
+                "{name} took {took:?} to fail, more than {bound:?} (all calls: {})",
+                times.join(", ")
+            );
+        }
+
+        server.spawn().await;
+        let restarted = Instant::now();
+        let deadline = restarted + Duration::from_secs(30);
+        let version = loop {
+            match store.put(&k, "after".into(), opts.clone()).await {
+                Ok(v) => break v.version,
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+                    assert!(Instant::now() < deadline, "no recovery after restart: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        eprintln!("recovery took {:?}", restarted.elapsed());
+        let entry = store
+            .get(&k)
+            .await
+            .expect("get after restart")
+            .expect("entry");
+        assert_eq!(&entry.value[..], b"after");
+        assert_eq!(entry.version, version);
+        store
+            .touch(&k, in_secs(60))
+            .await
+            .expect("touch after restart");
+    }
+
     /// Everything the store writes lives under its prefix.
     #[tokio::test]
     async fn redis_keys_stay_inside_the_prefix() {
