@@ -54,9 +54,10 @@ demo-smoke:
 storectl *ARGS:
     cargo run -q -p storectl -- {{ARGS}}
 
-# The long soak: 64 tasks per server backend for SECS seconds (default 120), every acknowledged session checked at the end (needs the test servers: `just services`).
+# The long soak (needs the test servers: `just services`): 64 tasks per server backend for SECS seconds (default 120), every acknowledged session checked at the end; then SECS of linearizability histories per server backend under connection cuts, and per matrix row.
 soak SECS="120":
-    STORE_SOAK_SECS={{SECS}} cargo test -p store-matrix --test reliability -- --nocapture --test-threads 1 soak
+    STORE_SOAK_SECS={{SECS}} STORE_LINEARIZABILITY_SECS={{SECS}} cargo test -p store-matrix --test reliability -- --nocapture --test-threads 1 soak linearizable
+    STORE_LINEARIZABILITY_SECS={{SECS}} cargo test -p store-matrix --test matrix -- --nocapture --test-threads 4 linearizable
 
 # Move N made-up sessions (default 100,000) from Redis to PostgreSQL with storectl, printing the transcript (needs STORE_TEST_REDIS_URL and STORE_TEST_POSTGRES_URL).
 copy-demo N="100000":

@@ -671,7 +671,7 @@ mod flight_tests {
 
     use super::*;
 
-    #[derive(Clone, Serialize, serde::Deserialize)]
+    #[derive(Debug, Clone, Serialize, serde::Deserialize)]
     struct Tok(i64);
 
     impl Expiring for Tok {
