@@ -84,6 +84,15 @@ impl RetryPolicy {
 /// report `false` or a lower count when the first attempt did delete before
 /// its answer was lost.
 ///
+/// A retried call runs at least once, not exactly once, so it is not
+/// linearizable when an attempt's answer is lost: a first attempt that was
+/// applied and a repeat that lands after another client's write show as two
+/// writes (the other client's value overwritten by the same entry again,
+/// with a new version), and an `Update` whose first attempt was applied may
+/// report `NotFound` when the entry was deleted before the repeat. Without
+/// this layer such a call fails with `Unavailable` and its outcome is left
+/// unknown to the caller.
+///
 /// **Never retried**: `put` with `Create` or `UpdateIf`, and `delete` with
 /// a version. If the first attempt was applied but its answer lost, a
 /// repeat would fail with `AlreadyExists` or `VersionMismatch` and report
