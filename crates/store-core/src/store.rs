@@ -49,8 +49,18 @@ pub enum ClockSource {
 pub struct Capabilities {
     /// The backend's short name, as used in errors (`"memory"`, `"redis"`).
     pub backend: &'static str,
-    /// The server deletes expired entries by itself;
-    /// [`Store::delete_expired`] is then a cheap no-op that returns 0.
+    /// The server removes expired entries by itself, eventually (Redis on
+    /// access and in its expiry cycle, MongoDB's TTL monitor about once a
+    /// minute), so no purge has to be scheduled.
+    ///
+    /// [`Store::delete_expired`] is then optional housekeeping: it removes
+    /// what the server has not removed yet and returns how many entries
+    /// *it* removed, which may be fewer than have expired (the server got
+    /// there first), and is 0 where the backend leaves it all to the server
+    /// (Redis). MongoDB, for one, reports `native_ttl` and counts what it
+    /// purges. Without `native_ttl`, expired entries stay stored (never
+    /// visible) until `delete_expired`, or a purge the backend offers,
+    /// removes them.
     pub native_ttl: bool,
     /// Conditional writes are atomic on the server (required by the contract).
     pub atomic_cas: bool,
@@ -176,13 +186,42 @@ pub trait Store: Send + Sync + Debug + 'static {
     async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()>;
 
     /// Removes expired entries of this store's namespace and returns how
-    /// many it removed.
+    /// many this call removed.
     ///
     /// # Behavior
     /// - Works in bounded batches; safe to run concurrently from many
     ///   processes (each expired entry is counted once overall).
-    /// - Where the backend expires natively ([`Capabilities::native_ttl`]) it
-    ///   is a cheap no-op that may return 0.
+    /// - Where the backend expires natively ([`Capabilities::native_ttl`])
+    ///   the server may have removed expired entries already; those are not
+    ///   counted, so the count is at most the number expired. It is 0 where
+    ///   the call leaves it all to the server: Redis does not even reach
+    ///   the server. MongoDB removes and counts what its TTL monitor has not
+    ///   removed yet.
+    /// - Without native expiry, the count is every expired entry: schedule
+    ///   this call (for example `storectl purge-expired` from cron).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use store_core::{Clock, Key, ManualClock, PutMode, PutOptions, Store};
+    /// use store_memory::{MemoryConfig, MemoryStore};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let clock = ManualClock::starting_now();
+    /// let store = MemoryStore::with_config(MemoryConfig::default().clock(clock.clone()))?;
+    /// let soon = clock.now().checked_add(Duration::from_secs(1))?;
+    /// let options = PutOptions::new(PutMode::Create).expires_at(soon);
+    /// store.put(&Key::new("k")?, "v".into(), options).await?;
+    /// clock.advance(Duration::from_secs(2));
+    /// let removed = store.delete_expired().await?;
+    /// if store.capabilities().native_ttl {
+    ///     assert!(removed <= 1); // the server may have removed it already
+    /// } else {
+    ///     assert_eq!(removed, 1); // the memory store: every expired entry
+    /// }
+    /// assert_eq!(store.delete_expired().await?, 0);
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// `Unavailable`, `Backend`.

@@ -57,7 +57,9 @@ const UPSERT_ATTEMPTS: u32 = 5;
 ///   version. No transactions, so a standalone server works.
 /// - **One clock**: reads and conditional writes compare expiry with the
 ///   store's [`Clock`](store_core::Clock). The TTL index removes expired
-///   documents later (the server's TTL monitor runs about once a minute).
+///   documents later (the server's TTL monitor runs about once a minute),
+///   hence [`Capabilities::native_ttl`]; [`Store::delete_expired`] removes
+///   them at once and counts those it removed.
 /// - **Versions** come from blocks reserved on a counter in the collection
 ///   `<collection>.versions`, so a version is never handed out twice, also
 ///   after a key is deleted and created again.

@@ -2,10 +2,10 @@
 //! stored document shape and exact dates, `ensure_indexes` (concurrent, and
 //! against conflicting indexes), versions across store objects, the
 //! duplicate-key race of concurrent upserts and creates, exact counts of
-//! concurrent purges, corrupt documents, bad settings, an unreachable
-//! server, a server stopped and restarted under a live store, and `scan`
-//! (the suite's scan behaviours, foreign documents, 2,500 entries in
-//! pages).
+//! purges (one beside `native_ttl`, and concurrent ones), corrupt
+//! documents, bad settings, an unreachable server, a server stopped and
+//! restarted under a live store, and `scan` (the suite's scan behaviours,
+//! foreign documents, 2,500 entries in pages).
 //!
 //! The shared server comes from `STORE_TEST_MONGODB_URL`; the restart test
 //! starts a server of its own with the binary in `STORE_TEST_MONGODB_SERVER`
@@ -437,6 +437,39 @@ async fn mongodb_concurrent_purges_count_each_document_once() {
     assert_eq!(
         store.collection().count_documents(doc! {}).await.unwrap(),
         1
+    );
+    assert!(store.get(&key("live")).await.unwrap().is_some());
+}
+
+/// `Capabilities::native_ttl` means the server removes expired entries by
+/// itself (the TTL monitor); `delete_expired` is then optional and counts
+/// what it removed, here every expired document, since the store's clock
+/// runs a day ahead of the server's and the TTL monitor cannot get there
+/// first.
+#[tokio::test]
+async fn mongodb_reports_native_ttl_and_delete_expired_counts_what_it_purges() {
+    let Some(url) = shared_url().await else {
+        return;
+    };
+    let clock = day_ahead();
+    let store = fresh(&url, MongoConfig::default().clock(clock.clone())).await;
+    assert!(store.capabilities().native_ttl, "the TTL index expires");
+    let soon = clock.now().checked_add(Duration::from_secs(1)).unwrap();
+    for k in ["a", "b", "c"] {
+        let options = PutOptions::new(PutMode::Create).expires_at(soon);
+        store.put(&key(k), "v".into(), options).await.unwrap();
+    }
+    store
+        .put(&key("live"), "v".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(store.delete_expired().await.unwrap(), 3);
+    assert_eq!(store.delete_expired().await.unwrap(), 0);
+    assert_eq!(
+        store.collection().count_documents(doc! {}).await.unwrap(),
+        1,
+        "only the live document is left"
     );
     assert!(store.get(&key("live")).await.unwrap().is_some());
 }

@@ -312,8 +312,9 @@ impl Store for TemplateStore {
 
     /// Must: remove expired entries of this namespace in bounded batches,
     /// count each once even when several processes purge at once, and
-    /// return the count. Where the database expires natively, this may be
-    /// a no-op returning 0 (set `Capabilities::native_ttl`).
+    /// return the count. Where the database removes expired entries by
+    /// itself (set `Capabilities::native_ttl`), this may leave them to it
+    /// and return 0, or purge what is left and count what it removed.
     async fn delete_expired(&self) -> Result<u64> {
         let now = self.clock.now();
         let mut db = self.client.call(Operation::DeleteExpired)?;

@@ -44,7 +44,8 @@ pub(crate) enum Command {
         target: Target,
     },
     /// Delete expired entries and print how many (for cron). A no-op on
-    /// Redis, which expires entries itself.
+    /// Redis, which expires entries itself; on MongoDB it counts what the
+    /// TTL monitor has not removed yet.
     PurgeExpired {
         #[command(flatten)]
         target: Target,

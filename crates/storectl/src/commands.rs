@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use store::{Expiry, Owner};
+use store::{Capabilities, Expiry, Owner};
 
 use crate::cli::Target;
 use crate::fail::{Failure, Outcome};
@@ -31,16 +31,22 @@ pub(crate) async fn purge(target: &Target, batch: Option<u32>) -> Outcome {
         .delete_expired()
         .await
         .map_err(|e| Failure::store("cannot purge expired entries", &e))?;
-    let caps = store.capabilities();
+    println!("{}", purged_line(removed, &store.capabilities()));
+    Ok(())
+}
+
+/// What `purge-expired` prints: how many entries this purge removed. Where
+/// the server expires entries itself (`native_ttl`) that is only what it
+/// had not removed yet: 0 on Redis, which leaves it all to the server.
+fn purged_line(removed: u64, caps: &Capabilities) -> String {
     if caps.native_ttl && removed == 0 {
-        println!(
+        format!(
             "purged 0 expired entries ({} removes expired entries itself)",
             caps.backend
-        );
+        )
     } else {
-        println!("purged {removed} expired entries");
+        format!("purged {removed} expired entries")
     }
-    Ok(())
 }
 
 /// What `storectl stats` reports.
@@ -116,17 +122,7 @@ pub(crate) async fn stats(target: &Target, top: usize, json: bool) -> Outcome {
 fn print_stats(s: &Stats, native_ttl: bool) {
     println!("store:               {} ({})", s.store, s.backend);
     println!("live entries:        {}", s.live);
-    if native_ttl {
-        println!(
-            "expired, unpurged:   {} ({} removes expired entries itself)",
-            s.expired_not_purged, s.backend
-        );
-    } else {
-        println!(
-            "expired, unpurged:   {} (removed by `storectl purge-expired`)",
-            s.expired_not_purged
-        );
-    }
+    println!("expired, unpurged:   {}", unpurged_text(s, native_ttl));
     if s.unreadable > 0 {
         println!("unreadable:          {}", s.unreadable);
     }
@@ -249,9 +245,62 @@ pub(crate) async fn revoke(target: &Target, raw_owner: &str) -> Outcome {
     Ok(())
 }
 
+/// The `expired, unpurged` figure of `stats` and who removes those
+/// entries: the server by itself where it expires natively (MongoDB's TTL
+/// monitor, eventually), and `purge-expired` at once on every backend that
+/// has any to show (Redis never has).
+fn unpurged_text(s: &Stats, native_ttl: bool) -> String {
+    let n = s.expired_not_purged;
+    match (native_ttl, n) {
+        (true, 0) => format!("0 ({} removes expired entries itself)", s.backend),
+        (true, _) => format!(
+            "{n} ({} removes expired entries itself; `storectl purge-expired` removes them now)",
+            s.backend
+        ),
+        (false, _) => format!("{n} (removed by `storectl purge-expired`)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn purge_reports_what_it_removed_also_where_the_server_expires_natively() {
+        let mut mongodb = Capabilities::new("mongodb");
+        mongodb.native_ttl = true;
+        assert_eq!(purged_line(3, &mongodb), "purged 3 expired entries");
+        assert_eq!(
+            purged_line(0, &mongodb),
+            "purged 0 expired entries (mongodb removes expired entries itself)"
+        );
+        let sqlite = Capabilities::new("sqlite");
+        assert_eq!(purged_line(0, &sqlite), "purged 0 expired entries");
+    }
+
+    #[test]
+    fn stats_say_who_removes_unpurged_entries() {
+        let mut s = Stats {
+            backend: "mongodb",
+            expired_not_purged: 4,
+            ..Stats::default()
+        };
+        assert_eq!(
+            unpurged_text(&s, true),
+            "4 (mongodb removes expired entries itself; `storectl purge-expired` removes them now)"
+        );
+        s.expired_not_purged = 0;
+        assert_eq!(
+            unpurged_text(&s, true),
+            "0 (mongodb removes expired entries itself)"
+        );
+        s.backend = "postgres";
+        s.expired_not_purged = 250;
+        assert_eq!(
+            unpurged_text(&s, false),
+            "250 (removed by `storectl purge-expired`)"
+        );
+    }
 
     #[test]
     fn sizes_read_as_decimal_units() {
