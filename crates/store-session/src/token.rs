@@ -493,11 +493,12 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
             }
             let taken_at = tokio::time::Instant::now();
             let until = self.clock.now().checked_add(self.lease)?;
+            let holder = Lease::holder()?;
             let lease = self
                 .store
                 .put(
                     &lease_key,
-                    Bytes::new(),
+                    holder.clone(),
                     PutOptions::new(PutMode::Create).expires_at(until),
                 )
                 .await;
@@ -505,6 +506,7 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                 Ok(held) => {
                     let mut lease = Lease {
                         key: lease_key,
+                        holder,
                         version: held.version,
                         renewed_at: taken_at,
                     };
@@ -527,7 +529,18 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(200));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    // The lease may have been taken though the answer was
+                    // lost: give it back rather than make others wait.
+                    if e.is_retryable() {
+                        if let Ok(Some(entry)) = self.store.get(&lease_key).await {
+                            if entry.value == holder {
+                                let _ = self.store.delete(&lease_key, Some(entry.version)).await;
+                            }
+                        }
+                    }
+                    return Err(e.into());
+                }
             }
         }
     }
@@ -571,11 +584,37 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                 }
             }
         };
-        // Still ours? Renewing moves the lease a whole lease ahead, so no
-        // one can take it over before the write below lands.
+        // The provider may have rotated its refresh token by now: a store
+        // failure that passes must not lose the new one. Confirm the lease
+        // and write, again after a passing failure, while the lease stands.
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self.confirm_and_write(user, expected, &token, lease).await {
+                Err(RefreshError::Store(e))
+                    if e.is_retryable()
+                        && lease.renewed_at.elapsed() + pause < self.lease * 2 / 3 =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Confirms the lease (a renewal moves it a whole lease ahead, so no
+    /// one can take it over before the write lands), then writes `token`
+    /// with compare-and-swap against `expected`.
+    async fn confirm_and_write<E>(
+        &self,
+        user: &str,
+        expected: Option<Version>,
+        token: &T,
+        lease: &mut Lease,
+    ) -> std::result::Result<T, RefreshError<E>> {
         self.renew(lease).await?;
-        match self.update(user, expected, &token).await {
-            Ok(_) => Ok(token),
+        match self.update(user, expected, token).await {
+            Ok(_) => Ok(token.clone()),
             // Written meanwhile by someone who did not take the lease (a
             // plain `set`): theirs stands.
             Err(e)
@@ -594,8 +633,10 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     }
 
     /// Moves the lease a whole lease ahead, if it is still ours
-    /// (compare-and-swap on its version). `LeaseLost` when another process
-    /// took it over or it expired; `Store` for the store's errors.
+    /// (compare-and-swap on its version; when that fails, the lease is ours
+    /// still if it holds our holder id: an earlier renewal whose answer was
+    /// lost). `LeaseLost` when another process took it over or it expired;
+    /// `Store` for the store's errors.
     async fn renew<E>(&self, lease: &mut Lease) -> std::result::Result<(), RefreshError<E>> {
         let started = tokio::time::Instant::now();
         let until = self.clock.now().checked_add(self.lease)?;
@@ -603,7 +644,7 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
             .store
             .put(
                 &lease.key,
-                Bytes::new(),
+                lease.holder.clone(),
                 PutOptions::new(PutMode::UpdateIf(lease.version)).expires_at(until),
             )
             .await;
@@ -613,9 +654,16 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                 lease.renewed_at = started;
                 Ok(())
             }
-            Err(e) if matches!(e.kind(), ErrorKind::VersionMismatch | ErrorKind::NotFound) => {
-                Err(RefreshError::LeaseLost)
+            Err(e) if e.kind() == ErrorKind::VersionMismatch => {
+                match self.store.get(&lease.key).await? {
+                    Some(entry) if entry.value == lease.holder => {
+                        lease.version = entry.version;
+                        Ok(())
+                    }
+                    _ => Err(RefreshError::LeaseLost),
+                }
             }
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(RefreshError::LeaseLost),
             Err(e) => Err(e.into()),
         }
     }
@@ -624,9 +672,25 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
 /// The refresh lease this process holds for one user.
 struct Lease {
     key: Key,
+    /// 16 random bytes that name this holder: the lease entry's value.
+    holder: Bytes,
     version: Version,
     /// When the last successful renewal (or the take) was sent.
     renewed_at: tokio::time::Instant,
+}
+
+impl Lease {
+    /// A fresh holder id.
+    fn holder() -> Result<Bytes> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| {
+            Error::new(
+                ErrorKind::Backend,
+                format!("the operating system's random source failed: {e}"),
+            )
+        })?;
+        Ok(Bytes::copy_from_slice(&id))
+    }
 }
 
 #[cfg(test)]
@@ -743,5 +807,85 @@ mod flight_tests {
                 .unwrap()
                 .with_refresh_lease(Duration::ZERO);
         assert_eq!(tokens.lease, MIN_REFRESH_LEASE);
+    }
+
+    /// A store whose first renewal of a lease is applied but answered with
+    /// `Unavailable`, as when a connection drops after the server ran it.
+    #[derive(Debug)]
+    struct LosesOneAnswer {
+        inner: store_memory::MemoryStore,
+        lost: std::sync::atomic::AtomicBool,
+    }
+
+    #[store_core::async_trait]
+    impl Store for LosesOneAnswer {
+        async fn get(&self, key: &Key) -> Result<Option<store_core::Entry>> {
+            self.inner.get(key).await
+        }
+        async fn put(
+            &self,
+            key: &Key,
+            value: Bytes,
+            options: PutOptions,
+        ) -> Result<store_core::PutResult> {
+            let renewal =
+                key.as_str().starts_with("lease:") && matches!(options.mode, PutMode::UpdateIf(_));
+            let written = self.inner.put(key, value, options).await?;
+            if renewal && !self.lost.swap(true, Ordering::SeqCst) {
+                return Err(Error::new(ErrorKind::Unavailable, "connection reset"));
+            }
+            Ok(written)
+        }
+        async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
+            self.inner.delete(key, if_version).await
+        }
+        async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
+            self.inner.touch(key, expires_at).await
+        }
+        async fn delete_expired(&self) -> Result<u64> {
+            self.inner.delete_expired().await
+        }
+        async fn list_by_owner(
+            &self,
+            owner: &store_core::Owner,
+        ) -> Result<Vec<(Key, store_core::Entry)>> {
+            self.inner.list_by_owner(owner).await
+        }
+        async fn delete_by_owner(&self, owner: &store_core::Owner) -> Result<u64> {
+            self.inner.delete_by_owner(owner).await
+        }
+        async fn scan(
+            &self,
+            cursor: Option<&store_core::ScanCursor>,
+            limit: usize,
+        ) -> Result<store_core::ScanPage> {
+            self.inner.scan(cursor, limit).await
+        }
+        fn capabilities(&self) -> store_core::Capabilities {
+            self.inner.capabilities()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_renewal_whose_answer_was_lost_keeps_the_lease() {
+        let store = Arc::new(LosesOneAnswer {
+            inner: store_memory::MemoryStore::new(),
+            lost: Default::default(),
+        });
+        let tokens: TokenStore<Tok> = TokenStore::new(store.clone(), "p")
+            .unwrap()
+            .with_refresh_lease(Duration::from_millis(300));
+        let far = store_core::SystemClock.now().as_unix_millis() + 3_600_000;
+        let got = tokens
+            .get_fresh("u", Duration::from_secs(1), |_| async move {
+                // Two renewals happen meanwhile; the first one's answer is lost.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                Ok::<_, std::io::Error>(Tok(far))
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.0, far);
+        assert!(store.lost.load(Ordering::SeqCst), "a renewal happened");
+        assert_eq!(tokens.get("u").await.unwrap().unwrap().value.0, far);
     }
 }
