@@ -1819,8 +1819,9 @@ pub async fn linearizable_under_concurrency(fx: Fixture) {
     let config = HistoryConfig::new(6, 30, 3);
     let summary = run(&stores, &config, fx.now(), budget_from_env(), "lin").await;
     // The test's thread carries its name (`redis::linearizable_…`).
-    let row = std::thread::current()
-        .name()
-        .map_or_else(|| fx.store().capabilities().backend.to_owned(), str::to_owned);
+    let row = std::thread::current().name().map_or_else(
+        || fx.store().capabilities().backend.to_owned(),
+        str::to_owned,
+    );
     println!("{row}: {summary}");
 }

@@ -17,14 +17,99 @@
 //! # Ok(()) }
 //! ```
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use store_core::{
-    Clock, Entry, ErrorKind, Key, Owner, PutMode, PutOptions, Result, Store, SystemClock,
+    Capabilities, Clock, Entry, ErrorKind, Expiry, Key, Owner, PutMode, PutOptions, PutResult,
+    Result, ScanCursor, ScanPage, Store, SystemClock, Version,
 };
+
+/// A fault at one kind of call of a real store: `put` and `list_by_owner`
+/// can be replaced (a lost answer, a slow listing, a write split in two),
+/// every other call goes to [`inner`](Self::inner). Wrap it in
+/// [`Intercepted`] to use it as a [`Store`].
+///
+/// ```
+/// use std::time::Duration;
+/// use store_conformance::faults::{Intercept, Intercepted};
+/// use store_core::{Entry, Key, Owner, Result, Store};
+///
+/// /// A store whose owner index answers 100 ms late.
+/// #[derive(Debug)]
+/// struct SlowIndex(store_memory::MemoryStore);
+///
+/// #[store_core::async_trait]
+/// impl Intercept for SlowIndex {
+///     fn inner(&self) -> &dyn Store {
+///         &self.0
+///     }
+///     async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+///         tokio::time::sleep(Duration::from_millis(100)).await;
+///         self.0.list_by_owner(owner).await
+///     }
+/// }
+///
+/// let store: std::sync::Arc<dyn Store> =
+///     std::sync::Arc::new(Intercepted(SlowIndex(store_memory::MemoryStore::new())));
+/// # let _ = store;
+/// ```
+#[async_trait]
+pub trait Intercept: Send + Sync + fmt::Debug + 'static {
+    /// The store every call goes to unless replaced.
+    fn inner(&self) -> &dyn Store;
+
+    /// `put`; forwarded unless replaced.
+    async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
+        self.inner().put(key, value, options).await
+    }
+
+    /// `list_by_owner`; forwarded unless replaced.
+    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+        self.inner().list_by_owner(owner).await
+    }
+}
+
+/// The [`Store`] of an [`Intercept`]: its `put` and `list_by_owner`, and
+/// the inner store's every other call.
+#[derive(Debug)]
+pub struct Intercepted<I>(pub I);
+
+#[deny(clippy::missing_trait_methods)]
+#[async_trait]
+impl<I: Intercept> Store for Intercepted<I> {
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        self.0.inner().get(key).await
+    }
+    async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
+        self.0.put(key, value, options).await
+    }
+    async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
+        self.0.inner().delete(key, if_version).await
+    }
+    async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
+        self.0.inner().touch(key, expires_at).await
+    }
+    async fn delete_expired(&self) -> Result<u64> {
+        self.0.inner().delete_expired().await
+    }
+    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
+        self.0.list_by_owner(owner).await
+    }
+    async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
+        self.0.inner().delete_by_owner(owner).await
+    }
+    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
+        self.0.inner().scan(cursor, limit).await
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.0.inner().capabilities()
+    }
+}
 
 /// Calls each operation of the contract once: `get`, `put` (an `Upsert`
 /// owned by `owner`), `delete`, `touch` (an hour ahead of the system

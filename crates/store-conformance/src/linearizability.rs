@@ -1166,57 +1166,35 @@ mod tests {
         assert!(check(&early).is_err());
     }
 
+    fn written(version: u64) -> Outcome {
+        Outcome::Written(Version::from_u64(version))
+    }
+
+    fn cas(expected: u64, value: u64) -> Call {
+        put(Mode::UpdateIf(Version::from_u64(expected)), value)
+    }
+
     #[test]
     fn compare_and_swap_follows_the_versions() {
-        let ok = history(vec![
-            op(
-                0,
-                put(Mode::Create, 1),
-                Outcome::Written(Version::from_u64(10)),
-                0,
-                1,
-            ),
-            op(
-                0,
-                put(Mode::UpdateIf(Version::from_u64(10)), 2),
-                Outcome::Written(Version::from_u64(11)),
-                2,
-                3,
-            ),
-            op(
-                1,
-                put(Mode::UpdateIf(Version::from_u64(10)), 3),
-                Outcome::Refused(ErrorKind::VersionMismatch),
-                4,
-                5,
-            ),
-            op(1, Call::Get, got(2, 11), 6, 7),
-        ]);
-        check(&ok).expect("linearizable");
-        let lost_update = history(vec![
-            op(
-                0,
-                put(Mode::Create, 1),
-                Outcome::Written(Version::from_u64(10)),
-                0,
-                1,
-            ),
-            op(
-                0,
-                put(Mode::UpdateIf(Version::from_u64(10)), 2),
-                Outcome::Written(Version::from_u64(11)),
-                2,
-                3,
-            ),
-            op(
-                1,
-                put(Mode::UpdateIf(Version::from_u64(10)), 3),
-                Outcome::Written(Version::from_u64(12)),
-                4,
-                5,
-            ),
-        ]);
-        assert!(check(&lost_update).is_err());
+        // Created as version 10, then swapped from 10 to 11.
+        let start = vec![
+            op(0, put(Mode::Create, 1), written(10), 0, 1),
+            op(0, cas(10, 2), written(11), 2, 3),
+        ];
+        let mut ok = start.clone();
+        ok.push(op(
+            1,
+            cas(10, 3),
+            Outcome::Refused(ErrorKind::VersionMismatch),
+            4,
+            5,
+        ));
+        ok.push(op(1, Call::Get, got(2, 11), 6, 7));
+        check(&history(ok)).expect("linearizable");
+        // A second swap from 10 succeeding too is a lost update.
+        let mut lost_update = start;
+        lost_update.push(op(1, cas(10, 3), written(12), 4, 5));
+        assert!(check(&history(lost_update)).is_err());
     }
 
     #[test]

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use store_conformance::faults::{Intercept, Intercepted};
 use store_conformance::linearizability::{HistoryConfig, check, record};
 use store_core::{
-    Bytes, Capabilities, Clock, Entry, Error, ErrorKind, Expiry, Key, Owner, PutMode, PutOptions,
-    PutResult, Result, ScanCursor, ScanPage, Store, SystemClock, Version,
+    Bytes, Clock, Error, ErrorKind, Key, PutMode, PutOptions, PutResult, Result, Store, SystemClock,
 };
 use store_memory::MemoryStore;
 
@@ -47,9 +47,9 @@ impl Broken {
 }
 
 #[store_core::async_trait]
-impl Store for Broken {
-    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
-        self.inner.get(key).await
+impl Intercept for Broken {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
     }
 
     async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
@@ -69,34 +69,6 @@ impl Store for Broken {
             _ => self.inner.put(key, value, options).await,
         }
     }
-
-    async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
-        self.inner.delete(key, if_version).await
-    }
-
-    async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
-        self.inner.touch(key, expires_at).await
-    }
-
-    async fn delete_expired(&self) -> Result<u64> {
-        self.inner.delete_expired().await
-    }
-
-    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
-        self.inner.list_by_owner(owner).await
-    }
-
-    async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
-        self.inner.delete_by_owner(owner).await
-    }
-
-    async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
-        self.inner.scan(cursor, limit).await
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
 }
 
 /// Records up to `histories` histories on `store`; returns the first
@@ -115,10 +87,10 @@ async fn first_violation(store: Arc<dyn Store>, histories: u64) -> Option<(u64, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn read_then_write_update_is_not_linearizable() {
-    let store = Arc::new(Broken {
+    let store = Arc::new(Intercepted(Broken {
         inner: MemoryStore::new(),
         bug: Bug::UpdateReadThenWrite,
-    });
+    }));
     let (after, trace) = first_violation(store, 200)
         .await
         .expect("the checker must catch an Update that reads then writes");
@@ -128,10 +100,10 @@ async fn read_then_write_update_is_not_linearizable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn check_then_insert_create_is_not_linearizable() {
-    let store = Arc::new(Broken {
+    let store = Arc::new(Intercepted(Broken {
         inner: MemoryStore::new(),
         bug: Bug::CreateCheckThenInsert,
-    });
+    }));
     let (after, trace) = first_violation(store, 200)
         .await
         .expect("the checker must catch a Create that checks then inserts");

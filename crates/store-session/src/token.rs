@@ -510,9 +510,19 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                         version: held.version,
                         renewed_at: taken_at,
                     };
-                    let outcome = self
-                        .refresh_holding(user, current, refresh, &mut lease)
-                        .await;
+                    // Read again, holding the lease: the previous holder
+                    // may have written its token and let the lease go
+                    // between the read above and this take.
+                    let outcome = match self.get(user).await {
+                        Ok(current) => match self.fresh(&current, skew) {
+                            Some(token) => Ok(token),
+                            None => {
+                                self.refresh_holding(user, current, refresh, &mut lease)
+                                    .await
+                            }
+                        },
+                        Err(e) => Err(e.into()),
+                    };
                     // Released only if still ours: a lease taken over by
                     // another process stays with it.
                     let _ = self.store.delete(&lease.key, Some(lease.version)).await;
@@ -818,10 +828,11 @@ mod flight_tests {
     }
 
     #[store_core::async_trait]
-    impl Store for LosesOneAnswer {
-        async fn get(&self, key: &Key) -> Result<Option<store_core::Entry>> {
-            self.inner.get(key).await
+    impl store_conformance::faults::Intercept for LosesOneAnswer {
+        fn inner(&self) -> &dyn Store {
+            &self.inner
         }
+
         async fn put(
             &self,
             key: &Key,
@@ -836,42 +847,14 @@ mod flight_tests {
             }
             Ok(written)
         }
-        async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
-            self.inner.delete(key, if_version).await
-        }
-        async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
-            self.inner.touch(key, expires_at).await
-        }
-        async fn delete_expired(&self) -> Result<u64> {
-            self.inner.delete_expired().await
-        }
-        async fn list_by_owner(
-            &self,
-            owner: &store_core::Owner,
-        ) -> Result<Vec<(Key, store_core::Entry)>> {
-            self.inner.list_by_owner(owner).await
-        }
-        async fn delete_by_owner(&self, owner: &store_core::Owner) -> Result<u64> {
-            self.inner.delete_by_owner(owner).await
-        }
-        async fn scan(
-            &self,
-            cursor: Option<&store_core::ScanCursor>,
-            limit: usize,
-        ) -> Result<store_core::ScanPage> {
-            self.inner.scan(cursor, limit).await
-        }
-        fn capabilities(&self) -> store_core::Capabilities {
-            self.inner.capabilities()
-        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_renewal_whose_answer_was_lost_keeps_the_lease() {
-        let store = Arc::new(LosesOneAnswer {
+        let store = Arc::new(store_conformance::faults::Intercepted(LosesOneAnswer {
             inner: store_memory::MemoryStore::new(),
             lost: Default::default(),
-        });
+        }));
         let tokens: TokenStore<Tok> = TokenStore::new(store.clone(), "p")
             .unwrap()
             .with_refresh_lease(Duration::from_millis(300));
@@ -885,7 +868,67 @@ mod flight_tests {
             .await
             .unwrap();
         assert_eq!(got.0, far);
-        assert!(store.lost.load(Ordering::SeqCst), "a renewal happened");
+        assert!(store.0.lost.load(Ordering::SeqCst), "a renewal happened");
         assert_eq!(tokens.get("u").await.unwrap().unwrap().value.0, far);
+    }
+
+    /// A store whose takes of a lease reach the store 200 ms late.
+    #[derive(Debug)]
+    struct SlowLeaseTake(Arc<store_memory::MemoryStore>);
+
+    #[store_core::async_trait]
+    impl store_conformance::faults::Intercept for SlowLeaseTake {
+        fn inner(&self) -> &dyn Store {
+            &*self.0
+        }
+
+        async fn put(
+            &self,
+            key: &Key,
+            value: Bytes,
+            options: PutOptions,
+        ) -> Result<store_core::PutResult> {
+            if key.as_str().starts_with("lease:") && options.mode == PutMode::Create {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            self.0.put(key, value, options).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lease_taken_after_another_refresh_finished_does_not_refresh_again() {
+        let memory = Arc::new(store_memory::MemoryStore::new());
+        let first: TokenStore<Tok> = TokenStore::new(memory.clone(), "p").unwrap();
+        let slow = Arc::new(store_conformance::faults::Intercepted(SlowLeaseTake(
+            memory,
+        )));
+        let second: TokenStore<Tok> = TokenStore::new(slow, "p").unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let far = store_core::SystemClock.now().as_unix_millis() + 3_600_000;
+        let refresh = move |calls: Arc<AtomicUsize>| {
+            move |_| async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok::<_, std::io::Error>(Tok(far))
+            }
+        };
+        let holder = {
+            let (first, calls) = (first.clone(), calls.clone());
+            tokio::spawn(async move {
+                first
+                    .get_fresh("u", Duration::from_secs(1), refresh(calls))
+                    .await
+            })
+        };
+        // The second process reads the stale token while the first
+        // refreshes, then takes the lease after the first let it go.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let got = second
+            .get_fresh("u", Duration::from_secs(1), refresh(calls.clone()))
+            .await
+            .unwrap();
+        assert_eq!(holder.await.unwrap().unwrap().0, far);
+        assert_eq!(got.0, far);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one refresh");
     }
 }
