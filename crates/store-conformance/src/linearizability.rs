@@ -34,7 +34,7 @@
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let store: Arc<dyn Store> = Arc::new(store_memory::MemoryStore::new());
-//! let config = HistoryConfig::new(4, 20, 2).seed(7);
+//! let config = HistoryConfig::new(4, 20, 2).with_seed(7);
 //! let history = record(&[store.clone(), store], &config, SystemClock.now(), "demo").await;
 //! let summary = check(&history).expect("a linearizable history");
 //! assert_eq!(summary.operations, 80);
@@ -61,7 +61,7 @@ const MAX_STEPS: u64 = 20_000_000;
 /// The shape of one recorded history.
 ///
 /// ```
-/// let config = store_conformance::linearizability::HistoryConfig::new(6, 25, 3).seed(42);
+/// let config = store_conformance::linearizability::HistoryConfig::new(6, 25, 3).with_seed(42);
 /// assert_eq!(config.tasks(), 6);
 /// ```
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ impl HistoryConfig {
 
     /// The seed of the random choices (each task's calls derive from it;
     /// the interleaving is the machine's).
-    pub fn seed(mut self, seed: u64) -> Self {
+    pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
@@ -107,7 +107,7 @@ impl HistoryConfig {
     }
 
     /// The seed.
-    pub fn get_seed(&self) -> u64 {
+    pub fn seed(&self) -> u64 {
         self.seed
     }
 }
@@ -544,7 +544,7 @@ pub async fn run(
     while total.histories < 2 || started.elapsed() < budget {
         let round = config
             .clone()
-            .seed(seed.wrapping_add(total.histories as u64));
+            .with_seed(seed.wrapping_add(total.histories as u64));
         let name = format!("{prefix}-h{}", total.histories);
         let history = record(stores, &round, now, &name).await;
         match check(&history) {

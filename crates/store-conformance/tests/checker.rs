@@ -76,7 +76,7 @@ impl Intercept for Broken {
 async fn first_violation(store: Arc<dyn Store>, histories: u64) -> Option<(u64, String)> {
     let stores = [store.clone(), store.clone(), store];
     for i in 0..histories {
-        let config = HistoryConfig::new(6, 30, 2).seed(1000 + i);
+        let config = HistoryConfig::new(6, 30, 2).with_seed(1000 + i);
         let history = record(&stores, &config, SystemClock.now(), &format!("h{i}")).await;
         if let Err(v) = check(&history) {
             return Some((i + 1, v.to_string()));
