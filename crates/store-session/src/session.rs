@@ -564,14 +564,16 @@ impl Sessions {
     /// Deletes every session of `owner` except `keep` (log out the other
     /// devices). Returns how many it deleted.
     ///
-    /// Only sessions that were `owner`'s before this call started are
-    /// deleted. A session whose id was issued to `owner` at or after that
-    /// instant (a login on another device while this runs: [`create`],
-    /// [`cycle_id`], or a [`save`] that set the owner) is kept, even when
-    /// the listing taken by this call already shows it. "Before" is read on
-    /// the sessions' clock ([`SessionConfig::clock`]): a session issued by a
-    /// process whose clock runs behind this one's by `d` is kept only if it
-    /// was issued more than `d` after the start.
+    /// Only sessions that were `owner`'s when this call started are
+    /// deleted. A session whose id was issued to `owner` after the
+    /// millisecond in which the call started (a login on another device
+    /// while this runs: [`create`], [`cycle_id`], or a [`save`] that set the
+    /// owner) is kept, even when the listing taken by this call already
+    /// shows it; one issued in that same millisecond counts as earlier and
+    /// is deleted. Time is read on the sessions' clock
+    /// ([`SessionConfig::clock`]): a session issued by a process whose clock
+    /// runs behind this one's by `d` is kept only if it was issued more than
+    /// `d` after the start.
     ///
     /// Each delete is conditional on the version that was checked, so a
     /// session changed meanwhile (given to another owner, say) is checked
@@ -624,8 +626,9 @@ impl Sessions {
         }
     }
 
-    /// Deletes `key` if it is still `owner`'s and was issued to them before
-    /// `started` (ms since the epoch), on condition of the checked version.
+    /// Deletes `key` if it is still `owner`'s and was issued to them no
+    /// later than `started` (ms since the epoch), on condition of the
+    /// checked version.
     async fn revoke_owned_before(
         &self,
         owner: &Owner,
@@ -641,7 +644,7 @@ impl Sessions {
                 )
                 .with_operation(Operation::Decode)
             })?;
-            if record.owned_since() >= started {
+            if record.owned_since() > started {
                 return Ok(false);
             }
             match self.store.delete(key, Some(entry.version)).await {
