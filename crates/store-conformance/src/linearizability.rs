@@ -1085,13 +1085,7 @@ mod tests {
     fn overlapping_calls_may_take_either_order() {
         // A create and a read that overlap: the read may see the entry.
         let h = history(vec![
-            op(
-                0,
-                put(Mode::Create, 1),
-                Outcome::Written(Version::from_u64(10)),
-                0,
-                10,
-            ),
+            op(0, put(Mode::Create, 1), written(10), 0, 10),
             op(1, Call::Get, got(1, 10), 1, 5),
         ]);
         check(&h).expect("linearizable");
@@ -1100,13 +1094,7 @@ mod tests {
     #[test]
     fn a_read_after_a_delete_returned_must_not_see_the_entry() {
         let h = history(vec![
-            op(
-                0,
-                put(Mode::Create, 1),
-                Outcome::Written(Version::from_u64(10)),
-                0,
-                1,
-            ),
+            op(0, put(Mode::Create, 1), written(10), 0, 1),
             op(
                 0,
                 Call::Delete { if_version: None },
@@ -1125,20 +1113,8 @@ mod tests {
     #[test]
     fn two_creates_cannot_both_win() {
         let h = history(vec![
-            op(
-                0,
-                put(Mode::Create, 1),
-                Outcome::Written(Version::from_u64(10)),
-                0,
-                10,
-            ),
-            op(
-                1,
-                put(Mode::Create, 2),
-                Outcome::Written(Version::from_u64(11)),
-                0,
-                10,
-            ),
+            op(0, put(Mode::Create, 1), written(10), 0, 10),
+            op(1, put(Mode::Create, 2), written(11), 0, 10),
         ]);
         assert!(check(&h).is_err());
     }
@@ -1200,13 +1176,7 @@ mod tests {
     #[test]
     fn touch_keeps_the_version_and_needs_an_entry() {
         let h = history(vec![
-            op(
-                0,
-                put(Mode::Create, 1),
-                Outcome::Written(Version::from_u64(10)),
-                0,
-                1,
-            ),
+            op(0, put(Mode::Create, 1), written(10), 0, 1),
             op(0, Call::Touch { expires_at: 5 }, Outcome::Touched, 2, 3),
             op(
                 1,

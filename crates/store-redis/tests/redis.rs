@@ -122,6 +122,26 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// Writes "after" under `k` until the restarted server takes it (each
+/// failure meanwhile must be `Unavailable`; 30 s at most); its version.
+async fn put_until_recovered(
+    store: &RedisStore,
+    k: &Key,
+    opts: &PutOptions,
+) -> store_core::Version {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.put(k, "after".into(), opts.clone()).await {
+            Ok(v) => return v.version,
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+                assert!(Instant::now() < deadline, "no recovery after restart: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 fn key(s: &str) -> Key {
     Key::new(s).expect("valid key")
 }
@@ -213,17 +233,7 @@ mod redis_single {
         eprintln!("down phase took {:?}", t0.elapsed());
         server.spawn().await;
         let t1 = Instant::now();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let version = loop {
-            match store.put(&k, "after".into(), opts.clone()).await {
-                Ok(v) => break v.version,
-                Err(e) => {
-                    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-                    assert!(Instant::now() < deadline, "no recovery after restart: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        };
+        let version = put_until_recovered(&store, &k, &opts).await;
         eprintln!("recovery took {:?}", t1.elapsed());
         let entry = store
             .get(&k)
@@ -286,17 +296,7 @@ mod redis_single {
 
         server.spawn().await;
         let restarted = Instant::now();
-        let deadline = restarted + Duration::from_secs(30);
-        let version = loop {
-            match store.put(&k, "after".into(), opts.clone()).await {
-                Ok(v) => break v.version,
-                Err(e) => {
-                    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-                    assert!(Instant::now() < deadline, "no recovery after restart: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        };
+        let version = put_until_recovered(&store, &k, &opts).await;
         eprintln!("recovery took {:?}", restarted.elapsed());
         let entry = store
             .get(&k)
