@@ -26,6 +26,10 @@ clippy:
 doc:
     RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --all-features
 
+# Package every publishable crate as crates.io would take it and build each from its package (a dry run: nothing is uploaded).
+package:
+    cargo publish --workspace --dry-run --allow-dirty
+
 # Unit tests, doctests and the conformance matrix of every crate.
 test:
     cargo test --workspace --all-features

@@ -4,7 +4,8 @@
 # On a fresh machine it installs what it needs (`just`, redis-server,
 # postgresql, cmake and the MongoDB wire-compatible test server secantusd-rs,
 # built once into the cache dir), then runs the lints (fmt, clippy
-# -D warnings, rustdoc -D warnings), starts the servers on loopback
+# -D warnings, rustdoc -D warnings), packages every publishable crate and
+# builds it from its package (a dry run), starts the servers on loopback
 # (scripts/services.sh: Redis, a 3-master Redis Cluster, Postgres, MongoDB),
 # runs every test of the workspace including the conformance matrix against
 # them, proves `just new-backend` in a throwaway copy, runs the quickstart
@@ -56,6 +57,9 @@ ensure_just
 
 step "lints: fmt, clippy -D warnings, rustdoc -D warnings"
 just lint
+
+step "packaging: every publishable crate builds from its package (cargo publish --dry-run)"
+just package
 
 step "servers: redis, redis-cluster, postgres, mongodb"
 # shellcheck source=scripts/services.sh

@@ -1,42 +1,4 @@
-//! A [`tower_sessions`](https://docs.rs/tower-sessions) 0.15
-//! [`SessionStore`] for any `store-core` backend, so an axum app on
-//! tower-sessions 0.15 can keep its sessions in Redis, Postgres, SQLite,
-//! MongoDB or memory by changing one line:
-//!
-//! ```
-//! use std::sync::Arc;
-//! use store_tower_sessions::TowerStore;
-//!
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! let backend = Arc::new(store_memory::MemoryStore::new()); // or RedisStore, PostgresStore, …
-//! let sessions = TowerStore::new(backend);
-//! // let layer = tower_sessions::SessionManagerLayer::new(sessions);
-//! # let _ = sessions;
-//! # });
-//! ```
-//!
-//! What it keeps of the store's semantics:
-//! - **Atomic create**: `create` writes with `PutMode::Create`, so it never
-//!   overwrites another session; on the (astronomically rare) collision of
-//!   a random id it rolls a new id and tries again.
-//! - **No resurrection**: `save` writes with `PutMode::Update`, which never
-//!   brings back a session deleted meanwhile (a logout or a revoke in a
-//!   parallel request). Such a save writes nothing and reports success, so
-//!   the racing request does not fail with a 500; the session stays gone.
-//! - **Expiry** is the record's `expiry_date`, to the millisecond, in any
-//!   UTC offset, enforced on every read by the backend. A record whose
-//!   expiry has passed (by this process's clock, or by a store clock up to
-//!   5 s ahead of it) is never stored, and neither call fails for it, so the
-//!   request does not end in a 500: `save` deletes the session, `create`
-//!   writes nothing, and `load` of its id gives `None`. Such a `create`
-//!   still leaves the record with an id no live session has (it rolls a new
-//!   one on a collision, as for a live record), so a later `save` of it
-//!   cannot delete another session.
-//! - **Hashed keys**: the store key is `tower-session:` and the SHA-256 of
-//!   the id, so a copy of the database yields no usable cookie.
-//!
-//! Errors of the backend become `session_store::Error::Backend` with the
-//! store's message, which never holds the id or the data.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;

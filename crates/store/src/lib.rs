@@ -1,29 +1,4 @@
-//! Sessions and per-user state for Rust web services: the `store-core`
-//! contract, and [`open`], which picks a backend from a URL at run time.
-//!
-//! | URL | backend | feature |
-//! |---|---|---|
-//! | `memory://` | `MemoryStore` (this process only) | `memory` (default) |
-//! | `sqlite://path/app.db`, `sqlite::memory:` | `SqliteStore` | `sqlite` |
-//! | `postgres://user:pw@host/db` | `PostgresStore` | `postgres` |
-//! | `redis://host:6379/0`, `rediss://…`, `redis+unix://…` | `RedisStore` | `redis` |
-//! | `mongodb://host:27017/db`, `mongodb+srv://…` | `MongoStore` (database from the path, default `store`) | `mongodb` |
-//!
-//! A namespace ([`OpenOptions::namespace`]) becomes the Redis and memory key
-//! prefix, the SQL table or the MongoDB collection. By default `open` also
-//! creates the table or the indexes (idempotent, safe from several
-//! processes); [`OpenOptions::setup`] turns that off where a deployment
-//! step does it.
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use store::{Key, PutMode};
-//! let store = store::open("memory://").await?;
-//! store.put(&Key::new("k")?, "v".into(), PutMode::Create.into()).await?;
-//! assert_eq!(store.capabilities().backend, "memory");
-//! # Ok::<(), store::Error>(())
-//! # }).unwrap();
-//! ```
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
