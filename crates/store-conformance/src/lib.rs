@@ -17,93 +17,8 @@ pub use fixture::{Fixture, REAL_TIME_SCALE, TestBackend, TestClock, random_names
 #[doc = include_str!("../../../docs/writing-a-backend.md")]
 pub struct WritingABackendGuide;
 
-/// Calls `$callback!` with `$args` and the names of every behaviour in
-/// [`behaviours`]. The one list the suite is built from.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __with_behaviours {
-    ($callback:path; $($args:tt)*) => {
-        $callback! {
-            ($($args)*)
-            get_missing_is_none,
-            upsert_then_get_roundtrips,
-            upsert_overwrites_live_entry,
-            every_write_returns_a_new_version,
-            put_replaces_expiry_and_owner,
-            create_missing_succeeds,
-            create_existing_fails_already_exists,
-            create_over_expired_succeeds,
-            update_missing_fails_not_found,
-            update_expired_fails_not_found,
-            update_live_replaces,
-            update_if_current_version_succeeds,
-            update_if_stale_version_fails,
-            update_if_missing_fails_not_found,
-            update_if_expired_fails_not_found,
-            put_result_chains_into_update_if,
-            version_not_reused_after_recreate,
-            delete_live_returns_true,
-            delete_missing_returns_false,
-            delete_expired_entry_returns_false,
-            delete_if_current_version_deletes,
-            delete_if_stale_version_fails,
-            delete_if_missing_returns_false,
-            touch_moves_expiry_keeps_value_and_version,
-            touch_can_shorten_expiry,
-            touch_adds_expiry,
-            touch_missing_fails_not_found,
-            touch_expired_fails_not_found,
-            touch_past_expiry_is_rejected,
-            expiry_equal_to_now_is_expired,
-            entry_is_never_expired_early,
-            expired_entries_are_invisible,
-            whole_second_expiry_roundtrips,
-            millisecond_expiry_roundtrips,
-            far_future_expiry_roundtrips,
-            no_expiry_roundtrips_as_none,
-            past_expiry_is_rejected_and_nothing_written,
-            expiry_overflow_is_rejected,
-            delete_expired_removes_only_expired,
-            delete_expired_concurrently_counts_once,
-            empty_key_is_rejected,
-            max_length_key_works_and_longer_is_rejected,
-            oversize_value_is_rejected,
-            max_size_value_is_accepted,
-            one_mib_value_roundtrips,
-            arbitrary_bytes_roundtrip,
-            empty_value_roundtrips,
-            special_character_keys_roundtrip,
-            keys_are_case_sensitive,
-            list_by_owner_returns_owned_entries,
-            list_by_owner_excludes_deleted,
-            owner_change_moves_entry,
-            delete_by_owner_removes_only_that_owner,
-            delete_by_owner_counts_only_live,
-            owner_reusable_after_delete_by_owner,
-            namespaces_are_isolated,
-            second_handle_sees_same_data,
-            errors_carry_backend_and_operation,
-            errors_do_not_leak_values,
-            capabilities_are_consistent,
-            typed_values_roundtrip,
-            scan_returns_every_live_entry,
-            scan_skips_expired_and_deleted,
-            scan_stays_in_its_namespace,
-            scan_resumes_from_a_saved_cursor,
-            scan_rejects_bad_limit_and_foreign_cursor,
-            race_cas_increments_total_exactly,
-            race_concurrent_create_single_winner,
-            race_concurrent_update_if_single_winner,
-            race_delete_then_update_never_resurrects,
-            race_update_with_loses_nothing,
-            race_owner_index_stays_consistent,
-            linearizable_under_concurrency,
-        }
-    };
-}
-
-/// Expands every behaviour of the suite into one named `#[tokio::test]`
-/// for a backend.
+/// Expands the behaviours of a backend: every group, or the groups named
+/// after a `;`, into one named `#[tokio::test]` each.
 ///
 /// The argument is an expression that evaluates to a future of
 /// `Option<B>` where `B: TestBackend`: `None` skips (the provisioning
@@ -111,12 +26,38 @@ macro_rules! __with_behaviours {
 /// a module named after the backend so failures read `memory::get_missing_is_none`.
 /// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`).
 ///
+/// The groups, in order: `get_put`, `delete_touch`, `expiry`, `input`,
+/// `owner`, `namespace`, `scan`, `races`, `linearizable` (see
+/// [`GROUPS`]). `conformance_tests!(backend; scan)` runs only the scan
+/// behaviours, for a backend test that needs a special setup.
+///
 /// See the [crate docs](crate) for a complete example.
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:expr) => {
-        $crate::__with_behaviours!($crate::__expand_tests; $backend);
+        $crate::conformance_tests!(
+            $backend;
+            get_put, delete_touch, expiry, input, owner, namespace, scan, races, linearizable
+        );
     };
+    ($backend:expr; $($group:ident),+ $(,)?) => {
+        $( $crate::__group!($group; $crate::__expand_tests; $backend); )+
+    };
+}
+
+/// Calls `$callback!` with `$args` and the names of one group's behaviours.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __group {
+    (get_put; $($rest:tt)*) => { $crate::__behaviours_get_put!($($rest)*); };
+    (delete_touch; $($rest:tt)*) => { $crate::__behaviours_delete_touch!($($rest)*); };
+    (expiry; $($rest:tt)*) => { $crate::__behaviours_expiry!($($rest)*); };
+    (input; $($rest:tt)*) => { $crate::__behaviours_input!($($rest)*); };
+    (owner; $($rest:tt)*) => { $crate::__behaviours_owner!($($rest)*); };
+    (namespace; $($rest:tt)*) => { $crate::__behaviours_namespace!($($rest)*); };
+    (scan; $($rest:tt)*) => { $crate::__behaviours_scan!($($rest)*); };
+    (races; $($rest:tt)*) => { $crate::__behaviours_races!($($rest)*); };
+    (linearizable; $($rest:tt)*) => { $crate::__behaviours_linearizable!($($rest)*); };
 }
 
 #[doc(hidden)]
@@ -134,30 +75,54 @@ macro_rules! __expand_tests {
     };
 }
 
-macro_rules! names {
-    (($($args:tt)*) $($name:ident,)*) => {
-        /// The names of every behaviour, in the order the macro expands them.
-        pub const BEHAVIOURS: &[&str] = &[$(stringify!($name)),*];
+/// One group's name and the names of its behaviours, as a constant.
+macro_rules! group_const {
+    (($constant:ident, $group:literal) $($name:ident,)*) => {
+        const $constant: (&str, &[&str]) = ($group, &[$(stringify!($name)),*]);
     };
 }
-__with_behaviours!(names;);
+
+__behaviours_get_put!(group_const; GET_PUT, "get_put");
+__behaviours_delete_touch!(group_const; DELETE_TOUCH, "delete_touch");
+__behaviours_expiry!(group_const; EXPIRY, "expiry");
+__behaviours_input!(group_const; INPUT, "input");
+__behaviours_owner!(group_const; OWNER, "owner");
+__behaviours_namespace!(group_const; NAMESPACE, "namespace");
+__behaviours_scan!(group_const; SCAN, "scan");
+__behaviours_races!(group_const; RACES, "races");
+__behaviours_linearizable!(group_const; LINEARIZABLE, "linearizable");
+
+/// Every group of behaviours with the names of its behaviours, in the
+/// order [`conformance_tests!`] expands them.
+///
+/// ```
+/// let total: usize = store_conformance::GROUPS.iter().map(|(_, names)| names.len()).sum();
+/// assert!(total >= 70);
+/// ```
+pub const GROUPS: &[(&str, &[&str])] = &[
+    GET_PUT,
+    DELETE_TOUCH,
+    EXPIRY,
+    INPUT,
+    OWNER,
+    NAMESPACE,
+    SCAN,
+    RACES,
+    LINEARIZABLE,
+];
 
 #[cfg(test)]
 mod tests {
-    use super::BEHAVIOURS;
+    use super::GROUPS;
 
     #[test]
-    fn every_behaviour_is_expanded() {
-        let source = include_str!("behaviours.rs");
-        let defined: Vec<&str> = source
-            .lines()
-            .filter_map(|l| l.strip_prefix("pub async fn "))
-            .filter_map(|l| l.split('(').next())
-            .collect();
-        assert_eq!(
-            defined, BEHAVIOURS,
-            "the macro list and behaviours.rs differ"
-        );
-        assert!(BEHAVIOURS.len() >= 40);
+    fn groups_are_distinct_and_cover_the_contract() {
+        let mut names: Vec<&str> = GROUPS.iter().flat_map(|(_, n)| n.iter().copied()).collect();
+        let total = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), total, "a behaviour is listed twice");
+        assert_eq!(total, 73);
+        assert_eq!(GROUPS.len(), 9);
     }
 }

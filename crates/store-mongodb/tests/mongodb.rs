@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use store_conformance::faults;
 use store_conformance::provision::{self, Service};
-use store_conformance::{Fixture, TestBackend, TestClock};
+use store_conformance::{TestBackend, TestClock};
 use store_core::{
     Clock, ErrorKind, Key, ManualClock, Owner, PutMode, PutOptions, PutResult, ScanCursor, Store,
     SystemClock,
@@ -924,25 +924,12 @@ async fn scan_backend(url: &str) -> ScanBackend {
 mod scan_conformance {
     use super::*;
 
-    macro_rules! behaviours {
-        ($($name:ident),* $(,)?) => {$(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some(url) = shared_url().await else {
-                    return;
-                };
-                let fx = Fixture::new(scan_backend(&url).await).await;
-                store_conformance::behaviours::$name(fx).await;
-            }
-        )*};
-    }
-
-    behaviours!(
-        scan_returns_every_live_entry,
-        scan_skips_expired_and_deleted,
-        scan_stays_in_its_namespace,
-        scan_resumes_from_a_saved_cursor,
-        scan_rejects_bad_limit_and_foreign_cursor,
+    store_conformance::conformance_tests!(
+        async {
+            let url = shared_url().await?;
+            Some(scan_backend(&url).await)
+        };
+        scan
     );
 }
 

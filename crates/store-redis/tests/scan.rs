@@ -60,44 +60,27 @@ async fn cluster() -> Option<RedisStore> {
     Some(store)
 }
 
-/// The scan behaviours of the conformance suite on `$backend`.
+/// The scan behaviours of the conformance suite on `$backend`, an
+/// `Option<RedisStore>`.
 macro_rules! scan_behaviours {
-    ($backend:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let backend = async { $backend.map(|root| super::Backend { root }) };
-                if let Some(fx) = store_conformance::Fixture::provision(backend).await {
-                    store_conformance::behaviours::$name(fx).await;
-                }
-            }
-        )*
-    };
-}
-
-macro_rules! all_scan_behaviours {
     ($backend:expr) => {
-        scan_behaviours!(
-            $backend;
-            scan_returns_every_live_entry,
-            scan_skips_expired_and_deleted,
-            scan_stays_in_its_namespace,
-            scan_resumes_from_a_saved_cursor,
-            scan_rejects_bad_limit_and_foreign_cursor,
+        store_conformance::conformance_tests!(
+            async { $backend.map(|root| super::Backend { root }) };
+            scan
         );
     };
 }
 
 mod redis_single {
-    all_scan_behaviours!(super::single(1).await);
+    scan_behaviours!(super::single(1).await);
 }
 
 mod redis_single_buckets {
-    all_scan_behaviours!(super::single(7).await);
+    scan_behaviours!(super::single(7).await);
 }
 
 mod redis_cluster {
-    all_scan_behaviours!(super::cluster().await);
+    scan_behaviours!(super::cluster().await);
 }
 
 /// Everything a whole scan returned.
