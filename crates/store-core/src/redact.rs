@@ -1,6 +1,8 @@
 //! Hiding credentials in connection URLs before they reach a log, a `Debug`
 //! output or an error message.
 
+use crate::Error;
+
 /// The URL with its password replaced by `***`: the password of the
 /// user-info part, and the values of query parameters that may hold a
 /// secret: `pass`, `passwd`, any name containing `password`, `secret` or
@@ -35,6 +37,68 @@ pub fn redact_url(url: &str) -> String {
     redact_query(&redact_user_info(url, scheme_end))
 }
 
+/// Every substring of `url` that may be a secret, generously: the user-info
+/// password (from the first `:` after the scheme to the last `@`) and the
+/// values of the query parameters [`is_secret_param`] names. Substrings
+/// shorter than 2 bytes are left out (they would match everywhere).
+///
+/// ```
+/// let secrets = store_core::url_secrets("redis://app:s3cret@cache/0?pass=other");
+/// assert_eq!(secrets, ["s3cret", "other"]);
+/// ```
+pub fn url_secrets(url: &str) -> Vec<&str> {
+    let mut secrets = Vec::new();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    if let (Some(colon), Some(at)) = (rest.find(':'), rest.rfind('@')) {
+        if colon < at {
+            secrets.push(&rest[colon + 1..at]);
+        }
+    }
+    if let Some((_, query)) = url.split_once('?') {
+        for param in query.split(['&', '#']) {
+            if let Some((name, value)) = param.split_once('=') {
+                if is_secret_param(name) {
+                    secrets.push(value);
+                }
+            }
+        }
+    }
+    secrets.retain(|s| s.len() >= 2);
+    secrets
+}
+
+/// `e` without any secret of `url` ([`url_secrets`]): when its message or
+/// its source's text contains one, the secret is masked in the message and
+/// the source is dropped (a driver's error may quote the URL it was
+/// given). Kind, retryability, backend and operation are kept.
+///
+/// ```
+/// use store_core::{Error, ErrorKind, without_url_secrets};
+/// let url = "redis://app:s3cret@cache";
+/// let e = Error::new(ErrorKind::Config, "bad URL redis://app:s3cret@cache");
+/// let clean = without_url_secrets(e, url);
+/// assert_eq!(clean.kind(), ErrorKind::Config);
+/// assert!(!format!("{clean:?}").contains("s3cret"));
+/// ```
+pub fn without_url_secrets(e: Error, url: &str) -> Error {
+    let text = format!("{e:?}");
+    let leaked: Vec<&str> = url_secrets(url)
+        .into_iter()
+        .filter(|s| text.contains(s))
+        .collect();
+    if leaked.is_empty() {
+        return e;
+    }
+    let message = leaked
+        .iter()
+        .fold(e.message().to_owned(), |m, s| m.replace(s, "***"));
+    let mut clean = Error::new(e.kind(), message).with_retryable(e.is_retryable());
+    if let (Some(b), Some(op)) = (e.backend(), e.operation()) {
+        clean = clean.in_context(b, op);
+    }
+    clean
+}
+
 /// Masks the values of password-like query parameters.
 fn redact_query(url: &str) -> String {
     let Some(q) = url.find('?') else {
@@ -57,13 +121,21 @@ fn redact_query(url: &str) -> String {
     format!("{head}{}{fragment}", params.join("&"))
 }
 
-/// Whether a query parameter may carry a secret: `pass`, `passwd`, any
+/// Whether a URL query parameter may carry a secret: `pass`, `passwd`, any
 /// name containing `password`, `secret` or `token` (MongoDB's
 /// `tlsCertificateKeyFilePassword`), and MongoDB's
 /// `authMechanismProperties`, which can hold an AWS session token.
 /// The name is read as servers read it, percent-decoded (`pass%77ord` is
-/// `password`).
-fn is_secret_param(name: &str) -> bool {
+/// `password`). The one definition [`redact_url`] and
+/// [`without_url_secrets`] use, for every backend.
+///
+/// ```
+/// use store_core::is_secret_param;
+/// assert!(is_secret_param("sslpassword"));
+/// assert!(is_secret_param("PASS%77ORD"));
+/// assert!(!is_secret_param("sslmode"));
+/// ```
+pub fn is_secret_param(name: &str) -> bool {
     let name = percent_decode(name).to_ascii_lowercase();
     matches!(name.as_str(), "pass" | "passwd" | "authmechanismproperties")
         || ["password", "secret", "token"]

@@ -12,7 +12,7 @@ use store_core::scan::{check_limit, foreign_cursor};
 use store_core::{
     Capabilities, ClockSource, Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode,
     PutOptions, PutResult, Result, ScanCursor, ScanPage, Store, Version, async_trait, redact_url,
-    validate,
+    validate, without_url_secrets,
 };
 
 use crate::config::{
@@ -114,7 +114,7 @@ impl RedisStore {
         let probe_config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(config.connection_timeout))
             .set_response_timeout(Some(config.response_timeout));
-        let connect_error = |e| without_secret(classify(e, Operation::Connect), url);
+        let connect_error = |e| without_url_secrets(classify(e, Operation::Connect), url);
         let mut probe = client
             .get_multiplexed_async_connection_with_config(&probe_config)
             .await
@@ -131,7 +131,7 @@ impl RedisStore {
             .set_number_of_retries(config.reconnect_retries);
         let manager = ConnectionManager::new_with_config(client, manager_config)
             .await
-            .map_err(|e| without_secret(classify(e, Operation::Connect), url))?;
+            .map_err(|e| without_url_secrets(classify(e, Operation::Connect), url))?;
         // Bounded, so that no call waits for the whole reconnect schedule
         // while the server is down.
         Ok(Self::build(
@@ -261,7 +261,7 @@ impl RedisStore {
                 });
             }
         }
-        let scrub = |e: Error| nodes.iter().fold(e, |e, n| without_secret(e, n));
+        let scrub = |e: Error| nodes.iter().fold(e, |e, n| without_url_secrets(e, n));
         let client = builder.build().map_err(|e| {
             scrub(
                 config_error(format!("invalid Redis Cluster settings for {shown}"))
@@ -962,51 +962,6 @@ fn bad_url(e: redis::RedisError) -> Error {
     .with_operation(Operation::Connect)
 }
 
-/// Drops the source of `e` when its text contains a password of `url`.
-fn without_secret(e: Error, url: &str) -> Error {
-    let text = format!("{e:?}");
-    let leaked: Vec<&str> = secrets_of(url)
-        .into_iter()
-        .filter(|s| text.contains(s))
-        .collect();
-    if leaked.is_empty() {
-        return e;
-    }
-    let message = leaked
-        .iter()
-        .fold(e.message().to_owned(), |m, s| m.replace(s, "***"));
-    let mut clean = Error::new(e.kind(), message).with_retryable(e.is_retryable());
-    if let (Some(b), Some(op)) = (e.backend(), e.operation()) {
-        clean = clean.in_context(b, op);
-    }
-    clean
-}
-
-/// Every substring of `url` that may be a password, generously: from the
-/// first `:` after the scheme to the last `@`, and the values of
-/// `pass`/`password` query parameters.
-fn secrets_of(url: &str) -> Vec<&str> {
-    let mut secrets = Vec::new();
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    if let (Some(colon), Some(at)) = (rest.find(':'), rest.rfind('@')) {
-        if colon < at {
-            secrets.push(&rest[colon + 1..at]);
-        }
-    }
-    if let Some((_, query)) = url.split_once('?') {
-        for param in query.split(['&', '#']) {
-            if let Some((name, value)) = param.split_once('=') {
-                let name = name.to_ascii_lowercase();
-                if matches!(name.as_str(), "pass" | "password" | "passwd") {
-                    secrets.push(value);
-                }
-            }
-        }
-    }
-    secrets.retain(|s| s.len() >= 2);
-    secrets
-}
-
 #[cfg(feature = "tls")]
 fn install_crypto_provider() {
     // Several providers may be compiled in (ring here, aws-lc-rs from
@@ -1199,7 +1154,7 @@ mod tests {
         let url = "redis://user:hunter2@host/";
         let e = Error::new(ErrorKind::Config, "bad hunter2 url")
             .with_source(std::io::Error::other("hunter2"));
-        let clean = without_secret(e, url);
+        let clean = without_url_secrets(e, url);
         assert!(!format!("{clean:?} {clean}").contains("hunter2"));
         assert!(check_scheme("http://x").is_err());
         assert!(check_scheme("redis://x").is_ok());
