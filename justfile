@@ -28,7 +28,7 @@ doc:
 
 # Package every publishable crate as crates.io would take it and build each from its package (a dry run: nothing is uploaded).
 package:
-    cargo publish --workspace --dry-run --allow-dirty
+    bash scripts/package-check.sh
 
 # Unit tests, doctests and the conformance matrix of every crate.
 test:
