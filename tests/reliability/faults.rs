@@ -364,6 +364,17 @@ pub(crate) async fn refused_connections(backend: Backend) {
         .expect("a write before the fault");
     proxy.set(Fault::Refuse);
     proxy.cut();
+    // The proxy closes its connections asynchronously: a call made at once
+    // may still reach the server (its outcome then is unknown, not
+    // "refused"). Reads until one fails show the cut has landed.
+    let cut_at = Instant::now();
+    while store.get(&key("warm")).await.is_ok() {
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(10),
+            "the cut never reached the store"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut outcomes = BTreeMap::new();
     let mut slowest = Duration::ZERO;
     for i in 0..10 {
