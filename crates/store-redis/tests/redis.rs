@@ -123,23 +123,29 @@ fn free_port() -> u16 {
 }
 
 /// Writes "after" under `k` until the restarted server takes it (each
-/// failure meanwhile must be `Unavailable`; 30 s at most); its version.
-async fn put_until_recovered(
-    store: &RedisStore,
-    k: &Key,
-    opts: &PutOptions,
-) -> store_core::Version {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+/// failure meanwhile must be `Unavailable`; 30 s at most), then reads it
+/// back with the version the write returned.
+async fn recovers_after_restart(store: &RedisStore, k: &Key, opts: &PutOptions) {
+    let restarted = Instant::now();
+    let deadline = restarted + Duration::from_secs(30);
+    let version = loop {
         match store.put(k, "after".into(), opts.clone()).await {
-            Ok(v) => return v.version,
+            Ok(v) => break v.version,
             Err(e) => {
                 assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
                 assert!(Instant::now() < deadline, "no recovery after restart: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-    }
+    };
+    eprintln!("recovery took {:?}", restarted.elapsed());
+    let entry = store
+        .get(k)
+        .await
+        .expect("get after restart")
+        .expect("entry");
+    assert_eq!(&entry.value[..], b"after");
+    assert_eq!(entry.version, version);
 }
 
 fn key(s: &str) -> Key {
@@ -232,16 +238,7 @@ mod redis_single {
 
         eprintln!("down phase took {:?}", t0.elapsed());
         server.spawn().await;
-        let t1 = Instant::now();
-        let version = put_until_recovered(&store, &k, &opts).await;
-        eprintln!("recovery took {:?}", t1.elapsed());
-        let entry = store
-            .get(&k)
-            .await
-            .expect("get after restart")
-            .expect("entry");
-        assert_eq!(&entry.value[..], b"after");
-        assert_eq!(entry.version, version);
+        recovers_after_restart(&store, &k, &opts).await;
         assert_eq!(store.list_by_owner(&alice).await.expect("list").len(), 1);
     }
 
@@ -295,16 +292,7 @@ mod redis_single {
         }
 
         server.spawn().await;
-        let restarted = Instant::now();
-        let version = put_until_recovered(&store, &k, &opts).await;
-        eprintln!("recovery took {:?}", restarted.elapsed());
-        let entry = store
-            .get(&k)
-            .await
-            .expect("get after restart")
-            .expect("entry");
-        assert_eq!(&entry.value[..], b"after");
-        assert_eq!(entry.version, version);
+        recovers_after_restart(&store, &k, &opts).await;
         store
             .touch(&k, in_secs(60))
             .await
