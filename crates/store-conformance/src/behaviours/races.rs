@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// Task `t`'s store: the fixture's own for even tasks, another store object
+/// on the same namespace (another process) for odd ones.
+async fn store_for_task(fx: &Fixture, t: usize) -> Arc<dyn Store> {
+    if t % 2 == 0 {
+        fx.store().clone()
+    } else {
+        fx.reopen().await
+    }
+}
+
 /// 8 tasks × 25 compare-and-swap increments (half through a second store
 /// object) end at exactly 200.
 pub async fn race_cas_increments_total_exactly(fx: Fixture) {
@@ -16,11 +26,7 @@ pub async fn race_cas_increments_total_exactly(fx: Fixture) {
     );
     let mut tasks = Vec::new();
     for t in 0..TASKS {
-        let s: Arc<dyn Store> = if t % 2 == 0 {
-            fx.store().clone()
-        } else {
-            fx.reopen().await
-        };
+        let s = store_for_task(&fx, t).await;
         let k = k.clone();
         tasks.push(tokio::spawn(async move {
             let mut done = 0;
@@ -65,11 +71,7 @@ pub async fn race_concurrent_create_single_winner(fx: Fixture) {
     let k = key("contested");
     let mut tasks = Vec::new();
     for t in 0..16u32 {
-        let s: Arc<dyn Store> = if t % 2 == 0 {
-            fx.store().clone()
-        } else {
-            fx.reopen().await
-        };
+        let s = store_for_task(&fx, t as usize).await;
         let k = k.clone();
         tasks.push(tokio::spawn(async move {
             (
@@ -104,11 +106,7 @@ pub async fn race_concurrent_update_if_single_winner(fx: Fixture) {
     );
     let mut tasks = Vec::new();
     for t in 0..16u32 {
-        let s: Arc<dyn Store> = if t % 2 == 0 {
-            fx.store().clone()
-        } else {
-            fx.reopen().await
-        };
+        let s = store_for_task(&fx, t as usize).await;
         let k = k.clone();
         tasks.push(tokio::spawn(async move {
             s.put(&k, Bytes::from(t.to_string()), v.into()).await
@@ -177,11 +175,7 @@ pub async fn race_update_with_loses_nothing(fx: Fixture) {
     let k = key("visits");
     let mut tasks = Vec::new();
     for t in 0..4 {
-        let s: Arc<dyn Store> = if t % 2 == 0 {
-            fx.store().clone()
-        } else {
-            fx.reopen().await
-        };
+        let s = store_for_task(&fx, t).await;
         let k = k.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..10 {
@@ -208,11 +202,7 @@ pub async fn race_owner_index_stays_consistent(fx: Fixture) {
     let alice = owner("alice");
     let mut tasks = Vec::new();
     for t in 0..8u32 {
-        let s: Arc<dyn Store> = if t % 2 == 0 {
-            fx.store().clone()
-        } else {
-            fx.reopen().await
-        };
+        let s = store_for_task(&fx, t as usize).await;
         let alice = alice.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..24u32 {
