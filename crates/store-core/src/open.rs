@@ -1,0 +1,175 @@
+//! Opening a backend from a URL: [`Open`] and [`OpenOptions`].
+//!
+//! Every backend crate implements [`Open`] for its store type, with the
+//! same options, so `store::open(url)` and the test suites open any backend
+//! the same way.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::store::Store;
+
+/// The options every backend understands when opened from a URL.
+///
+/// Each is optional; a backend without the notion ignores it (memory has no
+/// table to create and no server to wait for).
+///
+/// ```
+/// use std::time::Duration;
+/// let options = store_core::OpenOptions::default()
+///     .namespace("sessions")
+///     .setup(false)
+///     .purge_batch(500)
+///     .operation_timeout(Duration::from_secs(2));
+/// assert_eq!(options.get_namespace(), Some("sessions"));
+/// assert!(!options.get_setup());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    namespace: Option<String>,
+    setup: bool,
+    purge_batch: Option<u32>,
+    operation_timeout: Option<Duration>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            setup: true,
+            purge_batch: None,
+            operation_timeout: None,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// The store's namespace: key prefix (memory, Redis), table (SQL) or
+    /// collection (MongoDB). Default: the backend's own (`store`,
+    /// `store_entries`). An invalid name is a `Config` error from
+    /// [`Open::open`].
+    ///
+    /// ```
+    /// let options = store_core::OpenOptions::default().namespace("sessions");
+    /// assert_eq!(options.get_namespace(), Some("sessions"));
+    /// ```
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Whether to create the table (SQL) or the indexes (MongoDB) when
+    /// opening: default `true`, and idempotent.
+    ///
+    /// ```
+    /// let options = store_core::OpenOptions::default().setup(false);
+    /// assert!(!options.get_setup());
+    /// ```
+    #[must_use]
+    pub fn setup(mut self, setup: bool) -> Self {
+        self.setup = setup;
+        self
+    }
+
+    /// How many expired entries each statement of
+    /// [`Store::delete_expired`] removes where the backend works in batches
+    /// (SQL, MongoDB). A value out of the backend's range is a `Config`
+    /// error from [`Open::open`].
+    ///
+    /// ```
+    /// let options = store_core::OpenOptions::default().purge_batch(500);
+    /// assert_eq!(options.get_purge_batch(), Some(500));
+    /// ```
+    #[must_use]
+    pub fn purge_batch(mut self, rows: u32) -> Self {
+        self.purge_batch = Some(rows);
+        self
+    }
+
+    /// The longest one store call may wait for its server before it fails
+    /// with a retryable `Unavailable`: the same setting as each backend
+    /// config's `operation_timeout`. Default: the backend's own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = store_core::OpenOptions::default().operation_timeout(Duration::from_secs(1));
+    /// assert_eq!(options.get_operation_timeout(), Some(Duration::from_secs(1)));
+    /// ```
+    #[must_use]
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = Some(timeout);
+        self
+    }
+
+    /// The namespace set by [`OpenOptions::namespace`], if any.
+    ///
+    /// ```
+    /// assert_eq!(store_core::OpenOptions::default().get_namespace(), None);
+    /// ```
+    pub fn get_namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// Whether opening creates tables or indexes ([`OpenOptions::setup`]).
+    ///
+    /// ```
+    /// assert!(store_core::OpenOptions::default().get_setup());
+    /// ```
+    pub fn get_setup(&self) -> bool {
+        self.setup
+    }
+
+    /// The purge batch set by [`OpenOptions::purge_batch`], if any.
+    ///
+    /// ```
+    /// assert_eq!(store_core::OpenOptions::default().get_purge_batch(), None);
+    /// ```
+    pub fn get_purge_batch(&self) -> Option<u32> {
+        self.purge_batch
+    }
+
+    /// The bound set by [`OpenOptions::operation_timeout`], if any.
+    ///
+    /// ```
+    /// assert_eq!(store_core::OpenOptions::default().get_operation_timeout(), None);
+    /// ```
+    pub fn get_operation_timeout(&self) -> Option<std::time::Duration> {
+        self.operation_timeout
+    }
+}
+
+/// A store that can be opened from a URL: what `store::open` calls, and
+/// what the test suites use to reach every backend the same way.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use store_core::{Open, OpenOptions, Store};
+/// use store_memory::MemoryStore;
+/// assert!(MemoryStore::SCHEMES.contains(&"memory"));
+/// let options = OpenOptions::default().namespace("sessions");
+/// let store = MemoryStore::open("memory://", &options).await?;
+/// assert_eq!(store.capabilities().backend, MemoryStore::NAME);
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[async_trait]
+pub trait Open: Store + Sized + 'static {
+    /// The backend's name, as in errors and [`Capabilities::backend`](crate::Capabilities::backend).
+    const NAME: &'static str;
+
+    /// The URL schemes this backend opens, lowercase, without `:`; the
+    /// first is the canonical one.
+    const SCHEMES: &'static [&'static str];
+
+    /// Opens a store at `url` with `options`, creating its table or
+    /// indexes when [`OpenOptions::get_setup`] says so.
+    ///
+    /// # Errors
+    /// `Config` for a URL or an option the backend refuses (the URL shown
+    /// with its secrets masked); `Unavailable` when the server does not
+    /// answer.
+    async fn open(url: &str, options: &OpenOptions) -> Result<Self>;
+}
