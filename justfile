@@ -73,7 +73,7 @@ quickstart:
 
 # Start the test servers (Redis, Redis Cluster, Postgres, MongoDB) in the foreground; prints their URLs.
 services:
-    bash scripts/services.sh redis redis-cluster postgres mongodb
+    bash scripts/services.sh
 
 # Every store beside its raw driver and the tower-sessions stores, same run, same servers (starts them); rewrites docs/performance.md.
 bench *ARGS:

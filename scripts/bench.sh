@@ -30,5 +30,6 @@ if [ -n "$mongo_build" ]; then
 fi
 
 trap services_stop EXIT
-services_start redis postgres mongodb
+mapfile -t servers < <(registry_servers)
+services_start "${servers[@]}"
 "$CARGO_TARGET_DIR/release/store-bench" --doc docs/performance.md "$@"

@@ -232,6 +232,15 @@ svc_start_mongodb() {
   return 1
 }
 
+# The test servers the backends need, each once, in the order of the
+# backend registry (crates/store/backends.txt, its last column).
+registry_servers() {
+  local root
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  awk '!/^[[:space:]]*(#|$)/ && $6 != "-" { print $6 }' "$root/crates/store/backends.txt" |
+    tr ',' '\n' | awk '!seen[$0]++'
+}
+
 services_start() {
   svc_dir
   local s
@@ -268,7 +277,8 @@ services_stop() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
-  [ "$#" -gt 0 ] || set -- redis redis-cluster postgres mongodb
+  # shellcheck disable=SC2046
+  [ "$#" -gt 0 ] || set -- $(registry_servers)
   trap services_stop EXIT
   services_start "$@"
   env | grep '^STORE_TEST_' | sed 's/^/export /'

@@ -61,11 +61,12 @@ just lint
 step "packaging: every publishable crate builds from its package (cargo publish --dry-run)"
 just package
 
-step "servers: redis, redis-cluster, postgres, mongodb"
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
+mapfile -t servers < <(registry_servers)
+step "servers the backend registry names: ${servers[*]}"
 trap services_stop EXIT
-services_start redis redis-cluster postgres mongodb
+services_start "${servers[@]}"
 
 step "tests: unit, doc and the conformance matrix (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0})"
 just test

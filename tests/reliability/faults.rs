@@ -2,126 +2,97 @@
 //! connections during conditional writes, refused connections.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use store_conformance::faults::{time_every_operation, wait_for_recovery};
-use store_conformance::provision::{Service, service_url};
+use store::{BackendInfo, OpenOptions};
+use store_conformance::provision::{TestUrl, test_url};
 use store_conformance::proxy::{Fault, FaultProxy};
 use store_core::{Bytes, ErrorKind, Key, Owner, PutMode, PutOptions, Result, Store};
 use store_layers::{RetryPolicy, RetryStore};
-use store_mongodb::{MongoConfig, MongoStore};
-use store_redis::{RedisConfig, RedisStore};
-use store_sqlx::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
-use tempfile::TempDir;
 
 /// The time bound every store is given behind the proxy.
 pub(crate) const TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// A server backend under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
-    Redis,
-    Postgres,
-    MongoDb,
-    SqliteFile,
+/// A backend of the registry under test.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backend(&'static BackendInfo);
+
+impl Backend {
+    /// The registry's backend of that name.
+    pub(crate) fn named(name: &str) -> Self {
+        Self(store::backend(name).unwrap_or_else(|| panic!("no backend {name} in the registry")))
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        self.0.name
+    }
 }
 
-/// Where a backend's stores connect, and what keeps a SQLite file alive.
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+/// Where a backend's stores connect, and what keeps a file backend's
+/// directory alive.
 pub(crate) struct Server {
     backend: Backend,
-    url: String,
+    at: TestUrl,
     namespace: String,
-    _dir: Option<TempDir>,
 }
 
 impl Server {
     /// The backend's test server, or `None` (skipped, or a failure under
     /// `STORE_TEST_REQUIRE=1`).
     pub(crate) async fn provision(backend: Backend) -> Option<Self> {
-        let (url, dir) = match backend {
-            Backend::Redis => (service_url(Service::Redis).await?, None),
-            Backend::Postgres => (service_url(Service::Postgres).await?, None),
-            Backend::MongoDb => (service_url(Service::MongoDb).await?, None),
-            Backend::SqliteFile => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}", dir.path().join("soak.db").display());
-                (url, Some(dir))
-            }
-        };
         Some(Self {
             backend,
-            url,
+            at: test_url(backend.0.test_url).await?,
             namespace: format!("rel_{:012x}", rand::rng().random::<u64>() >> 16),
-            _dir: dir,
         })
     }
 
     /// `host:port` of the server.
     fn host_port(&self) -> String {
-        let rest = self.url.split_once("://").map_or("", |(_, r)| r);
+        let rest = self.at.url.split_once("://").map_or("", |(_, r)| r);
         let authority = rest.split(['/', '?']).next().unwrap_or("");
         authority.rsplit('@').next().unwrap_or("").to_owned()
     }
 
     /// A store on the server at `url` (the server's own, or a proxy's), in
-    /// this server's namespace, with every time bound at [`TIMEOUT`].
+    /// this server's namespace, with every call bounded by [`TIMEOUT`].
     pub(crate) async fn open_at(&self, url: &str) -> Arc<dyn Store> {
-        let ns = self.namespace.as_str();
-        let opened: Result<Arc<dyn Store>> = async {
-            Ok(match self.backend {
-                Backend::Redis => {
-                    // Two reconnect attempts (100 + 200 ms of backoff)
-                    // instead of the default six (about 6.3 s), so a call
-                    // on a server that refuses connections fails fast.
-                    let config = RedisConfig::default()
-                        .prefix(ns)
-                        .response_timeout(TIMEOUT)
-                        .connection_timeout(TIMEOUT)
-                        .reconnect_retries(2);
-                    Arc::new(RedisStore::connect_with(url, config).await?) as Arc<dyn Store>
-                }
-                Backend::Postgres => {
-                    let config = PostgresConfig::default()
-                        .table(ns)
-                        .statement_timeout(TIMEOUT)
-                        .acquire_timeout(TIMEOUT);
-                    let store = PostgresStore::connect_with(url, config).await?;
-                    store.migrate().await?;
-                    Arc::new(store)
-                }
-                Backend::MongoDb => {
-                    let sep = if url.contains('?') { '&' } else { '?' };
-                    let uri = format!(
-                        "{url}{sep}directConnection=true&serverSelectionTimeoutMS=1000&\
-                         connectTimeoutMS=1000"
-                    );
-                    let config = MongoConfig::default().operation_timeout(TIMEOUT);
-                    let store = MongoStore::connect_with(&uri, "store_test", ns, config).await?;
-                    store.ensure_indexes().await?;
-                    Arc::new(store)
-                }
-                Backend::SqliteFile => {
-                    let config = SqliteConfig::default().table(ns);
-                    let store = SqliteStore::connect_with(url, config).await?;
-                    store.migrate().await?;
-                    Arc::new(store)
-                }
-            })
+        let mut url = url.to_owned();
+        if self.backend.name() == "mongodb" {
+            // Talk to the one server the URL names (behind a proxy, the
+            // address it announces is not the proxy's), and give up on it
+            // within the bound.
+            let sep = if url.contains('?') { '&' } else { '?' };
+            url.push_str(&format!(
+                "{sep}directConnection=true&serverSelectionTimeoutMS=1000&connectTimeoutMS=1000"
+            ));
         }
-        .await;
-        opened.unwrap_or_else(|e| panic!("cannot open a {:?} store: {e}", self.backend))
+        let options = OpenOptions::default()
+            .namespace(self.namespace.as_str())
+            .operation_timeout(TIMEOUT);
+        store::open_with(&url, options)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open a {:?} store: {e}", self.backend))
     }
 
     /// The server's URL.
     pub(crate) fn url(&self) -> &str {
-        &self.url
+        &self.at.url
     }
 
     /// A store straight on the server.
     pub(crate) async fn open(&self) -> Arc<dyn Store> {
-        self.open_at(&self.url.clone()).await
+        self.open_at(&self.at.url.clone()).await
     }
 
     /// A proxy in front of the server, and a store through it.
@@ -129,7 +100,7 @@ impl Server {
         let proxy = FaultProxy::start(self.host_port())
             .await
             .expect("start the proxy");
-        let store = self.open_at(&proxy.url(&self.url)).await;
+        let store = self.open_at(&proxy.url(&self.at.url)).await;
         (proxy, store)
     }
 }

@@ -1,6 +1,7 @@
-//! Reliability of the server backends under faults and load: through a
-//! fault-injecting proxy (stall, cut, refuse, latency) and in a bounded
-//! soak. One module per backend, so test names read `redis::…`.
+//! Reliability of every backend under faults and load: the server backends
+//! through a fault-injecting proxy (stall, cut, refuse, latency), every
+//! backend in a bounded soak. One module per backend of the registry
+//! (`crates/store/backends.txt`), so test names read `redis::…`.
 //!
 //! `STORE_SOAK_SECS` sets the soak's length (default 5 s; `just soak` runs
 //! 120 s).
@@ -10,113 +11,66 @@ mod linearizability;
 mod round_trips;
 mod soak;
 
-mod redis {
-    use crate::{faults, linearizability, round_trips, soak};
+/// One module per backend of the registry: the fault and round-trip tests
+/// where the backend talks to a server (through a proxy), the soak on every
+/// backend.
+macro_rules! reliability_tests {
+    ($($name:ident { test_url: $url:literal, servers: [$($server:literal),*] };)*) => {
+        $(reliability_tests!(@backend $name [$($server),*]);)*
+    };
+    (@backend $name:ident []) => {
+        mod $name {
+            use crate::{faults, soak};
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn one_round_trip_per_single_key_operation() {
-        round_trips::single_key_operations(faults::Backend::Redis).await;
-    }
+            fn backend() -> faults::Backend {
+                faults::Backend::named(stringify!($name))
+            }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn stalled_server_fails_every_operation_within_the_timeout() {
-        faults::stalled_server(faults::Backend::Redis).await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn soak_keeps_every_acknowledged_session() {
+                soak::run(backend()).await;
+            }
+        }
+    };
+    (@backend $name:ident [$($server:literal),+]) => {
+        mod $name {
+            use crate::{faults, linearizability, round_trips, soak};
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn cut_connections_lose_no_acknowledged_write() {
-        faults::cut_connections(faults::Backend::Redis).await;
-    }
+            fn backend() -> faults::Backend {
+                faults::Backend::named(stringify!($name))
+            }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn refused_connections_write_nothing() {
-        faults::refused_connections(faults::Backend::Redis).await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn one_round_trip_per_single_key_operation() {
+                round_trips::single_key_operations(backend()).await;
+            }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn soak_keeps_every_acknowledged_session() {
-        soak::run(faults::Backend::Redis).await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn stalled_server_fails_every_operation_within_the_timeout() {
+                faults::stalled_server(backend()).await;
+            }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn linearizable_while_connections_are_cut() {
-        linearizability::under_cuts(faults::Backend::Redis).await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn cut_connections_lose_no_acknowledged_write() {
+                faults::cut_connections(backend()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn refused_connections_write_nothing() {
+                faults::refused_connections(backend()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn soak_keeps_every_acknowledged_session() {
+                soak::run(backend()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn linearizable_while_connections_are_cut() {
+                linearizability::under_cuts(backend()).await;
+            }
+        }
+    };
 }
 
-mod postgres {
-    use crate::{faults, linearizability, round_trips, soak};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn one_round_trip_per_single_key_operation() {
-        round_trips::single_key_operations(faults::Backend::Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn stalled_server_fails_every_operation_within_the_timeout() {
-        faults::stalled_server(faults::Backend::Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn cut_connections_lose_no_acknowledged_write() {
-        faults::cut_connections(faults::Backend::Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn refused_connections_write_nothing() {
-        faults::refused_connections(faults::Backend::Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn soak_keeps_every_acknowledged_session() {
-        soak::run(faults::Backend::Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn linearizable_while_connections_are_cut() {
-        linearizability::under_cuts(faults::Backend::Postgres).await;
-    }
-}
-
-mod mongodb {
-    use crate::{faults, linearizability, round_trips, soak};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn one_round_trip_per_single_key_operation() {
-        round_trips::single_key_operations(faults::Backend::MongoDb).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn stalled_server_fails_every_operation_within_the_timeout() {
-        faults::stalled_server(faults::Backend::MongoDb).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn cut_connections_lose_no_acknowledged_write() {
-        faults::cut_connections(faults::Backend::MongoDb).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn refused_connections_write_nothing() {
-        faults::refused_connections(faults::Backend::MongoDb).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn soak_keeps_every_acknowledged_session() {
-        soak::run(faults::Backend::MongoDb).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn linearizable_while_connections_are_cut() {
-        linearizability::under_cuts(faults::Backend::MongoDb).await;
-    }
-}
-
-mod sqlite_file {
-    use crate::{faults, soak};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn soak_keeps_every_acknowledged_session() {
-        soak::run(faults::Backend::SqliteFile).await;
-    }
-}
+store::for_each_backend!(reliability_tests);

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The environment variable that turns skips into failures: `STORE_TEST_REQUIRE`.
@@ -44,6 +45,21 @@ impl Service {
             Self::Postgres => "STORE_TEST_POSTGRES_URL",
             Self::MongoDb => "STORE_TEST_MONGODB_URL",
         }
+    }
+
+    /// Every service, in the order the test scripts start them.
+    pub const ALL: [Service; 4] = [Self::Redis, Self::RedisCluster, Self::Postgres, Self::MongoDb];
+
+    /// The service of that [`Service::name`] (`redis`, `redis-cluster`,
+    /// `postgres`, `mongodb`), as the backend registry names them.
+    ///
+    /// ```
+    /// use store_conformance::provision::Service;
+    /// assert_eq!(Service::from_name("postgres"), Some(Service::Postgres));
+    /// assert_eq!(Service::from_name("mysql"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
     /// A short name for messages.
@@ -184,6 +200,60 @@ pub async fn service_url(service: Service) -> Option<String> {
         },
         Located::Nowhere(reason) => skip(service.name(), &reason),
     }
+}
+
+/// A URL the test suites open a backend at, and the temporary directory
+/// it points into (removed on drop).
+#[derive(Debug)]
+pub struct TestUrl {
+    /// The URL, with `{service}` and `{dir}` resolved.
+    pub url: String,
+    /// Keeps `{dir}` alive for as long as the URL is used.
+    pub dir: Option<TempDir>,
+}
+
+/// Resolves a backend registry's test URL (`store::BackendInfo::test_url`):
+/// `{redis}`, `{postgres}`, … become that service's URL ([`service_url`]),
+/// `{dir}` a fresh temporary directory; anything else stays.
+///
+/// `None` when a service is missing (after [`skip`], which panics under
+/// `STORE_TEST_REQUIRE=1`).
+///
+/// # Panics
+/// On an unknown `{service}` name or when no temporary directory can be
+/// made.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use store_conformance::provision::test_url;
+/// let at = test_url("sqlite://{dir}/store.db").await.unwrap();
+/// assert!(at.url.starts_with("sqlite://") && at.dir.is_some());
+/// assert_eq!(test_url("memory://").await.unwrap().url, "memory://");
+/// # });
+/// ```
+pub async fn test_url(template: &str) -> Option<TestUrl> {
+    let mut url = template.to_owned();
+    let mut dir = None;
+    while let Some(start) = url.find('{') {
+        let end = start
+            + url[start..]
+                .find('}')
+                .unwrap_or_else(|| panic!("unclosed '{{' in test URL {template:?}"));
+        let name = &url[start + 1..end];
+        let value = if name == "dir" {
+            let made = tempfile::tempdir().expect("a temporary directory");
+            let path = made.path().display().to_string();
+            dir = Some(made);
+            path
+        } else {
+            let service = Service::from_name(name).unwrap_or_else(|| {
+                panic!("unknown service {{{name}}} in test URL {template:?}")
+            });
+            service_url(service).await?
+        };
+        url.replace_range(start..=end, &value);
+    }
+    Some(TestUrl { url, dir })
 }
 
 #[cfg(not(feature = "testcontainers"))]

@@ -5,78 +5,68 @@
 use std::sync::Arc;
 
 pub use store_core::*;
-#[cfg(feature = "memory")]
-pub use store_memory;
-#[cfg(feature = "mongodb")]
-pub use store_mongodb;
-#[cfg(feature = "redis")]
-pub use store_redis;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use store_sqlx;
+mod registry {
+    use std::sync::Arc;
 
-/// How [`open_with`] opens a store.
+    use store_core::{Open, OpenOptions, Result, Store};
+
+    use crate::{BackendInfo, feature_off};
+
+    include!(concat!(env!("OUT_DIR"), "/registry.rs"));
+}
+
+pub use registry::*;
+
+/// One backend of the registry ([`BACKENDS`]): its name, the URL schemes
+/// it opens and where the test suites reach it.
 ///
 /// ```
-/// let options = store::OpenOptions::default().namespace("sessions").setup(false);
-/// # let _ = options;
+/// let redis = store::backend("redis").unwrap();
+/// assert!(redis.schemes.contains(&"rediss"));
+/// assert_eq!(redis.enabled, cfg!(feature = "redis"));
 /// ```
-#[derive(Debug, Clone)]
-pub struct OpenOptions {
-    namespace: Option<String>,
-    setup: bool,
-    purge_batch: Option<u32>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackendInfo {
+    /// The backend's name: the `store` feature that turns it on, and its
+    /// name in errors.
+    pub name: &'static str,
+    /// The crate that implements it.
+    pub crate_name: &'static str,
+    /// The URL schemes it opens, the canonical one first.
+    pub schemes: &'static [&'static str],
+    /// Where the test suites open it: `{service}` stands for that test
+    /// server's URL (`STORE_TEST_<SERVICE>_URL`), `{dir}` for a fresh
+    /// temporary directory.
+    pub test_url: &'static str,
+    /// The test servers it needs (`redis`, `redis-cluster`, `postgres`,
+    /// `mongodb`); empty for an in-process or file backend.
+    pub servers: &'static [&'static str],
+    /// Whether this build has its feature on.
+    pub enabled: bool,
 }
 
-impl Default for OpenOptions {
-    fn default() -> Self {
-        Self {
-            namespace: None,
-            setup: true,
-            purge_batch: None,
-        }
-    }
+/// The backend named `name`, on or off in this build.
+///
+/// ```
+/// assert_eq!(store::backend("memory").unwrap().schemes, ["memory"]);
+/// assert!(store::backend("ftp").is_none());
+/// ```
+pub fn backend(name: &str) -> Option<&'static BackendInfo> {
+    BACKENDS.iter().find(|b| b.name == name)
 }
 
-impl OpenOptions {
-    /// The store's namespace: key prefix (memory, Redis), table (SQL) or
-    /// collection (MongoDB). Default: each backend's own default
-    /// (`store`, `store_entries`).
-    ///
-    /// ```
-    /// let options = store::OpenOptions::default().namespace("sessions");
-    /// # let _ = options;
-    /// ```
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
-        self
-    }
-
-    /// Whether to create the table (SQL) or the indexes (MongoDB) when
-    /// opening (default `true`; idempotent).
-    ///
-    /// ```
-    /// let options = store::OpenOptions::default().setup(false);
-    /// # let _ = options;
-    /// ```
-    pub fn setup(mut self, setup: bool) -> Self {
-        self.setup = setup;
-        self
-    }
-
-    /// How many expired entries each statement of
-    /// [`Store::delete_expired`] removes, for SQL and MongoDB (each
-    /// backend's default otherwise; memory and Redis have no batches). A
-    /// value out of the backend's range is a `Config` error from
-    /// [`open_with`].
-    ///
-    /// ```
-    /// let options = store::OpenOptions::default().purge_batch(500);
-    /// # let _ = options;
-    /// ```
-    pub fn purge_batch(mut self, rows: u32) -> Self {
-        self.purge_batch = Some(rows);
-        self
-    }
+/// The backend that opens URLs of `scheme` (any case), on or off in this
+/// build.
+///
+/// ```
+/// assert_eq!(store::backend_for_scheme("PostgreSQL").unwrap().name, "postgres");
+/// assert!(store::backend_for_scheme("ftp").is_none());
+/// ```
+pub fn backend_for_scheme(scheme: &str) -> Option<&'static BackendInfo> {
+    BACKENDS
+        .iter()
+        .find(|b| b.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)))
 }
 
 /// Opens the store `url` names, with [`OpenOptions::default`].
@@ -110,21 +100,21 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
 /// # }).unwrap();
 /// ```
 pub async fn open_with(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
-    let scheme = match url.split_once(':') {
-        Some((scheme, _)) => scheme.to_ascii_lowercase(),
-        None => return Err(config(format!("{} is not a store URL", redact_url(url)))),
+    let Some((scheme, _)) = url.split_once(':') else {
+        return Err(config(format!("{} is not a store URL", redact_url(url))));
     };
-    match scheme.as_str() {
-        "memory" => memory(url, options),
-        "sqlite" => sqlite(url, options).await,
-        "postgres" | "postgresql" => postgres(url, options).await,
-        "redis" | "rediss" | "redis+unix" | "unix" => redis(url, options).await,
-        "mongodb" | "mongodb+srv" => mongodb(url, options).await,
-        _ => Err(config(format!(
-            "unknown store URL scheme {scheme:?} in {}: use memory://, sqlite://, postgres://, \
-             redis:// or mongodb://",
-            redact_url(url)
-        ))),
+    match backend_for_scheme(scheme) {
+        Some(b) if b.enabled => registry::open_enabled(b.name, url, &options).await,
+        Some(b) => Err(feature_off(b.name)),
+        None => {
+            let known: Vec<String> = BACKENDS.iter().map(|b| format!("{}://", b.schemes[0])).collect();
+            Err(config(format!(
+                "unknown store URL scheme {:?} in {}: use {}",
+                scheme.to_ascii_lowercase(),
+                redact_url(url),
+                known.join(", ")
+            )))
+        }
     }
 }
 
@@ -132,142 +122,11 @@ fn config(message: String) -> Error {
     Error::new(ErrorKind::Config, message).with_operation(Operation::Connect)
 }
 
-#[cfg(not(all(
-    feature = "memory",
-    feature = "sqlite",
-    feature = "postgres",
-    feature = "redis",
-    feature = "mongodb"
-)))]
-fn feature_off(scheme: &str, feature: &str) -> Error {
+fn feature_off(name: &str) -> Error {
+    let schemes = backend(name).map_or_else(String::new, |b| b.schemes.join(":// and "));
     config(format!(
-        "{scheme} URLs need the `{feature}` feature of the `store` crate"
+        "{schemes}:// URLs need the `{name}` feature of the `store` crate"
     ))
-}
-
-#[cfg(feature = "memory")]
-fn memory(_url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
-    let store = store_memory::MemoryStore::new();
-    Ok(match options.namespace {
-        Some(ns) => Arc::new(store.with_prefix(ns)),
-        None => Arc::new(store),
-    })
-}
-
-#[cfg(not(feature = "memory"))]
-fn memory(_url: &str, _options: OpenOptions) -> Result<Arc<dyn Store>> {
-    Err(feature_off("memory://", "memory"))
-}
-
-#[cfg(feature = "sqlite")]
-async fn sqlite(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
-    let mut config = store_sqlx::SqliteConfig::default();
-    if let Some(ns) = options.namespace {
-        config = config.table(ns);
-    }
-    if let Some(rows) = options.purge_batch {
-        config = config.purge_batch(rows);
-    }
-    let store = store_sqlx::SqliteStore::connect_with(url, config).await?;
-    if options.setup {
-        store.migrate().await?;
-    }
-    Ok(Arc::new(store))
-}
-
-#[cfg(not(feature = "sqlite"))]
-async fn sqlite(_url: &str, _options: OpenOptions) -> Result<Arc<dyn Store>> {
-    Err(feature_off("sqlite://", "sqlite"))
-}
-
-#[cfg(feature = "postgres")]
-async fn postgres(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
-    let mut config = store_sqlx::PostgresConfig::default();
-    if let Some(ns) = options.namespace {
-        config = config.table(ns);
-    }
-    if let Some(rows) = options.purge_batch {
-        config = config.purge_batch(rows);
-    }
-    let store = store_sqlx::PostgresStore::connect_with(url, config).await?;
-    if options.setup {
-        store.migrate().await?;
-    }
-    Ok(Arc::new(store))
-}
-
-#[cfg(not(feature = "postgres"))]
-async fn postgres(_url: &str, _options: OpenOptions) -> Result<Arc<dyn Store>> {
-    Err(feature_off("postgres://", "postgres"))
-}
-
-#[cfg(feature = "redis")]
-async fn redis(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
-    let mut config = store_redis::RedisConfig::default();
-    if let Some(ns) = options.namespace {
-        config = config.prefix(ns);
-    }
-    Ok(Arc::new(
-        store_redis::RedisStore::connect_with(url, config).await?,
-    ))
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis(_url: &str, _options: OpenOptions) -> Result<Arc<dyn Store>> {
-    Err(feature_off("redis://", "redis"))
-}
-
-/// The database named by the path of a MongoDB URI (`store` when none).
-#[cfg(feature = "mongodb")]
-fn mongo_database(url: &str) -> String {
-    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    // A password with an unescaped '/' must not give the database name
-    // (which an error about the name would show). Read up to that '/',
-    // `u:pa/ss@h` has a host `u` with the port `pa`: the driver refuses
-    // such a URL anyway, so the name does not matter.
-    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let bad_port = hosts.split(',').any(|host| {
-        let after_ipv6 = host.rsplit_once(']').map_or(host, |(_, p)| p);
-        after_ipv6
-            .split_once(':')
-            .is_some_and(|(_, port)| port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
-    });
-    if bad_port {
-        return "store".to_owned();
-    }
-    let mut db = path.split(['?', '#']).next().unwrap_or("");
-    // An '@' there means the '/' was in a password that also holds an '@'
-    // (`u:p@ss/word@h/db`): the hosts and the path follow the last '@'.
-    if let Some((_, hosts_and_path)) = db.rsplit_once('@') {
-        db = hosts_and_path.split_once('/').map_or("", |(_, path)| path);
-    }
-    if db.is_empty() {
-        "store".to_owned()
-    } else {
-        db.to_owned()
-    }
-}
-
-#[cfg(feature = "mongodb")]
-async fn mongodb(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>> {
-    let collection = options.namespace.as_deref().unwrap_or("store_entries");
-    let mut config = store_mongodb::MongoConfig::default();
-    if let Some(documents) = options.purge_batch {
-        config = config.purge_batch(documents);
-    }
-    let store =
-        store_mongodb::MongoStore::connect_with(url, &mongo_database(url), collection, config)
-            .await?;
-    if options.setup {
-        store.ensure_indexes().await?;
-    }
-    Ok(Arc::new(store))
-}
-
-#[cfg(not(feature = "mongodb"))]
-async fn mongodb(_url: &str, _options: OpenOptions) -> Result<Arc<dyn Store>> {
-    Err(feature_off("mongodb://", "mongodb"))
 }
 
 #[cfg(test)]
@@ -307,11 +166,18 @@ mod tests {
         assert!(again.get(&key).await.unwrap().is_some());
     }
 
-    #[cfg(feature = "mongodb")]
+    /// The registry's names and schemes are the ones each backend's
+    /// `Open` impl declares.
     #[test]
-    fn mongo_database_comes_from_the_path() {
-        assert_eq!(mongo_database("mongodb://h:1/app?tls=true"), "app");
-        assert_eq!(mongo_database("mongodb://u:p@h1,h2/"), "store");
-        assert_eq!(mongo_database("mongodb+srv://c.example.net"), "store");
+    fn registry_matches_the_backends() {
+        let declared = registry::declared();
+        for (name, open_name, schemes) in &declared {
+            let b = backend(name).unwrap();
+            assert_eq!(b.schemes, *schemes, "{name}");
+            assert_eq!(open_name, name);
+            assert!(b.enabled);
+        }
+        let enabled = BACKENDS.iter().filter(|b| b.enabled).count();
+        assert_eq!(declared.len(), enabled);
     }
 }

@@ -41,3 +41,30 @@ async fn open_mongodb() {
         roundtrip(&url, "mongodb").await;
     }
 }
+
+/// Every backend of the registry opens at its test URL, by its scheme, and
+/// stores a value; a backend with a server or a file keeps it for a store
+/// opened again at the same URL.
+#[tokio::test]
+async fn every_registry_backend_opens_at_its_test_url() {
+    for backend in store::BACKENDS.iter().filter(|b| b.enabled) {
+        let Some(at) = store_conformance::provision::test_url(backend.test_url).await else {
+            continue;
+        };
+        let persistent = !backend.servers.is_empty() || at.dir.is_some();
+        if persistent {
+            roundtrip(&at.url, backend.name).await;
+            continue;
+        }
+        let store = store::open(&at.url)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", backend.name));
+        assert_eq!(store.capabilities().backend, backend.name);
+        let key = Key::new("k").unwrap();
+        store
+            .put(&key, "v".into(), PutMode::Create.into())
+            .await
+            .unwrap();
+        assert_eq!(&store.get(&key).await.unwrap().unwrap().value[..], b"v");
+    }
+}
