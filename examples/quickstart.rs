@@ -15,7 +15,7 @@ struct Cart {
 
 #[tokio::main]
 async fn main() -> Result<(), store_core::Error> {
-    let store = MemoryStore::new().with_prefix("quickstart");
+    let store = MemoryStore::new().with_namespace("quickstart")?;
     let alice = Owner::new("alice")?;
     let key = Key::new("session:alice:laptop")?;
     let in_30_min = SystemClock

@@ -18,7 +18,7 @@ struct EncryptedMemoryBackend {
 #[async_trait::async_trait]
 impl TestBackend for EncryptedMemoryBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        let inner = self.root.with_prefix(namespace);
+        let inner = self.root.with_namespace(namespace)?;
         Ok(Arc::new(EncryptedStore::new(inner, self.keyring.clone())))
     }
 

@@ -53,7 +53,7 @@ struct LayeredMemory {
 #[async_trait::async_trait]
 impl TestBackend for LayeredMemory {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        let inner = self.root.with_prefix(namespace);
+        let inner = self.root.with_namespace(namespace)?;
         Ok(match self.layer {
             Layer::Cache => {
                 let cache = self.caches.get(namespace, || {

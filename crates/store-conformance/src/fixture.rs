@@ -40,7 +40,7 @@ pub enum TestClock {
 /// #[store_core::async_trait]
 /// impl TestBackend for Memory {
 ///     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-///         Ok(Arc::new(self.root.with_prefix(namespace)))
+///         Ok(Arc::new(self.root.with_namespace(namespace)?))
 ///     }
 ///     fn clock(&self) -> TestClock {
 ///         TestClock::Manual(self.clock.clone())
@@ -80,7 +80,7 @@ pub trait TestBackend: Send + Sync + fmt::Debug + 'static {
 /// # struct Memory { root: MemoryStore, clock: ManualClock }
 /// # #[store_core::async_trait]
 /// # impl TestBackend for Memory {
-/// #     async fn open(&self, ns: &str) -> Result<Arc<dyn Store>> { Ok(Arc::new(self.root.with_prefix(ns))) }
+/// #     async fn open(&self, ns: &str) -> Result<Arc<dyn Store>> { Ok(Arc::new(self.root.with_namespace(ns)?)) }
 /// #     fn clock(&self) -> TestClock { TestClock::Manual(self.clock.clone()) }
 /// # }
 /// use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Behaviour specific to `MemoryStore`: purge task, capacity, prefixes.
+//! Behaviour specific to `MemoryStore`: purge task, capacity, namespaces, opening from a URL.
 //! The shared contract is proven by the conformance suite in `tests/`.
 
 use std::sync::Arc;
@@ -31,7 +31,7 @@ async fn put_expiring(store: &MemoryStore, k: &str, clock: &ManualClock, secs: u
 async fn purge_task_frees_expired_entries_of_every_namespace() {
     let clock = ManualClock::starting_now();
     let a = store_with(&clock, MemoryConfig::default());
-    let b = a.with_prefix("other");
+    let b = a.with_namespace("other").unwrap();
     put_expiring(&a, "a", &clock, 1).await;
     put_expiring(&b, "b", &clock, 1).await;
     put_expiring(&a, "live", &clock, 3600).await;
@@ -48,7 +48,7 @@ async fn purge_task_frees_expired_entries_of_every_namespace() {
 #[tokio::test(start_paused = true)]
 async fn purge_task_stops_when_the_store_is_dropped() {
     let store = MemoryStore::new();
-    let other_handle = store.with_prefix("x");
+    let other_handle = store.with_namespace("x").unwrap();
     let task = store.spawn_purge_task(Duration::from_secs(3600)).unwrap();
     drop(store);
     tokio::task::yield_now().await;
@@ -115,7 +115,7 @@ async fn capacity_purges_expired_entries_before_refusing() {
     let clock = ManualClock::starting_now();
     let store = store_with(&clock, MemoryConfig::default().capacity(2));
     put_expiring(&store, "old1", &clock, 1).await;
-    put_expiring(&store.with_prefix("ns2"), "old2", &clock, 1).await;
+    put_expiring(&store.with_namespace("ns2").unwrap(), "old2", &clock, 1).await;
     clock.advance(Duration::from_secs(1));
     store
         .put(&key("new1"), "1".into(), PutMode::Create.into())
@@ -202,10 +202,29 @@ async fn many_tasks_on_many_keys_with_one_shard_and_many() {
 
 #[test]
 fn debug_shows_configuration_not_contents() {
-    let store = MemoryStore::new().with_prefix("sessions");
+    let store = MemoryStore::new().with_namespace("sessions").unwrap();
     let shown = format!("{store:?}");
     assert!(
         shown.contains("sessions") && shown.contains("shards: 64"),
         "{shown}"
     );
+}
+
+#[tokio::test]
+async fn open_takes_memory_urls_and_the_namespace_option() {
+    use store_core::{Open, OpenOptions};
+    let options = OpenOptions::default().namespace("ns").setup(true);
+    let store = MemoryStore::open("MEMORY://ignored/path?x=1", &options)
+        .await
+        .unwrap();
+    assert_eq!(store.namespace(), "ns");
+    let default = MemoryStore::open("memory:", &OpenOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(default.namespace(), "");
+    for url in ["redis://u:secret@h/", "memory", ""] {
+        let err = MemoryStore::open(url, &options).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
 }

@@ -16,7 +16,7 @@ struct MemoryBackend {
 #[store_core::async_trait]
 impl TestBackend for MemoryBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        Ok(Arc::new(self.root.with_prefix(namespace)))
+        Ok(Arc::new(self.root.with_namespace(namespace)?))
     }
 
     fn clock(&self) -> TestClock {

@@ -655,9 +655,9 @@ async fn all_pairs(pairs: Vec<Pair>) {
 #[tokio::test]
 async fn memory_prefixes_are_sealed_for_sessions() {
     let root = MemoryStore::new();
-    let app = root.with_prefix("app");
-    let nested = root.with_prefix("app:tenant2");
-    let longer = root.with_prefix("appx");
+    let app = root.with_namespace("app").unwrap();
+    let nested = root.with_namespace("app:tenant2").unwrap();
+    let longer = root.with_namespace("appx").unwrap();
     all_pairs(vec![
         (
             Arc::new(root.clone()),
