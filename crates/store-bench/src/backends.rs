@@ -12,7 +12,7 @@ use store::store_mongodb::{MongoConfig, MongoStore};
 use store::store_sqlx::{
     DEFAULT_MAX_CONNECTIONS, PostgresConfig, PostgresStore, SqliteConfig, SqliteStore,
 };
-use store::{OpenOptions, Store};
+use store::{BackendInfo, OpenOptions, Store};
 use store_tower_sessions::TowerStore;
 
 use crate::floor::{MemoryFloor, MongoFloor, PostgresFloor, RedisFloor, SqliteFloor};
@@ -20,46 +20,60 @@ use crate::harness::Contender;
 use crate::ours::{Ours, Tower14, Tower15};
 use crate::target::Role;
 
-/// The backends, in the order the tables list them.
-pub const ALL: [&str; 5] = ["memory", "redis", "postgres", "sqlite_file", "mongodb"];
-
-/// Where the servers are: the test suite's variables.
-#[derive(Clone, Debug, Default)]
-pub struct Servers {
-    /// `STORE_TEST_REDIS_URL`.
-    pub redis: Option<String>,
-    /// `STORE_TEST_POSTGRES_URL`.
-    pub postgres: Option<String>,
-    /// `STORE_TEST_MONGODB_URL`.
-    pub mongodb: Option<String>,
+/// The bench's name of a registry backend: `sqlite_file` for SQLite (a
+/// file in WAL mode, as in production), the registry's name otherwise.
+fn bench_name(registry: &'static str) -> &'static str {
+    if registry == "sqlite" { "sqlite_file" } else { registry }
 }
 
-impl Servers {
-    /// The URLs from the environment.
-    pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        Self {
-            redis: var("STORE_TEST_REDIS_URL"),
-            postgres: var("STORE_TEST_POSTGRES_URL"),
-            mongodb: var("STORE_TEST_MONGODB_URL"),
-        }
-    }
+/// The registry's entry of a bench backend name.
+fn info(name: &str) -> Option<&'static BackendInfo> {
+    store::backend(if name == "sqlite_file" { "sqlite" } else { name })
+}
 
-    /// The URL `backend` needs, or an error that says how to get one.
-    pub fn url(&self, backend: &str) -> Result<Option<&str>> {
-        let (url, var) = match backend {
-            "redis" => (&self.redis, "STORE_TEST_REDIS_URL"),
-            "postgres" => (&self.postgres, "STORE_TEST_POSTGRES_URL"),
-            "mongodb" => (&self.mongodb, "STORE_TEST_MONGODB_URL"),
-            _ => return Ok(None),
-        };
-        match url {
-            Some(url) => Ok(Some(url)),
-            None => bail!(
-                "{backend}: {var} is not set; run `just bench` (it starts the servers), \
-                 or start them with `just services` and export the URLs it prints"
-            ),
-        }
+/// Every backend of the registry (`crates/store/backends.txt`), in its
+/// order, by its bench name.
+pub fn all() -> Vec<&'static str> {
+    store::BACKENDS
+        .iter()
+        .filter(|b| b.enabled)
+        .map(|b| bench_name(b.name))
+        .collect()
+}
+
+/// The bench backend called `name`.
+///
+/// # Errors
+/// An unknown name, with the list of known ones.
+pub fn named(name: &str) -> Result<&'static str> {
+    all()
+        .into_iter()
+        .find(|b| *b == name)
+        .with_context(|| format!("unknown backend {name:?}; choose from {}", all().join(", ")))
+}
+
+/// The URL of the server `backend` needs: the `{service}` of its registry
+/// test URL, read from the test suite's variable (`STORE_TEST_REDIS_URL`,
+/// …), or an error that says how to get one; `None` for a backend without
+/// a server.
+pub fn server_url(backend: &str) -> Result<Option<String>> {
+    let info = info(backend).with_context(|| format!("unknown backend {backend:?}"))?;
+    let url = info.test_url;
+    let Some(service) = url
+        .split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(service, _)| service)
+        .filter(|service| *service != "dir")
+    else {
+        return Ok(None);
+    };
+    let var = format!("STORE_TEST_{}_URL", service.to_ascii_uppercase().replace('-', "_"));
+    match std::env::var(&var) {
+        Ok(value) if !value.is_empty() => Ok(Some(url.replace(&format!("{{{service}}}"), &value))),
+        _ => bail!(
+            "{backend}: {var} is not set; run `just bench` (it starts the servers), \
+             or start them with `just services` and export the URLs it prints"
+        ),
     }
 }
 
@@ -118,7 +132,8 @@ fn layers(name: &str, open: impl Fn(&str) -> Result<Arc<dyn Store>>) -> Result<V
 
 /// One backend's contenders and what it needs removed at the end.
 pub struct Backend {
-    /// `memory`, `redis`, `postgres`, `sqlite_file` or `mongodb`.
+    /// The bench name: `memory`, `redis`, `postgres`, `sqlite_file`,
+    /// `mongodb`, or another backend of the registry.
     pub name: &'static str,
     /// Ours first, then the floor, our tower-sessions adapter, the peer.
     pub contenders: Vec<Contender>,
@@ -165,8 +180,35 @@ pub async fn open(backend: &'static str, url: Option<&str>, tag: &str) -> Result
         "postgres" => postgres(url.context("no URL")?, tag).await,
         "sqlite_file" => sqlite(tag).await,
         "mongodb" => mongo(url.context("no URL")?, tag).await,
-        other => bail!("unknown backend {other:?}; choose from {}", ALL.join(", ")),
+        other => ours_only(other, url, tag).await,
     }
+}
+
+/// A registry backend without a floor or a peer here yet: our store alone,
+/// opened through `store::open_with` at its test URL.
+async fn ours_only(name: &'static str, url: Option<&str>, tag: &str) -> Result<Backend> {
+    let info = info(name).with_context(|| format!("unknown backend {name:?}"))?;
+    let dir = if info.test_url.contains("{dir}") {
+        Some(tempfile::tempdir()?)
+    } else {
+        None
+    };
+    let url = match (url, &dir) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(dir)) => info.test_url.replace("{dir}", &dir.path().display().to_string()),
+        (None, None) => info.test_url.to_owned(),
+    };
+    let store = store::open_with(&url, OpenOptions::default().namespace(tag)).await?;
+    Ok(Backend {
+        name,
+        contenders: vec![Contender::new(info.crate_name, Role::Ours, Ours::new(store)?)],
+        server: if info.servers.is_empty() {
+            "in process".to_owned()
+        } else {
+            info.servers.join(", ")
+        },
+        cleanup: dir.map_or(Cleanup::None, Cleanup::Sqlite),
+    })
 }
 
 fn memory() -> Result<Backend> {

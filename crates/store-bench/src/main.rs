@@ -92,8 +92,9 @@ impl Workload {
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Backends to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values = backends::ALL)]
+    /// Backends to run, comma-separated (default: every backend of the
+    /// registry, `crates/store/backends.txt`).
+    #[arg(long, value_delimiter = ',')]
     backends: Vec<String>,
     /// Concurrency levels, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
@@ -173,19 +174,15 @@ async fn run(args: Args) -> Result<()> {
         !args.tasks.is_empty() && args.tasks.iter().all(|&t| (1..=1024).contains(&t)),
         "--tasks must list levels between 1 and 1024"
     );
-    let servers = backends::Servers::from_env();
+    let wanted = if args.backends.is_empty() {
+        backends::all().into_iter().map(str::to_owned).collect()
+    } else {
+        args.backends.clone()
+    };
     let mut chosen = Vec::new();
-    for name in &args.backends {
-        let name = backends::ALL
-            .iter()
-            .find(|b| **b == name.as_str())
-            .with_context(|| {
-                format!(
-                    "unknown backend {name:?}; choose from {}",
-                    backends::ALL.join(", ")
-                )
-            })?;
-        chosen.push((*name, servers.url(name)?.map(str::to_owned)));
+    for name in &wanted {
+        let name = backends::named(name)?;
+        chosen.push((name, backends::server_url(name)?));
     }
     let tag = format!("bench_{}", std::process::id());
     let started = std::time::Instant::now();
