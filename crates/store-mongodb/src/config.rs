@@ -1,10 +1,20 @@
-//! [`MongoConfig`]: limits, cleanup batches, version blocks and the clock.
+//! [`MongoConfig`]: the collection, limits, cleanup batches, version
+//! blocks, the time bound and the clock; and the checks of database and
+//! collection names.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use store_core::{Clock, DEFAULT_MAX_VALUE_LEN, Error, ErrorKind, Result, SystemClock};
+
+/// The collection a store uses unless [`MongoConfig::namespace`] names
+/// another: `store_entries`.
+pub const DEFAULT_NAMESPACE: &str = "store_entries";
+
+/// The database a store uses when its URL has no path (see
+/// [`MongoStore::connect`](crate::MongoStore::connect)): `store`.
+pub const DEFAULT_DATABASE: &str = "store";
 
 /// How many expired documents one round of `delete_expired` removes by
 /// default.
@@ -43,10 +53,10 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings of a [`MongoStore`](crate::MongoStore).
 ///
-/// The connection itself (hosts, credentials, TLS, pool size, timeouts) is
-/// configured through the URI given to
+/// The connection itself (hosts, credentials, TLS, pool size, timeouts,
+/// the database) is configured through the URL given to
 /// [`MongoStore::connect_with`](crate::MongoStore::connect_with), or through
-/// the `Client` of the collection given to
+/// the `Database` given to
 /// [`MongoStore::with_config`](crate::MongoStore::with_config).
 ///
 /// ```
@@ -54,13 +64,15 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// use store_mongodb::MongoConfig;
 ///
 /// let config = MongoConfig::default()
+///     .namespace("sessions")
 ///     .max_value_len(8 << 20)
 ///     .purge_batch(500)
 ///     .clock(ManualClock::starting_now());
-/// assert_eq!(config.get_max_value_len(), 8 << 20);
+/// assert!(format!("{config:?}").contains("max_value_len: 8388608"));
 /// ```
 #[derive(Clone)]
 pub struct MongoConfig {
+    pub(crate) namespace: String,
     pub(crate) max_value_len: usize,
     pub(crate) purge_batch: u32,
     pub(crate) version_block: u32,
@@ -71,6 +83,7 @@ pub struct MongoConfig {
 impl Default for MongoConfig {
     fn default() -> Self {
         Self {
+            namespace: DEFAULT_NAMESPACE.to_owned(),
             max_value_len: DEFAULT_MAX_VALUE_LEN,
             purge_batch: DEFAULT_PURGE_BATCH,
             version_block: DEFAULT_VERSION_BLOCK,
@@ -83,6 +96,7 @@ impl Default for MongoConfig {
 impl fmt::Debug for MongoConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoConfig")
+            .field("namespace", &self.namespace)
             .field("max_value_len", &self.max_value_len)
             .field("purge_batch", &self.purge_batch)
             .field("version_block", &self.version_block)
@@ -93,27 +107,33 @@ impl fmt::Debug for MongoConfig {
 }
 
 impl MongoConfig {
+    /// The collection that holds the entries: the store's namespace
+    /// (default [`DEFAULT_NAMESPACE`], `store_entries`). The store also
+    /// keeps its version counter in `<namespace>.versions`. A name MongoDB
+    /// refuses, one starting with `system.` or ending with `.versions`, is
+    /// a `Config` error when the store is made.
+    ///
+    /// ```
+    /// let config = store_mongodb::MongoConfig::default().namespace("sessions");
+    /// assert!(format!("{config:?}").contains("\"sessions\""));
+    /// ```
+    pub fn namespace(mut self, collection: impl Into<String>) -> Self {
+        self.namespace = collection.into();
+        self
+    }
+
     /// The largest value accepted, in bytes, from [`MIN_VALUE_LEN_LIMIT`] to
     /// [`MAX_VALUE_LEN_LIMIT`] (default 4 MiB). Larger values fail with
-    /// `InvalidInput` before anything is sent.
+    /// `InvalidInput` before anything is sent; the store's
+    /// [`capabilities`](store_core::Store::capabilities) report it.
     ///
     /// ```
     /// let config = store_mongodb::MongoConfig::default().max_value_len(8 << 20);
-    /// assert_eq!(config.get_max_value_len(), 8 << 20);
+    /// assert!(format!("{config:?}").contains("max_value_len: 8388608"));
     /// ```
     pub fn max_value_len(mut self, bytes: usize) -> Self {
         self.max_value_len = bytes;
         self
-    }
-
-    /// The configured largest value, in bytes.
-    ///
-    /// ```
-    /// let config = store_mongodb::MongoConfig::default();
-    /// assert_eq!(config.get_max_value_len(), store_core::DEFAULT_MAX_VALUE_LEN);
-    /// ```
-    pub fn get_max_value_len(&self) -> usize {
-        self.max_value_len
     }
 
     /// How many expired documents one round of

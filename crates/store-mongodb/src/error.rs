@@ -6,7 +6,7 @@ use std::fmt;
 use mongodb::error::{Error as DriverError, ErrorKind as DriverKind, WriteFailure};
 use store_core::{Error, ErrorKind, Operation};
 
-use crate::MONGODB;
+use crate::BACKEND;
 
 /// The server's duplicate key error.
 pub(crate) const DUPLICATE_KEY: i32 = 11000;
@@ -96,7 +96,7 @@ pub(crate) fn classify(e: DriverError, operation: Operation) -> Error {
             code_name: code_name(&e),
         };
         let mut err = Error::new(kind, message)
-            .in_context(MONGODB, operation)
+            .in_context(BACKEND, operation)
             .with_source(source);
         if labelled_retryable {
             err = err.with_retryable(true);
@@ -138,7 +138,7 @@ pub(crate) fn classify(e: DriverError, operation: Operation) -> Error {
         _ => (ErrorKind::Backend, "the MongoDB driver reported an error"),
     };
     let mut err = Error::new(kind, message)
-        .in_context(MONGODB, operation)
+        .in_context(BACKEND, operation)
         .with_source(e);
     if labelled_retryable {
         err = err.with_retryable(true);

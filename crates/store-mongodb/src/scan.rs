@@ -22,8 +22,8 @@ use store_core::{
     Entry, Error, ErrorKind, Expiry, Key, MAX_SCAN_LIMIT, Operation, Result, ScanCursor, ScanPage,
 };
 
-use crate::MONGODB;
-use crate::document::{ID, entry_of, expiry_of};
+use crate::BACKEND;
+use crate::codec::{ID, entry_of, expiry_of};
 use crate::error::classify;
 
 const OP: Operation = Operation::Scan;
@@ -104,7 +104,7 @@ pub(crate) async fn page(
                 ErrorKind::Encoding,
                 "the scan cannot get past a run of documents whose _id is not valid UTF-8",
             )
-            .in_context(MONGODB, OP));
+            .in_context(BACKEND, OP));
         }
     }
 }
@@ -238,7 +238,7 @@ fn name_of(document: &RawDocument) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::{VALUE, entry_document};
+    use crate::codec::{VALUE, entry_document};
     use store_core::Version;
 
     fn raw(document: &Document) -> RawDocumentBuf {

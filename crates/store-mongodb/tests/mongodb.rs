@@ -1,5 +1,5 @@
 //! Tests of `MongoStore` beyond the conformance suite, on real servers: the
-//! stored document shape and exact dates, `ensure_indexes` (concurrent, and
+//! stored document shape and exact dates, `setup` (concurrent, and
 //! against conflicting indexes), versions across store objects, the
 //! duplicate-key race of concurrent upserts and creates, exact counts of
 //! purges (one beside `native_ttl`, and concurrent ones), corrupt
@@ -49,12 +49,31 @@ async fn shared_url() -> Option<String> {
     provision::service_url(Service::MongoDb).await
 }
 
+/// `url` with its path naming `database`: the database a store opens.
+fn in_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = path.find('?').map_or("", |i| &path[i..]);
+    format!("{scheme}://{authority}/{database}{query}")
+}
+
+/// A store on the collection `collection` of the database `database` at `url`.
+async fn connect(
+    url: &str,
+    database: &str,
+    collection: &str,
+    config: MongoConfig,
+) -> store_core::Result<MongoStore> {
+    let url = in_database(url, database);
+    MongoStore::connect_with(&url, config.namespace(collection)).await
+}
+
 /// A store on a fresh collection of the shared server.
 async fn fresh(url: &str, config: MongoConfig) -> MongoStore {
-    let store = MongoStore::connect_with(url, DATABASE, &unique("coll"), config)
+    let store = connect(url, DATABASE, &unique("coll"), config)
         .await
         .expect("connect to the shared server");
-    store.ensure_indexes().await.expect("ensure_indexes");
+    store.setup().await.expect("setup");
     store
 }
 
@@ -141,7 +160,7 @@ async fn mongodb_documents_have_the_documented_shape_and_exact_dates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn mongodb_ensure_indexes_concurrently_on_a_new_collection() {
+async fn mongodb_setup_concurrently_on_a_new_collection() {
     let Some(url) = shared_url().await else {
         return;
     };
@@ -150,16 +169,18 @@ async fn mongodb_ensure_indexes_concurrently_on_a_new_collection() {
         .map(|_| {
             let (url, name) = (url.clone(), name.clone());
             tokio::spawn(async move {
-                let store = MongoStore::connect(&url, DATABASE, &name).await?;
-                store.ensure_indexes().await?;
-                store.ensure_indexes().await
+                let store = connect(&url, DATABASE, &name, MongoConfig::default()).await?;
+                store.setup().await?;
+                store.setup().await
             })
         })
         .collect();
     for task in tasks {
-        task.await.unwrap().expect("every ensure_indexes succeeds");
+        task.await.unwrap().expect("every setup succeeds");
     }
-    let store = MongoStore::connect(&url, DATABASE, &name).await.unwrap();
+    let store = connect(&url, DATABASE, &name, MongoConfig::default())
+        .await
+        .unwrap();
     let indexes: Vec<IndexModel> = store
         .collection()
         .list_indexes()
@@ -240,12 +261,12 @@ async fn mongodb_conflicting_indexes_are_config_errors_naming_them() {
         ),
     ];
     for (what, foreign, words) in cases {
-        let store = MongoStore::connect(&url, DATABASE, &unique("conflict"))
+        let store = connect(&url, DATABASE, &unique("conflict"), MongoConfig::default())
             .await
             .unwrap();
         store.collection().create_index(foreign).await.unwrap();
         let before = index_names(&store).await;
-        let err = store.ensure_indexes().await.unwrap_err();
+        let err = store.setup().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{what}: {err}");
         for word in words {
             assert!(err.message().contains(word), "{what}: {err}");
@@ -285,9 +306,7 @@ async fn mongodb_versions_are_unique_across_store_objects() {
     for block in [1, 3, 3, 10] {
         // Small blocks, so the stores reserve many times while racing.
         let config = MongoConfig::default().version_block(block);
-        let store = MongoStore::connect_with(&url, DATABASE, &name, config)
-            .await
-            .unwrap();
+        let store = connect(&url, DATABASE, &name, config).await.unwrap();
         stores.push(Arc::new(store));
     }
     // Each store object: one task writing in sequence, three concurrently.
@@ -331,7 +350,9 @@ async fn mongodb_versions_are_unique_across_store_objects() {
     assert_eq!(distinct.len(), 480, "every write got its own version");
 
     // A new store object (a restarted process) continues past them.
-    let again = MongoStore::connect(&url, DATABASE, &name).await.unwrap();
+    let again = connect(&url, DATABASE, &name, MongoConfig::default())
+        .await
+        .unwrap();
     let next = again
         .put(&key("k0"), "x".into(), PutMode::Upsert.into())
         .await
@@ -555,54 +576,38 @@ async fn mongodb_corrupt_documents_are_encoding_errors_for_that_key_only() {
 async fn mongodb_bad_names_uris_and_settings_are_config_errors() {
     let url = provision::env_url(Service::MongoDb)
         .unwrap_or_else(|| "mongodb://127.0.0.1:27017/".to_owned());
+    let app = in_database(&url, "app");
+    let sessions = || MongoConfig::default().namespace("sessions");
     let cases = [
+        ("http://localhost/app".to_owned(), sessions()),
+        ("mongodb://".to_owned(), sessions()),
+        (in_database(&url, "a.b"), sessions()),
         (
-            "http://localhost/",
-            "app",
-            "sessions",
-            MongoConfig::default(),
-        ),
-        ("mongodb://", "app", "sessions", MongoConfig::default()),
-        (url.as_str(), "a.b", "sessions", MongoConfig::default()),
-        (url.as_str(), "app", "system.users", MongoConfig::default()),
-        (
-            url.as_str(),
-            "app",
-            "sessions.versions",
-            MongoConfig::default(),
-        ),
-        (url.as_str(), "app", "a$b", MongoConfig::default()),
-        (
-            url.as_str(),
-            "app",
-            "sessions",
-            MongoConfig::default().max_value_len(64 << 20),
+            app.clone(),
+            MongoConfig::default().namespace("system.users"),
         ),
         (
-            url.as_str(),
-            "app",
-            "sessions",
-            MongoConfig::default().purge_batch(0),
+            app.clone(),
+            MongoConfig::default().namespace("sessions.versions"),
         ),
+        (app.clone(), MongoConfig::default().namespace("a$b")),
+        (app.clone(), sessions().max_value_len(64 << 20)),
+        (app.clone(), sessions().purge_batch(0)),
     ];
-    for (uri, db, coll, config) in cases {
-        let err = MongoStore::connect_with(uri, db, coll, config)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Config, "{uri} {db} {coll}: {err}");
+    for (uri, config) in cases {
+        let shown = format!("{config:?}");
+        let err = MongoStore::connect_with(&uri, config).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{uri} {shown}: {err}");
     }
 }
 
 #[tokio::test]
 async fn mongodb_unreachable_server_is_unavailable_without_the_password() {
     let started = Instant::now();
-    let err = MongoStore::connect(
-        "mongodb://app:s3cret@127.0.0.1:9/?serverSelectionTimeoutMS=300",
-        "app",
-        "sessions",
-    )
-    .await
-    .unwrap_err();
+    let err =
+        MongoStore::connect("mongodb://app:s3cret@127.0.0.1:9/app?serverSelectionTimeoutMS=300")
+            .await
+            .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.is_retryable());
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -712,10 +717,10 @@ async fn mongodb_server_killed_and_restarted_under_a_live_store() {
     let Some(mut server) = OwnServer::start("mongodb_server_killed_and_restarted", false) else {
         return;
     };
-    let store = MongoStore::connect(&server.url(), "app", "sessions")
+    let store = connect(&server.url(), "app", "sessions", MongoConfig::default())
         .await
         .unwrap();
-    store.ensure_indexes().await.unwrap();
+    store.setup().await.unwrap();
     let owner = Owner::new("u1").unwrap();
     let opts = || PutOptions::new(PutMode::Upsert).owner(Owner::new("u1").unwrap());
     store
@@ -725,11 +730,7 @@ async fn mongodb_server_killed_and_restarted_under_a_live_store() {
 
     // A store that must reserve versions for every write.
     let config = MongoConfig::default().version_block(1);
-    let tiny = Arc::new(
-        MongoStore::connect_with(&server.url(), "app", "tiny", config)
-            .await
-            .unwrap(),
-    );
+    let tiny = Arc::new(connect(&server.url(), "app", "tiny", config).await.unwrap());
     tiny.put(&key("t"), "v".into(), PutMode::Upsert.into())
         .await
         .unwrap();
@@ -758,7 +759,7 @@ async fn mongodb_server_killed_and_restarted_under_a_live_store() {
     for _round in 0..2 {
         let started = Instant::now();
         faults::assert_every_operation_unavailable(&store, &key("before"), &owner).await;
-        let err = store.ensure_indexes().await.unwrap_err();
+        let err = store.setup().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
         // Eight calls, each bounded by the 500 ms server selection timeout.
         assert!(started.elapsed() < Duration::from_secs(20));
@@ -791,14 +792,18 @@ async fn mongodb_new_uses_the_callers_client() {
     };
     let client = Client::with_uri_str(&url).await.unwrap();
     let name = unique("new");
-    let collection = client.database(DATABASE).collection::<Document>(&name);
-    let store = MongoStore::new(collection).unwrap();
-    store.ensure_indexes().await.unwrap();
+    let config = MongoConfig::default().namespace(&name);
+    let default = MongoStore::new(client.database(DATABASE));
+    assert_eq!(default.namespace(), store_mongodb::DEFAULT_NAMESPACE);
+    let store = MongoStore::with_config(client.database(DATABASE), config).unwrap();
+    assert_eq!(store.namespace(), name);
+    store.setup().await.unwrap();
     let r = store
         .put(&key("k"), "v".into(), PutMode::Create.into())
         .await
         .unwrap();
-    let other = store.with_collection(&format!("{name}_other")).unwrap();
+    let other = store.with_namespace(format!("{name}_other")).unwrap();
+    assert_eq!(other.namespace(), format!("{name}_other"));
     assert!(other.get(&key("k")).await.unwrap().is_none());
     assert_eq!(
         store.get(&key("k")).await.unwrap().unwrap().version,
@@ -826,11 +831,11 @@ async fn mongodb_works_on_a_standalone_server() {
         "the server must present itself as standalone: {hello}"
     );
     let store = Arc::new(
-        MongoStore::connect(&server.url(), "app", "sessions")
+        connect(&server.url(), "app", "sessions", MongoConfig::default())
             .await
             .unwrap(),
     );
-    store.ensure_indexes().await.unwrap();
+    store.setup().await.unwrap();
     let k = key("k");
     let created = store
         .put(&k, "0".into(), PutMode::Create.into())
@@ -890,8 +895,8 @@ struct ScanBackend {
 #[async_trait::async_trait]
 impl TestBackend for ScanBackend {
     async fn open(&self, namespace: &str) -> store_core::Result<Arc<dyn Store>> {
-        let store = self.root.with_collection(namespace)?;
-        store.ensure_indexes().await?;
+        let store = self.root.with_namespace(namespace)?;
+        store.setup().await?;
         Ok(Arc::new(store))
     }
 
@@ -913,7 +918,7 @@ fn day_ahead() -> ManualClock {
 async fn scan_backend(url: &str) -> ScanBackend {
     let clock = day_ahead();
     let config = MongoConfig::default().clock(clock.clone());
-    let root = MongoStore::connect_with(url, DATABASE, &unique("root"), config)
+    let root = connect(url, DATABASE, &unique("root"), config)
         .await
         .expect("connect to the shared server");
     ScanBackend { root, clock }
@@ -1160,7 +1165,8 @@ async fn mongodb_scan_is_in_byte_order_under_a_collection_default_collation() {
         )
         .await
         .unwrap();
-    let store = MongoStore::new(db.collection::<Document>(&name)).unwrap();
+    let config = MongoConfig::default().namespace(&name);
+    let store = MongoStore::with_config(db, config).unwrap();
     for k in ["a", "B", "c", "Ä", "D"] {
         store
             .put(&key(k), k.into(), PutMode::Create.into())
