@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use store_conformance::{TestBackend, TestClock};
 use store_core::{ManualClock, Result, Store};
-use store_template::{TemplateClient, TemplateStore};
+use store_template::{TemplateClient, TemplateConfig, TemplateStore};
 
 #[derive(Debug)]
 struct TemplateBackend {
@@ -16,8 +16,13 @@ struct TemplateBackend {
 #[async_trait::async_trait]
 impl TestBackend for TemplateBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        let store = TemplateStore::new(self.client.clone(), namespace);
-        Ok(Arc::new(store.with_clock(self.clock.clone())))
+        let config = TemplateConfig::default()
+            .namespace(namespace)
+            .clock(self.clock.clone());
+        Ok(Arc::new(TemplateStore::with_config(
+            self.client.clone(),
+            config,
+        )?))
     }
 
     fn clock(&self) -> TestClock {

@@ -13,7 +13,11 @@ use store_template::{TemplateClient, TemplateStore};
 
 fn setup(attempts: u32) -> (TemplateClient, Counted, RetryStore<Counted>) {
     let client = TemplateClient::default();
-    let counted = Counted::new(Arc::new(TemplateStore::new(client.clone(), "retry")));
+    let counted = Counted::new(Arc::new(
+        TemplateStore::new(client.clone())
+            .with_namespace("retry")
+            .unwrap(),
+    ));
     let calls = counted.clone();
     let policy = RetryPolicy::default()
         .attempts(attempts)

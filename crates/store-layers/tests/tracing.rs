@@ -12,7 +12,11 @@ async fn events_carry_outcomes_at_their_level_and_no_secrets() {
     let _guard = tracing::subscriber::set_default(captured.subscriber());
 
     let client = TemplateClient::default();
-    let store = TracedStore::new(TemplateStore::new(client.clone(), "t"));
+    let store = TracedStore::new(
+        TemplateStore::new(client.clone())
+            .with_namespace("t")
+            .unwrap(),
+    );
     let sid = Key::new("sid-SECRETSESSIONID").unwrap();
     let owner = Owner::new("user-SECRETOWNER").unwrap();
     let opts = PutOptions::new(PutMode::Create).owner(owner.clone());
