@@ -23,20 +23,31 @@ const DATABASE: &str = "store_test";
 #[derive(Debug)]
 pub(crate) struct MongoBackend {
     root: MongoStore,
+    /// The server's URL with [`DATABASE`] as its path.
     url: String,
     clock: ManualClock,
 }
 
+/// `url` with its path naming `database`: the database a store opens.
+fn in_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = path.find('?').map_or("", |i| &path[i..]);
+    format!("{scheme}://{authority}/{database}{query}")
+}
+
 impl MongoBackend {
     async fn provision() -> Option<Self> {
-        let url = service_url(Service::MongoDb).await?;
+        let url = in_database(&service_url(Service::MongoDb).await?, DATABASE);
         let start = SystemClock
             .now()
             .checked_add(Duration::from_secs(24 * 3600))
             .expect("a day from now is a valid expiry");
         let clock = ManualClock::new(start);
-        let config = MongoConfig::default().clock(clock.clone());
-        let root = MongoStore::connect_with(&url, DATABASE, "conformance_root", config)
+        let config = MongoConfig::default()
+            .namespace("conformance_root")
+            .clock(clock.clone());
+        let root = MongoStore::connect_with(&url, config)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test MongoDB server: {e}"));
         Some(Self { root, url, clock })
@@ -46,15 +57,17 @@ impl MongoBackend {
 #[async_trait::async_trait]
 impl TestBackend for MongoBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        let store = self.root.with_collection(namespace)?;
-        store.ensure_indexes().await?;
+        let store = self.root.with_namespace(namespace)?;
+        store.setup().await?;
         Ok(Arc::new(store))
     }
 
     async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        let config = MongoConfig::default().clock(self.clock.clone());
-        let store = MongoStore::connect_with(&self.url, DATABASE, namespace, config).await?;
-        store.ensure_indexes().await?;
+        let config = MongoConfig::default()
+            .namespace(namespace)
+            .clock(self.clock.clone());
+        let store = MongoStore::connect_with(&self.url, config).await?;
+        store.setup().await?;
         Ok(Arc::new(store))
     }
 

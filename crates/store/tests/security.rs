@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use store::store_mongodb::MongoStore;
+use store::store_mongodb::{MongoConfig, MongoStore};
 use store::store_redis::RedisStore;
 use store::store_sqlx::{PostgresConfig, PostgresStore};
 use store::{Key, OpenOptions, PutMode, Store};
@@ -286,7 +286,8 @@ async fn mongodb_password_never_shown() {
 
     // A server given credentials: connected or refused, nothing shows them.
     let with = with_password(&url, "app", "/?serverSelectionTimeoutMS=2000");
-    either(&with, MongoStore::connect(&with, "app", &namespace())).await;
+    let config = MongoConfig::default().namespace(namespace());
+    either(&with, MongoStore::connect_with(&with, config)).await;
     either(
         &with,
         store::open_with(&with, OpenOptions::default().namespace(namespace())),
@@ -299,7 +300,7 @@ async fn mongodb_password_never_shown() {
     let e = must_fail(&bare, store::open(&bare)).await;
     assert_eq!(e.kind(), store::ErrorKind::Unavailable, "{e}");
     let short = format!("mongodb://user:{PASSWORD}@127.0.0.1:1/?serverSelectionTimeoutMS=300");
-    let e = must_fail(&short, MongoStore::connect(&short, "app", "sessions")).await;
+    let e = must_fail(&short, MongoStore::connect(&short)).await;
     assert_eq!(e.kind(), store::ErrorKind::Unavailable, "{e}");
     must_fail(&short, store::open(&short)).await;
 
@@ -310,11 +311,7 @@ async fn mongodb_password_never_shown() {
         format!("mongodb://user:{PASSWORD}@127.0.0.1:1/?serverSelectionTimeoutMS=abc"),
         format!("mongodb+srv://user:{PASSWORD}@127.0.0.1:1/"),
     ] {
-        must_fail(
-            &malformed,
-            MongoStore::connect(&malformed, "app", "sessions"),
-        )
-        .await;
+        must_fail(&malformed, MongoStore::connect(&malformed)).await;
         must_fail(&malformed, store::open(&malformed)).await;
     }
     // Secrets in query parameters, plain or percent-encoded.
@@ -327,11 +324,7 @@ async fn mongodb_password_never_shown() {
         format!("mongodb://127.0.0.1:1/?tls=true&tlsCertificateKeyFile%50assword={PASSWORD}"),
         format!("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300&pass%77ord={PASSWORD}"),
     ] {
-        must_fail(
-            &secret_param,
-            MongoStore::connect(&secret_param, "app", "sessions"),
-        )
-        .await;
+        must_fail(&secret_param, MongoStore::connect(&secret_param)).await;
         must_fail(&secret_param, store::open(&secret_param)).await;
     }
     // A database name `store::open` takes from the path and refuses.
