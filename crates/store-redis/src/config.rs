@@ -1,24 +1,25 @@
-//! [`RedisConfig`]: namespace, timeouts, limits and TLS roots of a [`RedisStore`](crate::RedisStore).
+//! [`RedisConfig`]: namespace, timeouts, limits and TLS roots of a
+//! [`RedisStore`](crate::RedisStore), and the namespace check.
 
 use std::fmt;
 use std::time::Duration;
 
 use store_core::{DEFAULT_MAX_VALUE_LEN, Error, ErrorKind, Result};
 
-/// The prefix of a store whose config does not set one.
-pub const DEFAULT_PREFIX: &str = "store";
+/// The namespace (key prefix) of a store whose config does not set one.
+pub const DEFAULT_NAMESPACE: &str = "store";
 
-/// The longest prefix accepted, in bytes.
-pub const MAX_PREFIX_LEN: usize = 128;
+/// The longest namespace accepted, in bytes.
+pub const MAX_NAMESPACE_LEN: usize = 128;
 
-/// How long connecting, and waiting for one reply, may take by default;
+/// How long connecting, and one whole store call, may take by default;
 /// hence also how long a call may take while the server is down.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many times a lost connection is retried by default after a first
 /// failed attempt, backing off exponentially from 100 ms. Calls do not wait
 /// for these retries longer than their own bound (see
-/// [`RedisConfig::connection_timeout`]).
+/// [`RedisConfig::operation_timeout`]).
 pub const DEFAULT_RECONNECT_RETRIES: usize = 6;
 
 /// Buckets of a store on a single server: one.
@@ -38,16 +39,16 @@ pub const MAX_BUCKETS: u16 = 1024;
 /// use store_redis::RedisConfig;
 ///
 /// let config = RedisConfig::default()
-///     .prefix("myapp:sessions")
-///     .response_timeout(Duration::from_secs(2));
-/// assert_eq!(config.get_prefix(), "myapp:sessions");
+///     .namespace("myapp:sessions")
+///     .operation_timeout(Duration::from_secs(2));
+/// assert!(format!("{config:?}").contains("myapp:sessions"));
 /// ```
 #[derive(Clone)]
 pub struct RedisConfig {
-    pub(crate) prefix: String,
+    pub(crate) namespace: String,
     pub(crate) buckets: Option<u16>,
     pub(crate) connection_timeout: Duration,
-    pub(crate) response_timeout: Duration,
+    pub(crate) operation_timeout: Duration,
     pub(crate) reconnect_retries: usize,
     pub(crate) max_value_len: usize,
     #[cfg(feature = "tls")]
@@ -57,10 +58,10 @@ pub struct RedisConfig {
 impl Default for RedisConfig {
     fn default() -> Self {
         Self {
-            prefix: DEFAULT_PREFIX.to_owned(),
+            namespace: DEFAULT_NAMESPACE.to_owned(),
             buckets: None,
             connection_timeout: DEFAULT_TIMEOUT,
-            response_timeout: DEFAULT_TIMEOUT,
+            operation_timeout: DEFAULT_TIMEOUT,
             reconnect_retries: DEFAULT_RECONNECT_RETRIES,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
             #[cfg(feature = "tls")]
@@ -72,10 +73,10 @@ impl Default for RedisConfig {
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("RedisConfig");
-        d.field("prefix", &self.prefix)
+        d.field("namespace", &self.namespace)
             .field("buckets", &self.buckets)
             .field("connection_timeout", &self.connection_timeout)
-            .field("response_timeout", &self.response_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .field("reconnect_retries", &self.reconnect_retries)
             .field("max_value_len", &self.max_value_len);
         #[cfg(feature = "tls")]
@@ -88,31 +89,23 @@ impl fmt::Debug for RedisConfig {
 }
 
 impl RedisConfig {
-    /// The namespace: every Redis key of the store starts with `prefix:`.
-    /// 1–128 bytes, no control characters, no `{` or `}` (the store uses
-    /// hash tags of its own; see the crate docs).
+    /// The namespace: every Redis key of the store starts with
+    /// `namespace:` (default [`DEFAULT_NAMESPACE`]). 1–128 bytes, no control
+    /// characters, no `{` or `}` (the store uses hash tags of its own; see
+    /// the crate docs).
     ///
     /// ```
-    /// let config = store_redis::RedisConfig::default().prefix("app");
-    /// assert_eq!(config.get_prefix(), "app");
+    /// let config = store_redis::RedisConfig::default().namespace("app");
+    /// assert!(format!("{config:?}").contains("\"app\""));
     /// ```
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
         self
-    }
-
-    /// The namespace set by [`RedisConfig::prefix`].
-    ///
-    /// ```
-    /// assert_eq!(store_redis::RedisConfig::default().get_prefix(), "store");
-    /// ```
-    pub fn get_prefix(&self) -> &str {
-        &self.prefix
     }
 
     /// How many hash-slot buckets the entries are spread over (1–1024).
     /// Default: 1 on a single server, 16 on a cluster. Part of the data
-    /// layout: every store on the same prefix must use the same count.
+    /// layout: every store on the same namespace must use the same count.
     ///
     /// ```
     /// let config = store_redis::RedisConfig::default().buckets(64);
@@ -123,17 +116,8 @@ impl RedisConfig {
         self
     }
 
-    /// The longest a new connection may take (default 5 s).
-    ///
-    /// On a single server it also bounds every call, waiting for a
-    /// reconnection included: a call ends within the longer of this and
-    /// [`RedisConfig::response_timeout`] (5 s with the defaults). While the
-    /// server is down each call therefore fails with a retryable
-    /// `Unavailable` within that bound (the first one at once), although
-    /// the reconnect schedule (see [`RedisConfig::reconnect_retries`]) runs
-    /// longer. The reconnection goes on in the background, and the same
-    /// store works again once the server is back. A call that has waited
-    /// for a reconnection has only what is left of the bound for its reply.
+    /// The longest a new connection may take (default 5 s): connecting,
+    /// and each attempt of a reconnection in the background.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -145,18 +129,27 @@ impl RedisConfig {
         self
     }
 
-    /// The longest one call waits for its reply (default 5 s); then it fails
-    /// with `Unavailable`. The longer of this and
-    /// [`RedisConfig::connection_timeout`] bounds a whole call on a single
-    /// server.
+    /// The longest one store call may take (default 5 s), waiting for a
+    /// reconnection included; then it fails with a retryable `Unavailable`
+    /// (a write may or may not have been applied). It bounds every call, on
+    /// a single server or a cluster, on a connection the store opened or
+    /// one given to [`RedisStore::new`](crate::RedisStore::new). On the
+    /// connections the store opens it is also the driver's wait for each
+    /// reply.
+    ///
+    /// While the server is down each call therefore fails within this
+    /// bound (the first one at once), although the reconnect schedule (see
+    /// [`RedisConfig::reconnect_retries`]) runs longer. The reconnection
+    /// goes on in the background, and the same store works again once the
+    /// server is back.
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let config = store_redis::RedisConfig::default().response_timeout(Duration::from_millis(500));
+    /// let config = store_redis::RedisConfig::default().operation_timeout(Duration::from_millis(500));
     /// # let _ = config;
     /// ```
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = timeout;
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
         self
     }
 
@@ -166,9 +159,9 @@ impl RedisConfig {
     /// retries about 9.5 s in all (at most 12.6 s), each attempt bounded by
     /// [`RedisConfig::connection_timeout`]. When the retries are used up,
     /// the next call starts another round. Calls made meanwhile do not wait
-    /// for the schedule: on a single server each fails with `Unavailable`
-    /// within its bound (see [`RedisConfig::connection_timeout`]), and the
-    /// store reconnects by itself.
+    /// for the schedule: each fails with `Unavailable` within its bound
+    /// (see [`RedisConfig::operation_timeout`]), and the store reconnects by
+    /// itself.
     ///
     /// ```
     /// let config = store_redis::RedisConfig::default().reconnect_retries(3);
@@ -205,14 +198,8 @@ impl RedisConfig {
         self
     }
 
-    /// The longest one call on a single server may take, waiting for a
-    /// reconnection included.
-    pub(crate) fn call_bound(&self) -> Duration {
-        self.connection_timeout.max(self.response_timeout)
-    }
-
     pub(crate) fn validate(&self) -> Result<()> {
-        validate_prefix(&self.prefix)?;
+        validate_namespace(&self.namespace)?;
         if let Some(b) = self.buckets {
             if b == 0 || b > MAX_BUCKETS {
                 return Err(config_error(format!(
@@ -228,26 +215,26 @@ impl RedisConfig {
                 self.max_value_len
             )));
         }
-        if self.connection_timeout.is_zero() || self.response_timeout.is_zero() {
+        if self.connection_timeout.is_zero() || self.operation_timeout.is_zero() {
             return Err(config_error("timeouts must be greater than zero"));
         }
         Ok(())
     }
 }
 
-pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
-    if prefix.is_empty() || prefix.len() > MAX_PREFIX_LEN {
+pub(crate) fn validate_namespace(namespace: &str) -> Result<()> {
+    if namespace.is_empty() || namespace.len() > MAX_NAMESPACE_LEN {
         return Err(config_error(format!(
-            "the prefix must be 1 to {MAX_PREFIX_LEN} bytes long, got {} bytes",
-            prefix.len()
+            "the namespace must be 1 to {MAX_NAMESPACE_LEN} bytes long, got {} bytes",
+            namespace.len()
         )));
     }
-    if prefix
+    if namespace
         .chars()
         .any(|c| c.is_control() || c == '{' || c == '}')
     {
         return Err(config_error(
-            "the prefix must not contain control characters, `{` or `}` \
+            "the namespace must not contain control characters, `{` or `}` \
              (braces would change the store's Redis Cluster hash tags)",
         ));
     }

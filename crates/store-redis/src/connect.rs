@@ -1,72 +1,44 @@
-//! One connection type over a single server and a cluster.
+//! [`RedisStore`]: the store, its connection to a single server or a Redis
+//! Cluster, its constructors, and opening it from a URL
+//! ([`store_core::Open`]).
 
-use std::time::Duration;
+use std::fmt;
+use std::sync::Arc;
 
-use futures::FutureExt;
-use redis::aio::{ConnectionLike, ConnectionManager};
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+use store_core::{
+    Capabilities, ClockSource, Error, Open, OpenOptions, Operation, Result, async_trait,
+    redact_url, without_url_secrets,
+};
+
+use crate::config::{
+    DEFAULT_BUCKETS_CLUSTER, DEFAULT_BUCKETS_SINGLE, RedisConfig, config_error, validate_namespace,
+};
+use crate::error::classify;
+use crate::query::{Bucket, bases};
+use crate::{BACKEND, SCHEMES};
 
 /// A cheap-to-clone multiplexed connection; clones share one socket (per
 /// node) and reconnect by themselves.
 #[derive(Clone)]
 pub(crate) enum Conn {
-    Single(Single),
+    /// A single server through a [`ConnectionManager`]. After a lost
+    /// connection the manager reconnects in the background, on a schedule
+    /// of retries with exponential backoff, and a call waits for that
+    /// schedule; [`RedisConfig::operation_timeout`] cuts that wait (the
+    /// reconnection goes on, so a later call finds the new connection).
+    Single(ConnectionManager),
+    /// A Redis Cluster, which follows redirections and reconnects to nodes
+    /// by itself.
     #[cfg(feature = "cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
-}
-
-/// A single server through a [`ConnectionManager`], each call bounded.
-///
-/// After a lost connection the manager reconnects in the background, on a
-/// schedule of retries with exponential backoff, and every call waits for
-/// that schedule to end: with the default 6 retries from 100 ms, about
-/// 9.5 s while the server is down. The bound cuts that wait. The
-/// reconnection goes on (the manager spawned it), so a later call finds the
-/// new connection, or starts the next schedule when this one failed.
-#[derive(Clone)]
-pub(crate) struct Single {
-    manager: ConnectionManager,
-    /// The longest one call may take, waiting for a reconnection included;
-    /// `None` leaves the manager's own bounds alone (a connection given by
-    /// the caller).
-    bound: Option<Duration>,
-}
-
-impl Conn {
-    pub(crate) fn single(manager: ConnectionManager, bound: Option<Duration>) -> Self {
-        Conn::Single(Single { manager, bound })
-    }
-}
-
-/// Runs `call` within `bound`. A call cut short fails with an I/O timeout,
-/// which the store reports as a retryable `Unavailable`; as with a reply
-/// that comes too late, a write may or may not have been applied.
-fn bounded<'a, T: Send + 'a>(
-    bound: Option<Duration>,
-    call: RedisFuture<'a, T>,
-) -> RedisFuture<'a, T> {
-    let Some(bound) = bound else {
-        return call;
-    };
-    tokio::time::timeout(bound, call)
-        .map(move |outcome| outcome.unwrap_or_else(|_| Err(past_bound(bound))))
-        .boxed()
-}
-
-fn past_bound(bound: Duration) -> RedisError {
-    RedisError::from(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!(
-            "no connection to the Redis server or no reply within {bound:?} \
-             (reconnecting in the background)"
-        ),
-    ))
 }
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Conn::Single(c) => bounded(c.bound, c.manager.req_packed_command(cmd)),
+            Conn::Single(c) => c.req_packed_command(cmd),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
@@ -79,7 +51,7 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Conn::Single(c) => bounded(c.bound, c.manager.req_packed_commands(cmd, offset, count)),
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
@@ -87,9 +59,530 @@ impl ConnectionLike for Conn {
 
     fn get_db(&self) -> i64 {
         match self {
-            Conn::Single(c) => c.manager.get_db(),
+            Conn::Single(c) => c.get_db(),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.get_db(),
         }
+    }
+}
+
+/// A connection a [`RedisStore`] can be built on with [`RedisStore::new`]
+/// or [`RedisStore::with_config`]: made from the driver's
+/// [`ConnectionManager`] (one server) or, with the `cluster` feature, its
+/// `ClusterConnection` (a Redis Cluster).
+///
+/// ```no_run
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+/// let manager = redis::aio::ConnectionManager::new(client).await.unwrap();
+/// let conn = store_redis::RedisConnection::from(manager);
+/// assert!(!conn.is_cluster());
+/// let store = store_redis::RedisStore::new(conn);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct RedisConnection(Conn);
+
+impl RedisConnection {
+    /// Whether this is a connection to a Redis Cluster.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+    /// let manager = redis::aio::ConnectionManager::new(client).await.unwrap();
+    /// assert!(!store_redis::RedisConnection::from(manager).is_cluster());
+    /// # });
+    /// ```
+    pub fn is_cluster(&self) -> bool {
+        match self.0 {
+            Conn::Single(_) => false,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(_) => true,
+        }
+    }
+}
+
+impl fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConnection")
+            .field("cluster", &self.is_cluster())
+            .finish()
+    }
+}
+
+impl From<ConnectionManager> for RedisConnection {
+    fn from(manager: ConnectionManager) -> Self {
+        Self(Conn::Single(manager))
+    }
+}
+
+#[cfg(feature = "cluster")]
+impl From<redis::cluster_async::ClusterConnection> for RedisConnection {
+    fn from(conn: redis::cluster_async::ClusterConnection) -> Self {
+        Self(Conn::Cluster(conn))
+    }
+}
+
+/// A [`Store`](store_core::Store) on Redis: a single server (through a
+/// [`ConnectionManager`] that reconnects by itself) or, with the `cluster`
+/// feature, a Redis Cluster.
+///
+/// Cheap to clone: clones share the connection. Every write is one Lua
+/// script run atomically by the server; reads are one `GET`. The
+/// server's clock decides expiry, which Redis enforces natively, so
+/// [`Store::delete_expired`](store_core::Store::delete_expired) has nothing
+/// to do. Each call is bounded by [`RedisConfig::operation_timeout`].
+///
+/// ```no_run
+/// use store_core::{Key, PutOptions, Store};
+/// use store_redis::RedisStore;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?;
+/// let key = Key::new("session:1")?;
+/// store.put(&key, "data".into(), PutOptions::default()).await?;
+/// assert!(store.get(&key).await?.is_some());
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    pub(crate) conn: Conn,
+    /// The settings, the namespace included (as checked when the store was
+    /// made).
+    pub(crate) config: Arc<RedisConfig>,
+    /// The key names of every bucket.
+    pub(crate) bases: Arc<[Bucket]>,
+    pub(crate) caps: Capabilities,
+    /// Where the store connects, with any password redacted.
+    endpoint: Arc<str>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("endpoint", &self.endpoint)
+            .field("namespace", &self.config.namespace)
+            .field("buckets", &self.bases.len())
+            .field("cluster", &self.caps.cluster)
+            .field("operation_timeout", &self.config.operation_timeout)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects to one Redis server (`redis://`, `rediss://` with the `tls`
+    /// feature, or `redis+unix://`) with the default [`RedisConfig`].
+    ///
+    /// # Errors
+    /// `Config` for a malformed URL or rejected credentials, `Unavailable`
+    /// when the server cannot be reached. No error contains the password.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_redis::RedisStore::connect("redis://127.0.0.1:6379/0").await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, RedisConfig::default()).await
+    }
+
+    /// Connects to one Redis server with `config`.
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect`], plus `Config` for an invalid `config`.
+    ///
+    /// ```no_run
+    /// use store_redis::{RedisConfig, RedisStore};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let config = RedisConfig::default().namespace("myapp");
+    /// let store = RedisStore::connect_with("redis://127.0.0.1:6379/", config).await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect_with(url: &str, config: RedisConfig) -> Result<Self> {
+        config.validate()?;
+        let client = open_client(url, &config)?;
+        // One plain attempt first, so that an unreachable server or bad
+        // credentials fail at once with their own error instead of after
+        // the reconnect schedule.
+        let probe_config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_response_timeout(Some(config.operation_timeout));
+        let connect_error = |e| without_url_secrets(classify(e, Operation::Connect), url);
+        let mut probe = client
+            .get_multiplexed_async_connection_with_config(&probe_config)
+            .await
+            .map_err(connect_error)?;
+        // A server that wants a password the URL lacks says so here.
+        let _: () = redis::cmd("PING")
+            .query_async(&mut probe)
+            .await
+            .map_err(connect_error)?;
+        drop(probe);
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_response_timeout(Some(config.operation_timeout))
+            .set_number_of_retries(config.reconnect_retries);
+        let manager = ConnectionManager::new_with_config(client, manager_config)
+            .await
+            .map_err(|e| without_url_secrets(classify(e, Operation::Connect), url))?;
+        Ok(Self::build(Conn::Single(manager), config, redact_url(url)))
+    }
+
+    /// A store on an existing connection, with the default [`RedisConfig`]:
+    /// a [`ConnectionManager`] (one server) or, with the `cluster` feature,
+    /// a `redis::cluster_async::ClusterConnection` (a Redis Cluster; the
+    /// default bucket count is then 16).
+    ///
+    /// The connection keeps its own timeouts and reconnect schedule; each
+    /// store call is bounded by [`RedisConfig::operation_timeout`] besides.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+    /// let conn = redis::aio::ConnectionManager::new(client).await.unwrap();
+    /// let store = store_redis::RedisStore::new(conn);
+    /// # });
+    /// ```
+    pub fn new(conn: impl Into<RedisConnection>) -> Self {
+        Self::given(conn.into(), RedisConfig::default())
+    }
+
+    /// A store on an existing connection (as in [`RedisStore::new`]) with
+    /// `config`. The connection's own timeouts are not changed; `config`'s
+    /// `operation_timeout` bounds each store call.
+    ///
+    /// # Errors
+    /// `Config` for an invalid `config`.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+    /// let conn = redis::aio::ConnectionManager::new(client).await.unwrap();
+    /// let config = store_redis::RedisConfig::default().namespace("app");
+    /// let store = store_redis::RedisStore::with_config(conn, config)?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_config(conn: impl Into<RedisConnection>, config: RedisConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self::given(conn.into(), config))
+    }
+
+    fn given(conn: RedisConnection, config: RedisConfig) -> Self {
+        let endpoint = if conn.is_cluster() {
+            "(given cluster connection)"
+        } else {
+            "(given connection)"
+        };
+        Self::build(conn.0, config, endpoint.to_owned())
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes, with the
+    /// default [`RedisConfig`].
+    ///
+    /// # Errors
+    /// `Config` for a malformed URL, `Unavailable` when no node answers.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let nodes = ["redis://127.0.0.1:7001/", "redis://127.0.0.1:7002/"];
+    /// let store = store_redis::RedisStore::connect_cluster(nodes).await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "cluster")]
+    pub async fn connect_cluster<I, S>(nodes: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::connect_cluster_with(nodes, RedisConfig::default()).await
+    }
+
+    /// Connects to a Redis Cluster with `config`.
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect_cluster`], plus `Config` for an invalid
+    /// `config` or an empty node list.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let config = store_redis::RedisConfig::default().buckets(64);
+    /// let store =
+    ///     store_redis::RedisStore::connect_cluster_with(["redis://127.0.0.1:7001/"], config).await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[cfg(feature = "cluster")]
+    pub async fn connect_cluster_with<I, S>(nodes: I, config: RedisConfig) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        config.validate()?;
+        let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        if nodes.is_empty() {
+            return Err(config_error("a Redis Cluster needs at least one node URL"));
+        }
+        let shown = nodes
+            .iter()
+            .map(|n| redact_url(n))
+            .collect::<Vec<_>>()
+            .join(",");
+        for node in &nodes {
+            check_scheme(node)?;
+        }
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut builder = redis::cluster::ClusterClientBuilder::new(nodes.clone())
+            .connection_timeout(config.connection_timeout)
+            .response_timeout(config.operation_timeout)
+            .retries(u32::try_from(config.reconnect_retries).unwrap_or(u32::MAX));
+        #[cfg(feature = "tls")]
+        {
+            install_crypto_provider();
+            if let Some(root) = &config.tls_root_cert {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root.clone()),
+                });
+            }
+        }
+        let scrub = |e: Error| nodes.iter().fold(e, |e, n| without_url_secrets(e, n));
+        let client = builder.build().map_err(|e| {
+            scrub(
+                config_error(format!("invalid Redis Cluster settings for {shown}"))
+                    .with_operation(Operation::Connect)
+                    .with_source(e),
+            )
+        })?;
+        let conn = client
+            .get_async_connection()
+            .await
+            .map_err(|e| scrub(classify(e, Operation::Connect)))?;
+        Ok(Self::build(Conn::Cluster(conn), config, shown))
+    }
+
+    fn build(conn: Conn, config: RedisConfig, endpoint: String) -> Self {
+        let cluster = RedisConnection(conn.clone()).is_cluster();
+        let buckets = config.buckets.unwrap_or(if cluster {
+            DEFAULT_BUCKETS_CLUSTER
+        } else {
+            DEFAULT_BUCKETS_SINGLE
+        });
+        let mut caps = Capabilities::new(BACKEND);
+        caps.native_ttl = true;
+        caps.ordered_scan = false;
+        caps.cluster = cluster;
+        caps.shared = true;
+        caps.clock = ClockSource::Server;
+        caps.max_value_len = config.max_value_len;
+        Self {
+            conn,
+            bases: bases(&config.namespace, buckets),
+            config: Arc::new(config),
+            caps,
+            endpoint: endpoint.into(),
+        }
+    }
+
+    /// The same connection and settings on another namespace: like a second
+    /// store on the same server, sharing nothing with this one.
+    ///
+    /// # Errors
+    /// `Config` for an invalid namespace (see [`RedisConfig::namespace`]).
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+    /// let tokens = store.with_namespace("tokens")?;
+    /// assert_eq!(tokens.namespace(), "tokens");
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_namespace(&self, namespace: impl AsRef<str>) -> Result<Self> {
+        let namespace = namespace.as_ref();
+        validate_namespace(namespace)?;
+        let mut config = RedisConfig::clone(&self.config);
+        config.namespace = namespace.to_owned();
+        Ok(Self {
+            bases: bases(namespace, self.bases.len() as u16),
+            config: Arc::new(config),
+            ..self.clone()
+        })
+    }
+
+    /// The namespace of this store: every Redis key it uses starts with
+    /// `namespace:`.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+    /// assert_eq!(store.namespace(), store_redis::DEFAULT_NAMESPACE);
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn namespace(&self) -> &str {
+        &self.config.namespace
+    }
+
+    /// How many hash-slot buckets the entries are spread over.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+    /// assert_eq!(store.buckets(), 1);
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn buckets(&self) -> u16 {
+        self.bases.len() as u16
+    }
+
+    /// Nothing to create on Redis: keys come into being with their first
+    /// write and expire natively, so this returns `Ok(())` at once. It
+    /// exists so that every backend is set up the same way.
+    ///
+    /// # Errors
+    /// None.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+    /// store.setup().await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn setup(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// `redis://`, `rediss://` (feature `tls`), `redis+unix://` and `unix://`:
+/// [`RedisStore::connect_with`] with the options' namespace and
+/// operation timeout (a purge batch is ignored: Redis expires entries by
+/// itself), then [`RedisStore::setup`] when asked.
+///
+/// ```no_run
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use store_core::{Open, OpenOptions};
+/// use store_redis::RedisStore;
+/// let options = OpenOptions::default().namespace("sessions");
+/// let store = RedisStore::open("redis://127.0.0.1:6379/", &options).await?;
+/// assert_eq!(store.namespace(), "sessions");
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[async_trait]
+impl Open for RedisStore {
+    const NAME: &'static str = BACKEND;
+    const SCHEMES: &'static [&'static str] = SCHEMES;
+
+    async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
+        let scheme = url
+            .split_once(':')
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        if !scheme.is_some_and(|s| SCHEMES.contains(&s.as_str())) {
+            return Err(config_error(format!(
+                "{} is not a Redis URL; expected redis://, rediss:// or redis+unix://",
+                redact_url(url)
+            ))
+            .with_operation(Operation::Connect));
+        }
+        let mut config = RedisConfig::default();
+        if let Some(namespace) = options.get_namespace() {
+            config = config.namespace(namespace);
+        }
+        if let Some(timeout) = options.get_operation_timeout() {
+            config = config.operation_timeout(timeout);
+        }
+        let store = Self::connect_with(url, config).await?;
+        if options.get_setup() {
+            store.setup().await?;
+        }
+        Ok(store)
+    }
+}
+
+fn open_client(url: &str, config: &RedisConfig) -> Result<redis::Client> {
+    check_scheme(url)?;
+    #[cfg(feature = "tls")]
+    {
+        install_crypto_provider();
+        if let Some(root) = &config.tls_root_cert {
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root.clone()),
+            };
+            return redis::Client::build_with_tls(url, certs).map_err(bad_url);
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = config;
+    redis::Client::open(url).map_err(bad_url)
+}
+
+fn check_scheme(url: &str) -> Result<()> {
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "redis" | "redis+unix" | "unix" => Ok(()),
+        "rediss" if cfg!(feature = "tls") => Ok(()),
+        "rediss" => Err(config_error(
+            "rediss:// URLs need the `tls` feature of store-redis",
+        )),
+        // The URL is not shown: where its password is cannot be known.
+        _ => Err(config_error(
+            "not a Redis URL; expected redis://, rediss:// or redis+unix://",
+        )),
+    }
+}
+
+/// A URL the driver cannot parse. Neither the URL nor the driver's message
+/// is kept: a password with an unescaped `/`, `?` or `#` would defeat
+/// redaction.
+fn bad_url(e: redis::RedisError) -> Error {
+    config_error(format!(
+        "invalid Redis URL ({}); expected redis://[user:password@]host[:port][/db]",
+        e.category()
+    ))
+    .with_operation(Operation::Connect)
+}
+
+#[cfg(feature = "tls")]
+fn install_crypto_provider() {
+    // Several providers may be compiled in (ring here, aws-lc-rs from
+    // another crate): pick one for the process unless one is set already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use store_core::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn secrets_are_scrubbed_from_errors() {
+        let url = "redis://user:hunter2@host/";
+        let e = Error::new(ErrorKind::Config, "bad hunter2 url")
+            .with_source(std::io::Error::other("hunter2"));
+        let clean = without_url_secrets(e, url);
+        assert!(!format!("{clean:?} {clean}").contains("hunter2"));
+        assert!(check_scheme("http://x").is_err());
+        assert!(check_scheme("redis://x").is_ok());
+    }
+
+    #[tokio::test]
+    async fn open_refuses_other_schemes_without_showing_secrets() {
+        let options = OpenOptions::default();
+        let e = RedisStore::open("postgres://u:hunter2@h/db", &options)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(!format!("{e:?} {e}").contains("hunter2"), "{e}");
+        assert!(SCHEMES.iter().all(|s| *s == s.to_ascii_lowercase()));
+        assert_eq!(RedisStore::SCHEMES[0], "redis");
     }
 }

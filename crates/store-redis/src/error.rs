@@ -2,7 +2,7 @@
 //! server error code, never by message text.
 
 use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
-use store_core::{Error, ErrorKind, Operation};
+use store_core::{Error, ErrorKind, Operation, Result};
 
 use crate::BACKEND;
 
@@ -67,7 +67,7 @@ fn kind_of(e: &RedisError) -> (ErrorKind, &'static str) {
         _ => match e.code() {
             Some("WRONGTYPE") => (
                 ErrorKind::Encoding,
-                "a key under this store's prefix holds a value of another type \
+                "a key under this store's namespace holds a value of another type \
                  (not written by this store)",
             ),
             Some("NOAUTH" | "WRONGPASS") => (
@@ -87,10 +87,25 @@ fn kind_of(e: &RedisError) -> (ErrorKind, &'static str) {
     }
 }
 
-/// An `Encoding` error for data under our prefix that this store did not
-/// write. The key is not named: keys may be derived from secrets.
+/// An `Encoding` error for data under the store's namespace that this store
+/// did not write. The key is not named: keys may be derived from secrets.
 pub(crate) fn foreign(operation: Operation, what: &'static str) -> Error {
     Error::new(ErrorKind::Encoding, what).in_context(BACKEND, operation)
+}
+
+/// A reply of a store script (or of `GET`) that is not what this store's
+/// scripts return.
+pub(crate) fn bad_reply(op: Operation) -> Error {
+    Error::new(
+        ErrorKind::Backend,
+        "unexpected reply from a store script (is the server Redis 7.0 or newer?)",
+    )
+    .in_context(BACKEND, op)
+}
+
+/// Names the backend and operation on an input-check error.
+pub(crate) fn in_ctx<T>(r: Result<T>, op: Operation) -> Result<T> {
+    r.map_err(|e| e.in_context(BACKEND, op))
 }
 
 #[cfg(test)]

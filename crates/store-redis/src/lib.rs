@@ -1,17 +1,34 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod codec;
 mod config;
-mod conn;
-mod cursor;
+mod connect;
 mod error;
-mod scripts;
+mod query;
+mod scan;
 mod store;
 
 pub use config::{
-    DEFAULT_BUCKETS_CLUSTER, DEFAULT_BUCKETS_SINGLE, DEFAULT_PREFIX, DEFAULT_RECONNECT_RETRIES,
-    DEFAULT_TIMEOUT, MAX_BUCKETS, MAX_PREFIX_LEN, RedisConfig,
+    DEFAULT_BUCKETS_CLUSTER, DEFAULT_BUCKETS_SINGLE, DEFAULT_NAMESPACE, DEFAULT_RECONNECT_RETRIES,
+    DEFAULT_TIMEOUT, MAX_BUCKETS, MAX_NAMESPACE_LEN, RedisConfig,
 };
+pub use connect::{RedisConnection, RedisStore};
 pub use redis;
-pub use store::{BACKEND, RedisStore};
 pub use store_core;
+
+/// The backend name in errors and [`Capabilities::backend`](store_core::Capabilities::backend).
+///
+/// ```
+/// assert_eq!(store_redis::BACKEND, "redis");
+/// ```
+pub const BACKEND: &str = "redis";
+
+/// The URL schemes a [`RedisStore`] opens (see [`store_core::Open`]): one
+/// server over TCP, over TLS (feature `tls`), or over a Unix socket.
+///
+/// ```
+/// assert_eq!(store_redis::SCHEMES[0], "redis");
+/// assert!(store_redis::SCHEMES.contains(&"rediss"));
+/// ```
+pub const SCHEMES: &[&str] = &["redis", "rediss", "redis+unix", "unix"];

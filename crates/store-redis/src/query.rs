@@ -1,6 +1,8 @@
-//! The Lua scripts that make each write one atomic step on the server.
+//! The database side of each operation: the data layout (bucket key
+//! names), the Lua scripts that make each write one atomic step on the
+//! server, running them, and reading their replies.
 //!
-//! Data layout under a bucket base `<prefix>:{<bucket>}:` (the braces are a
+//! Data layout under a bucket base `<namespace>:{<bucket>}:` (the braces are a
 //! Redis Cluster hash tag, so everything of one bucket lives in one slot):
 //!
 //! - `<base>e:<key>`: a string: a 40-byte ASCII header, the owner, the
@@ -19,7 +21,16 @@
 //! Scripts reply with an array whose first element is a status word. The
 //! server's `TIME` decides expiry (one clock for every client).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+
+use futures::future::try_join_all;
+use redis::{ErrorKind as RedisKind, ServerErrorKind, Value};
+use store_core::{Error, Expiry, Key, Operation, Owner, Result, Version, validate};
+
+use crate::BACKEND;
+use crate::codec::{FOREIGN_STRING, FOREIGN_TYPE};
+use crate::connect::RedisStore;
+use crate::error::{bad_reply, classify, foreign};
 
 /// A script's source and its SHA-1 (for `EVALSHA`).
 pub(crate) struct Lua {
@@ -239,3 +250,184 @@ return n
 "#
     ))
 });
+
+/// The Redis key names of one bucket (one hash slot).
+pub(crate) struct Bucket {
+    /// `<namespace>:{<bucket>}:e:`, followed by the key.
+    pub(crate) entries: Box<str>,
+    /// `<namespace>:{<bucket>}:o:`, followed by the owner.
+    pub(crate) owners: Box<str>,
+    /// `<namespace>:{<bucket>}:n`, the version counter.
+    pub(crate) counter: Box<str>,
+}
+
+/// The key names of `buckets` buckets under `namespace`.
+pub(crate) fn bases(namespace: &str, buckets: u16) -> Arc<[Bucket]> {
+    (0..buckets)
+        .map(|b| Bucket {
+            entries: format!("{namespace}:{{{b}}}:e:").into(),
+            owners: format!("{namespace}:{{{b}}}:o:").into(),
+            counter: format!("{namespace}:{{{b}}}:n").into(),
+        })
+        .collect()
+}
+
+/// The Redis key of `key`'s entry in `bucket`.
+pub(crate) fn entry_key(bucket: &Bucket, key: &Key) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.entries.len() + key.as_str().len());
+    k.extend_from_slice(bucket.entries.as_bytes());
+    k.extend_from_slice(key.as_str().as_bytes());
+    k
+}
+
+/// FNV-1a: a stable hash (part of the data layout) choosing a key's bucket.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+impl RedisStore {
+    /// The bucket that holds `key`.
+    pub(crate) fn base_of(&self, key: &Key) -> &Bucket {
+        &self.bases[self.bucket_of(key)]
+    }
+
+    /// The index of the bucket that holds `key`.
+    pub(crate) fn bucket_of(&self, key: &Key) -> usize {
+        let n = self.bases.len();
+        if n == 1 {
+            0
+        } else {
+            (fnv1a(key.as_str().as_bytes()) % n as u64) as usize
+        }
+    }
+
+    /// Runs an owner script on the owner's set of every bucket, concurrently.
+    pub(crate) async fn on_owner_sets(
+        &self,
+        lua: &Lua,
+        owner: &Owner,
+        op: Operation,
+    ) -> Result<Vec<Value>> {
+        let calls = self.bases.iter().map(|base| async move {
+            let set = format!("{}{}", base.owners, owner.as_str());
+            let args: [&[u8]; 2] = [base.entries.as_bytes(), owner.as_str().as_bytes()];
+            self.eval(lua, &[set.as_bytes()], &args, op).await
+        });
+        try_join_all(calls).await
+    }
+
+    /// Runs `lua` by its hash, sending its source when the server does not
+    /// know it.
+    pub(crate) async fn eval(
+        &self,
+        lua: &Lua,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        op: Operation,
+    ) -> Result<Value> {
+        let mut conn = self.conn.clone();
+        let build = |verb: &str, script: &[u8]| {
+            let mut cmd = redis::cmd(verb);
+            cmd.arg(script).arg(keys.len());
+            for k in keys {
+                cmd.arg(*k);
+            }
+            for a in args {
+                cmd.arg(*a);
+            }
+            cmd
+        };
+        let first = build("EVALSHA", lua.hash.as_bytes())
+            .query_async(&mut conn)
+            .await;
+        match first {
+            // A restarted or flushed server forgot the script: send it whole
+            // (EVAL also caches it again).
+            Err(e) if e.kind() == RedisKind::Server(ServerErrorKind::NoScript) => {
+                build("EVAL", lua.source.as_bytes())
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| classify(e, op))
+            }
+            other => other.map_err(|e| classify(e, op)),
+        }
+    }
+}
+
+/// A script reply: a status word and its data.
+pub(crate) struct Reply {
+    pub(crate) status: Vec<u8>,
+    rest: std::vec::IntoIter<Value>,
+    op: Operation,
+}
+
+impl Reply {
+    pub(crate) fn new(value: Value, op: Operation) -> Result<Self> {
+        let Value::Array(items) = value else {
+            return Err(bad_reply(op));
+        };
+        let mut rest = items.into_iter();
+        let status = match rest.next() {
+            Some(Value::BulkString(s)) => s,
+            Some(Value::SimpleString(s)) => s.into_bytes(),
+            _ => return Err(bad_reply(op)),
+        };
+        Ok(Self { status, rest, op })
+    }
+
+    fn next_str(&mut self) -> Result<String> {
+        match self.rest.next() {
+            Some(Value::BulkString(s)) => String::from_utf8(s).map_err(|_| bad_reply(self.op)),
+            _ => Err(bad_reply(self.op)),
+        }
+    }
+
+    pub(crate) fn version(&mut self) -> Result<Version> {
+        let s = self.next_str()?;
+        s.parse::<u64>()
+            .map(Version::from_u64)
+            .map_err(|_| bad_reply(self.op))
+    }
+
+    /// The `InvalidInput` for an expiry not after the server's time.
+    pub(crate) fn past(&mut self, expires_at: Option<Expiry>, op: Operation) -> Error {
+        let now = self
+            .next_str()
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .and_then(|ms| Expiry::from_unix_millis(ms).ok());
+        match (expires_at, now) {
+            (Some(e), Some(now)) => match validate::expiry(e, now) {
+                Err(err) => err.in_context(BACKEND, op),
+                Ok(()) => bad_reply(op),
+            },
+            _ => bad_reply(op),
+        }
+    }
+
+    pub(crate) fn unexpected(&self, status: &[u8]) -> Error {
+        match status {
+            b"type" => foreign(self.op, FOREIGN_TYPE),
+            b"foreign" => foreign(self.op, FOREIGN_STRING),
+            _ => bad_reply(self.op),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_stable_and_tagged() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        let b = bases("app", 3);
+        assert_eq!(&*b[2].owners, "app:{2}:o:");
+        assert_eq!(&*b[2].counter, "app:{2}:n");
+        let key = Key::new("k").unwrap();
+        assert_eq!(entry_key(&b[0], &key), b"app:{0}:e:k");
+    }
+}

@@ -1,6 +1,6 @@
-//! The pieces of [`Store::scan`](store_core::Store::scan) that do not touch
-//! the server: the cursor tokens, the `SCAN` pattern, and reading the
-//! replies of `SCAN` and `CLUSTER SLOTS`.
+//! [`Store::scan`](store_core::Store::scan) on Redis: the cursor tokens,
+//! the `SCAN` pattern, reading the replies of `SCAN` and `CLUSTER SLOTS`,
+//! and the page itself (one `SCAN`, then the values it named).
 //!
 //! Cursor tokens:
 //!
@@ -10,8 +10,21 @@
 //!   `:`, an IPv6 address), and that node's `SCAN` cursor. The primaries
 //!   are scanned one after the other in ascending (host, port) order.
 
+use std::collections::{BTreeMap, HashSet};
+
+use bytes::Bytes;
+use futures::future::try_join_all;
+#[cfg(feature = "cluster")]
+use redis::ErrorKind as RedisKind;
 use redis::Value;
-use store_core::ScanCursor;
+use store_core::scan::foreign_cursor;
+use store_core::{Error, ErrorKind, Key, Operation, Result, ScanCursor, ScanPage};
+
+use crate::BACKEND;
+use crate::codec::decode_entry;
+use crate::connect::{Conn, RedisStore};
+use crate::error::classify;
+use crate::query::entry_key;
 
 /// The tag of single-server cursors.
 const SINGLE_TAG: &str = "r:";
@@ -70,13 +83,13 @@ pub(crate) fn parse_cluster(token: &ScanCursor) -> Option<(Node, u64)> {
     Some((node, node_cursor(cursor.as_bytes())?))
 }
 
-/// The `SCAN` `MATCH` pattern of every entry name under `prefix`:
-/// `<prefix>:{*}:e:*`, with the glob characters of the prefix escaped.
-/// Other names of the prefix may match too (an owner named `x}:e:y`); the
-/// caller checks each name.
-pub(crate) fn entry_pattern(prefix: &str) -> String {
-    let mut pattern = String::with_capacity(prefix.len() + 8);
-    for c in prefix.chars() {
+/// The `SCAN` `MATCH` pattern of every entry name under `namespace`:
+/// `<namespace>:{*}:e:*`, with the glob characters of the namespace
+/// escaped. Other names of the namespace may match too (an owner named
+/// `x}:e:y`); the caller checks each name.
+fn entry_pattern(namespace: &str) -> String {
+    let mut pattern = String::with_capacity(namespace.len() + 8);
+    for c in namespace.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {
             pattern.push('\\');
         }
@@ -158,6 +171,250 @@ pub(crate) fn primaries(reply: Value) -> Option<Primaries> {
     nodes.sort();
     nodes.dedup();
     Some(Primaries::Known(nodes))
+}
+
+impl RedisStore {
+    /// One page of [`Store::scan`](store_core::Store::scan): one `SCAN`,
+    /// then the values of the entries it named.
+    pub(crate) async fn scan_page(
+        &self,
+        cursor: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<ScanPage> {
+        let (names, next) = match &self.conn {
+            Conn::Single(_) => self.scan_single(cursor, limit).await?,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(conn) => self.scan_cluster(conn, cursor, limit).await?,
+        };
+        Ok(self.read_names(names).await?.with_next(next))
+    }
+
+    /// One `SCAN` on a single server: the names it found and the token of
+    /// the next page.
+    async fn scan_single(
+        &self,
+        token: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Vec<u8>>, Option<ScanCursor>)> {
+        let start = match token {
+            None => 0,
+            Some(t) => parse_single(t).ok_or_else(scan_cursor_error)?,
+        };
+        let mut conn = self.conn.clone();
+        let reply: Value = self
+            .scan_cmd(start, limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| classify(e, Operation::Scan))?;
+        let (next, names) = scan_reply(reply).ok_or_else(bad_scan_reply)?;
+        Ok((names, (next != 0).then(|| single(next))))
+    }
+
+    /// One `SCAN` on one primary of a cluster (the first one, by address,
+    /// without a token): the names it found and the token of the next page,
+    /// which moves on to the next primary once this one is done.
+    #[cfg(feature = "cluster")]
+    async fn scan_cluster(
+        &self,
+        conn: &redis::cluster_async::ClusterConnection,
+        token: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Vec<u8>>, Option<ScanCursor>)> {
+        use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+
+        let (node, start) = match token {
+            Some(t) => parse_cluster(t).ok_or_else(scan_cursor_error)?,
+            None => match cluster_primaries(conn).await?.into_iter().next() {
+                Some(first) => (first, 0),
+                None => return Err(no_primaries()),
+            },
+        };
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: node.host.clone(),
+            port: node.port,
+        });
+        let reply = conn
+            .clone()
+            .route_command(self.scan_cmd(start, limit), routing)
+            .await
+            .map_err(|e| match e.kind() {
+                // The driver has no connection to that address: the node
+                // left the cluster, or this process does not know it yet.
+                RedisKind::Client | RedisKind::ClusterConnectionNotFound => Error::new(
+                    ErrorKind::Unavailable,
+                    "the Redis Cluster node named by the scan cursor is not connected (it may \
+                     have left the cluster): retry, or restart the scan",
+                )
+                .in_context(BACKEND, Operation::Scan)
+                .with_source(e),
+                _ => classify(e, Operation::Scan),
+            })?;
+        let (next, names) = scan_reply(reply).ok_or_else(bad_scan_reply)?;
+        let next = if next != 0 {
+            Some(cluster(&node, next))
+        } else {
+            // The primary after this one; a node that joined in between
+            // and sorts before it is not scanned.
+            cluster_primaries(conn)
+                .await?
+                .into_iter()
+                .find(|n| *n > node)
+                .map(|n| cluster(&n, 0))
+        };
+        Ok((names, next))
+    }
+
+    fn scan_cmd(&self, start: u64, limit: usize) -> redis::Cmd {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(start)
+            .arg("MATCH")
+            .arg(entry_pattern(self.namespace()))
+            .arg("COUNT")
+            .arg(limit);
+        cmd
+    }
+
+    /// What a name found by `SCAN` is to this store.
+    fn name_of(&self, name: &[u8]) -> Name {
+        let Some(rest) = name
+            .strip_prefix(self.namespace().as_bytes())
+            .and_then(|r| r.strip_prefix(b":{"))
+        else {
+            return Name::Other;
+        };
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || !rest[digits..].starts_with(b"}:e:") {
+            // Another name of the namespace whose end matched the pattern
+            // (an owner set of an owner like `x}:e:y`).
+            return Name::Other;
+        }
+        let key = std::str::from_utf8(&rest[digits + 4..])
+            .ok()
+            .and_then(|k| Key::new(k).ok());
+        match key {
+            // Where this store would put that key: an entry.
+            Some(key) if entry_key(self.base_of(&key), &key) == name => {
+                let bucket = self.bucket_of(&key);
+                Name::Entry(key, bucket)
+            }
+            // Shaped like an entry of this namespace but not where this
+            // store puts one (another bucket count, an invalid key).
+            _ => Name::Misplaced,
+        }
+    }
+
+    /// Reads the entries named by one `SCAN`: one pipeline of `GET`s on a
+    /// single server; on a cluster one pipeline per bucket (a bucket is
+    /// one hash slot), concurrently.
+    async fn read_names(&self, names: Vec<Vec<u8>>) -> Result<ScanPage> {
+        let op = Operation::Scan;
+        let mut unreadable = Vec::new();
+        let mut groups: BTreeMap<usize, Vec<(Key, Vec<u8>)>> = BTreeMap::new();
+        let mut seen = HashSet::with_capacity(names.len());
+        for name in names {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            match self.name_of(&name) {
+                Name::Entry(key, bucket) => {
+                    let group = if self.caps.cluster { bucket } else { 0 };
+                    groups.entry(group).or_default().push((key, name));
+                }
+                Name::Misplaced => unreadable.push(String::from_utf8_lossy(&name).into_owned()),
+                Name::Other => {}
+            }
+        }
+        let reads = groups.into_values().map(|group| async move {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for (_, name) in &group {
+                pipe.cmd("GET").arg(name);
+            }
+            let mut conn = self.conn.clone();
+            let values: Vec<Value> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| classify(e, op))?;
+            if values.len() != group.len() {
+                return Err(bad_scan_reply());
+            }
+            Ok::<_, Error>(group.into_iter().zip(values))
+        });
+        let mut entries = Vec::new();
+        for ((key, name), value) in try_join_all(reads).await?.into_iter().flatten() {
+            match value {
+                // Deleted or expired since the SCAN.
+                Value::Nil => {}
+                Value::BulkString(blob) => match decode_entry(Bytes::from(blob), op) {
+                    Ok(entry) => entries.push((key, entry)),
+                    Err(_) => unreadable.push(String::from_utf8_lossy(&name).into_owned()),
+                },
+                Value::ServerError(e) if e.code() == "WRONGTYPE" => {
+                    unreadable.push(String::from_utf8_lossy(&name).into_owned());
+                }
+                Value::ServerError(e) => return Err(classify(e.into(), op)),
+                _ => return Err(bad_scan_reply()),
+            }
+        }
+        Ok(ScanPage::new(entries).with_unreadable(unreadable))
+    }
+}
+
+/// A name `SCAN` found under the namespace, as [`RedisStore::name_of`] sees it.
+enum Name {
+    /// The entry of a key, in that bucket.
+    Entry(Key, usize),
+    /// Shaped like an entry name of this namespace, but not one this store
+    /// can read.
+    Misplaced,
+    /// Not an entry name (matched the pattern by accident).
+    Other,
+}
+
+/// The primaries of the cluster, in ascending order of address.
+#[cfg(feature = "cluster")]
+async fn cluster_primaries(conn: &redis::cluster_async::ClusterConnection) -> Result<Vec<Node>> {
+    use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("SLOTS");
+    let reply = conn
+        .clone()
+        .route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
+        .await
+        .map_err(|e| classify(e, Operation::Scan))?;
+    match primaries(reply) {
+        Some(Primaries::Known(nodes)) if !nodes.is_empty() => Ok(nodes),
+        Some(Primaries::Known(_)) => Err(no_primaries()),
+        Some(Primaries::Unaddressable) => Err(Error::new(
+            ErrorKind::Backend,
+            "the Redis Cluster announces a primary without an address (CLUSTER SLOTS gives \
+             no endpoint, `?` or a wildcard address), so a scan cannot reach it",
+        )
+        .in_context(BACKEND, Operation::Scan)),
+        None => Err(bad_scan_reply()),
+    }
+}
+
+#[cfg(feature = "cluster")]
+fn no_primaries() -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        "the Redis Cluster reports no primary serving slots",
+    )
+    .in_context(BACKEND, Operation::Scan)
+}
+
+fn scan_cursor_error() -> Error {
+    foreign_cursor().in_context(BACKEND, Operation::Scan)
+}
+
+fn bad_scan_reply() -> Error {
+    Error::new(
+        ErrorKind::Backend,
+        "unexpected reply to SCAN, GET or CLUSTER SLOTS",
+    )
+    .in_context(BACKEND, Operation::Scan)
 }
 
 #[cfg(test)]
@@ -259,5 +516,62 @@ mod tests {
             assert_eq!(primaries(reply), Some(Primaries::Unaddressable));
         }
         assert_eq!(primaries(Value::Int(1)), None);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Property-based tests of the scan cursor tokens: any text is parsed
+    //! or refused without a panic, and tokens made by the store parse back.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        /// Single-server scan cursors: `r:` and a `u64` in decimal digits,
+        /// nothing else; tokens made by the store parse back.
+        #[test]
+        fn single_server_cursor_tokens(token in prop_oneof![
+            "\\PC{0,24}",
+            "r:[0-9]{0,22}",
+            "r:[0-9+ -]{0,6}",
+            any::<u64>().prop_map(|n| format!("r:{n}")),
+        ], n in any::<u64>()) {
+            let parsed = parse_single(&ScanCursor::new(token.clone()));
+            let expected = token
+                .strip_prefix("r:")
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<u128>().ok())
+                .and_then(|d| u64::try_from(d).ok());
+            prop_assert_eq!(parsed, expected);
+            prop_assert_eq!(parse_single(&single(n)), Some(n));
+        }
+    }
+
+    #[cfg(feature = "cluster")]
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+        /// Cluster cursor tokens: any text is parsed or refused without a
+        /// panic; tokens made by the store (hosts with `:`, IPv6, multi-byte
+        /// characters) parse back exactly.
+        #[test]
+        fn cluster_cursor_tokens(
+            token in prop_oneof!["\\PC{0,30}", "rc:[^\\x00]{0,10}:[0-9]{0,6}:[0-9]{0,21}"],
+            host in "[^\\p{Cc}]{1,20}",
+            port in any::<u16>(),
+            n in any::<u64>(),
+        ) {
+            if let Some((node, c)) = parse_cluster(&ScanCursor::new(token.clone())) {
+                prop_assert!(token.starts_with("rc:") && !node.host.is_empty());
+                let remade = cluster(&node, c);
+                prop_assert_eq!(parse_cluster(&remade), Some((node, c)));
+            }
+            let node = Node { host, port };
+            prop_assert_eq!(parse_cluster(&cluster(&node, n)), Some((node, n)));
+        }
     }
 }

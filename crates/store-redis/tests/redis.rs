@@ -181,8 +181,8 @@ async fn shared() -> Option<(RedisStore, redis::aio::MultiplexedConnection)> {
     let store = RedisStore::connect(&url)
         .await
         .expect("connect")
-        .with_prefix(store_conformance::random_namespace())
-        .expect("prefix");
+        .with_namespace(store_conformance::random_namespace())
+        .expect("namespace");
     let raw = redis::Client::open(url.as_str())
         .expect("client")
         .get_multiplexed_async_connection()
@@ -216,7 +216,7 @@ mod redis_single {
         };
         let config = RedisConfig::default()
             .connection_timeout(Duration::from_millis(200))
-            .response_timeout(Duration::from_millis(200))
+            .operation_timeout(Duration::from_millis(200))
             .reconnect_retries(1);
         let store = RedisStore::connect_with(&server.url(), config)
             .await
@@ -244,9 +244,9 @@ mod redis_single {
 
     /// With the default config, a killed server makes every `get`, `put`
     /// and `touch` fail with a retryable `Unavailable` within the
-    /// connection timeout, although the reconnect schedule (6 attempts,
-    /// backoff from 100 ms) lasts longer: a call waits for the reconnection
-    /// no longer than that. After a restart on the same port the same store
+    /// operation timeout (5 s, as the connection timeout), although the
+    /// reconnect schedule (6 attempts, backoff from 100 ms) lasts longer: a
+    /// call waits for the reconnection no longer than that. After a restart on the same port the same store
     /// object works again by itself.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_server_down_every_call_fails_within_the_connection_timeout() {
@@ -308,8 +308,8 @@ mod redis_single {
         let store = RedisStore::connect(&server.url())
             .await
             .expect("connect")
-            .with_prefix("app:sessions")
-            .expect("prefix");
+            .with_namespace("app:sessions")
+            .expect("namespace");
         let bob = owner("bob");
         for i in 0..20 {
             let opts = PutOptions::new(PutMode::Create)
@@ -452,7 +452,7 @@ mod redis_single {
         let Some((store, mut raw)) = shared().await else {
             return;
         };
-        let base = format!("{}:{{0}}:e:", store.prefix());
+        let base = format!("{}:{{0}}:e:", store.namespace());
         let _: () = raw_cmd(&mut raw, &["SET", &format!("{base}string"), "plain"]).await;
         let _: () = raw_cmd(&mut raw, &["HSET", &format!("{base}hash"), "name", "x"]).await;
         let bad_version = format!("s1{}{}000", "x".repeat(20), "-".repeat(15));
@@ -496,7 +496,7 @@ mod redis_single {
         let Some((store, mut raw)) = shared().await else {
             return;
         };
-        let set = |o: &str| format!("{}:{{0}}:o:{o}", store.prefix());
+        let set = |o: &str| format!("{}:{{0}}:o:{o}", store.namespace());
         let (ann, ben) = (owner("ann"), owner("ben"));
         let owned = |o: &Owner, secs: u64| {
             PutOptions::new(PutMode::Upsert)
@@ -615,8 +615,8 @@ mod redis_cluster {
         let store = RedisStore::connect_cluster(nodes.iter().copied())
             .await
             .expect("connect")
-            .with_prefix(store_conformance::random_namespace())
-            .expect("prefix");
+            .with_namespace(store_conformance::random_namespace())
+            .expect("namespace");
         assert!(store.capabilities().cluster);
         let carol = owner("carol");
         for i in 0..64 {
@@ -636,7 +636,7 @@ mod redis_cluster {
             let (_, keys): (String, Vec<String>) = redis::cmd("SCAN")
                 .arg(0)
                 .arg("MATCH")
-                .arg(format!("{}:*", store.prefix()))
+                .arg(format!("{}:*", store.namespace()))
                 .arg("COUNT")
                 .arg(10_000)
                 .query_async(&mut raw)

@@ -29,7 +29,7 @@ struct Backend {
 #[store_core::async_trait]
 impl TestBackend for Backend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        Ok(Arc::new(self.root.with_prefix(namespace)?))
+        Ok(Arc::new(self.root.with_namespace(namespace)?))
     }
 
     fn clock(&self) -> TestClock {
@@ -43,8 +43,8 @@ async fn single(buckets: u16) -> Option<RedisStore> {
     let store = RedisStore::connect_with(&url, RedisConfig::default().buckets(buckets))
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test Redis server: {e}"))
-        .with_prefix(random_namespace())
-        .expect("prefix");
+        .with_namespace(random_namespace())
+        .expect("namespace");
     Some(store)
 }
 
@@ -54,8 +54,8 @@ async fn cluster() -> Option<RedisStore> {
     let store = RedisStore::connect_cluster(urls.split(',').map(str::trim))
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test Redis Cluster: {e}"))
-        .with_prefix(random_namespace())
-        .expect("prefix");
+        .with_namespace(random_namespace())
+        .expect("namespace");
     assert!(store.buckets() > 1);
     Some(store)
 }
@@ -199,7 +199,7 @@ async fn foreign_data_is_unreadable<C>(store: RedisStore, raw: &mut C)
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let prefix = store.prefix().to_owned();
+    let prefix = store.namespace().to_owned();
     let name = |bucket: u16, key: &str| format!("{prefix}:{{{bucket}}}:e:{key}");
     // An owner whose set's name matches the `SCAN` pattern.
     let odd = Owner::new("x}:e:y").expect("owner");
@@ -284,8 +284,8 @@ async fn redis_scan_prefix_with_glob_characters() {
         return;
     };
     let ns = random_namespace();
-    let store = base.with_prefix(format!("{ns}*?[a]\\")).expect("prefix");
-    let near = base.with_prefix(format!("{ns}xy[a]\\")).expect("prefix");
+    let store = base.with_namespace(format!("{ns}*?[a]\\")).expect("namespace");
+    let near = base.with_namespace(format!("{ns}xy[a]\\")).expect("namespace");
     for s in [&store, &near] {
         for i in 0..5 {
             let key = Key::new(format!("k{i}")).expect("key");
@@ -346,8 +346,8 @@ async fn redis_cluster_scan_resumes_on_a_new_connection() {
         let store = RedisStore::connect_cluster(urls.split(',').map(str::trim))
             .await
             .expect("connect")
-            .with_prefix(first.prefix())
-            .expect("prefix");
+            .with_namespace(first.namespace())
+            .expect("namespace");
         let token = cursor.take().map(ScanCursor::new);
         let page = store.scan(token.as_ref(), 20).await.expect("scan");
         pages += 1;
