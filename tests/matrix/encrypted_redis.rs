@@ -19,14 +19,14 @@ struct EncryptedRedisBackend {
 #[async_trait::async_trait]
 impl TestBackend for EncryptedRedisBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        let inner = self.root.with_prefix(namespace)?;
+        let inner = self.root.with_namespace(namespace)?;
         Ok(Arc::new(EncryptedStore::new(inner, self.keyring.clone())))
     }
 
     async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
         let inner = RedisStore::connect(&self.url)
             .await?
-            .with_prefix(namespace)?;
+            .with_namespace(namespace)?;
         Ok(Arc::new(EncryptedStore::new(inner, self.keyring.clone())))
     }
 

@@ -94,7 +94,7 @@ struct StackedRedis {
 impl TestBackend for StackedRedis {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
         let encrypted =
-            EncryptedStore::new(self.root.with_prefix(namespace)?, self.keyring.clone());
+            EncryptedStore::new(self.root.with_namespace(namespace)?, self.keyring.clone());
         let policy = RetryPolicy::default().base_delay(Duration::from_millis(5));
         let cache = self.caches.get(namespace, CacheConfig::default);
         let cached = CachedStore::new(RetryStore::new(encrypted, policy), cache);

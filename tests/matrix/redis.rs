@@ -9,7 +9,7 @@ use store_core::{Result, Store};
 use store_redis::RedisStore;
 
 /// One connection shared by the tests of this row; each test gets its own
-/// random prefix on it.
+/// random namespace on it.
 #[derive(Debug)]
 pub(crate) struct RedisBackend {
     root: RedisStore,
@@ -29,12 +29,12 @@ impl RedisBackend {
 #[async_trait::async_trait]
 impl TestBackend for RedisBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        Ok(Arc::new(self.root.with_prefix(namespace)?))
+        Ok(Arc::new(self.root.with_namespace(namespace)?))
     }
 
     async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
         let store = RedisStore::connect(&self.url).await?;
-        Ok(Arc::new(store.with_prefix(namespace)?))
+        Ok(Arc::new(store.with_namespace(namespace)?))
     }
 
     fn clock(&self) -> TestClock {

@@ -9,7 +9,7 @@ use store_core::{Result, Store};
 use store_redis::RedisStore;
 
 /// One cluster connection shared by the tests of this row; each test gets
-/// its own random prefix on it.
+/// its own random namespace on it.
 #[derive(Debug)]
 pub(crate) struct RedisClusterBackend {
     root: RedisStore,
@@ -30,12 +30,12 @@ impl RedisClusterBackend {
 #[async_trait::async_trait]
 impl TestBackend for RedisClusterBackend {
     async fn open(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        Ok(Arc::new(self.root.with_prefix(namespace)?))
+        Ok(Arc::new(self.root.with_namespace(namespace)?))
     }
 
     async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
         let store = RedisStore::connect_cluster(self.urls.split(',').map(str::trim)).await?;
-        Ok(Arc::new(store.with_prefix(namespace)?))
+        Ok(Arc::new(store.with_namespace(namespace)?))
     }
 
     fn clock(&self) -> TestClock {

@@ -36,7 +36,7 @@ async fn a_write_in_one_process_invalidates_the_others() {
         let store = RedisStore::connect(&url)
             .await
             .unwrap()
-            .with_prefix(&namespace)
+            .with_namespace(&namespace)
             .unwrap();
         processes.push(CachedStore::new(store, cache));
     }

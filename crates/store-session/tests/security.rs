@@ -687,9 +687,9 @@ async fn redis_prefixes_are_sealed_for_sessions() {
         .await
         .expect("connect");
     let ns = store_conformance::random_namespace();
-    let app = base.with_prefix(&ns).unwrap();
-    let nested = base.with_prefix(format!("{ns}:tenant2")).unwrap();
-    let longer = base.with_prefix(format!("{ns}x")).unwrap();
+    let app = base.with_namespace(&ns).unwrap();
+    let nested = base.with_namespace(format!("{ns}:tenant2")).unwrap();
+    let longer = base.with_namespace(format!("{ns}x")).unwrap();
     all_pairs(vec![
         (
             Arc::new(app.clone()),
