@@ -284,8 +284,12 @@ async fn redis_scan_prefix_with_glob_characters() {
         return;
     };
     let ns = random_namespace();
-    let store = base.with_namespace(format!("{ns}*?[a]\\")).expect("namespace");
-    let near = base.with_namespace(format!("{ns}xy[a]\\")).expect("namespace");
+    let store = base
+        .with_namespace(format!("{ns}*?[a]\\"))
+        .expect("namespace");
+    let near = base
+        .with_namespace(format!("{ns}xy[a]\\"))
+        .expect("namespace");
     for s in [&store, &near] {
         for i in 0..5 {
             let key = Key::new(format!("k{i}")).expect("key");
