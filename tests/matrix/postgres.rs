@@ -5,11 +5,11 @@
 
 use store_conformance::provision::{Service, service_url};
 use store_core::ManualClock;
-use store_sqlx::{PostgresConfig, PostgresStore};
+use store_sqlx::{PostgresConfig, PostgresStore, sqlx};
 
 use crate::sql::SqlBackend;
 
-async fn provision() -> Option<SqlBackend<PostgresStore>> {
+async fn provision() -> Option<SqlBackend<sqlx::Postgres>> {
     let url = service_url(Service::Postgres).await?;
     let clock = ManualClock::starting_now();
     let config = PostgresConfig::default().clock(clock.clone());

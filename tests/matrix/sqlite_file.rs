@@ -2,11 +2,11 @@
 //! file per test, with a manual clock. Each namespace is a table.
 
 use store_core::ManualClock;
-use store_sqlx::{SqliteConfig, SqliteStore};
+use store_sqlx::{SqliteConfig, SqliteStore, sqlx};
 
 use crate::sql::SqlBackend;
 
-async fn provision() -> Option<SqlBackend<SqliteStore>> {
+async fn provision() -> Option<SqlBackend<sqlx::Sqlite>> {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}", dir.path().join("matrix.db").display());
     let clock = ManualClock::starting_now();

@@ -2,11 +2,11 @@
 //! clock. Each namespace is a table.
 
 use store_core::ManualClock;
-use store_sqlx::{SqliteConfig, SqliteStore};
+use store_sqlx::{SqliteConfig, SqliteStore, sqlx};
 
 use crate::sql::SqlBackend;
 
-async fn provision() -> Option<SqlBackend<SqliteStore>> {
+async fn provision() -> Option<SqlBackend<sqlx::Sqlite>> {
     let clock = ManualClock::starting_now();
     let config = SqliteConfig::default().clock(clock.clone());
     let root = SqliteStore::connect_with("sqlite::memory:", config)

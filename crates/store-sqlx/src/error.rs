@@ -10,7 +10,7 @@ use store_core::{Error, ErrorKind, Operation};
 
 /// What a database error code means for the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CodeMeaning {
+pub struct CodeMeaning {
     pub(crate) kind: ErrorKind,
     pub(crate) message: &'static str,
 }
@@ -129,7 +129,7 @@ pub(crate) fn classify(
         | sqlx::Error::ColumnIndexOutOfBounds { .. }
         | sqlx::Error::TypeNotFound { .. }) => Error::new(
             ErrorKind::Encoding,
-            "a row does not have the shape of a store table (was the table created by migrate()?)",
+            "a row does not have the shape of a store table (was the table created by setup()?)",
         )
         .with_source(e),
         e @ sqlx::Error::InvalidArgument(_) => {

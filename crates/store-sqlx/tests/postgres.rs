@@ -1,5 +1,5 @@
 //! Tests of `PostgresStore` beyond the conformance suite, on real servers:
-//! concurrent `migrate()` on a fresh database, a server restarted under a
+//! concurrent `setup()` on a fresh database, a server restarted under a
 //! live pool, exact `timestamptz` expiry, batched concurrent purges, the
 //! pool timeout, and clear errors for a missing or foreign table, bad names,
 //! an unreachable server and corrupt rows.
@@ -77,8 +77,8 @@ impl FreshDatabase {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_migrate_concurrently_on_a_fresh_database() {
-    let Some(server) = shared_url("postgres_migrate_concurrently").await else {
+async fn postgres_setup_concurrently_on_a_fresh_database() {
+    let Some(server) = shared_url("postgres_setup_concurrently").await else {
         return;
     };
     let db = FreshDatabase::create(&server).await;
@@ -87,9 +87,11 @@ async fn postgres_migrate_concurrently_on_a_fresh_database() {
             let url = db.url.clone();
             tokio::spawn(async move {
                 // One pool per task: as many processes starting at once.
-                let config = PostgresConfig::default().schema("auth").table("sessions");
+                let config = PostgresConfig::default()
+                    .schema("auth")
+                    .namespace("sessions");
                 let store = PostgresStore::connect_with(&url, config).await?;
-                store.migrate().await?;
+                store.setup().await?;
                 store.pool().close().await;
                 Ok::<_, store_core::Error>(())
             })
@@ -98,7 +100,7 @@ async fn postgres_migrate_concurrently_on_a_fresh_database() {
     for task in tasks {
         task.await
             .unwrap()
-            .expect("every concurrent migrate succeeds");
+            .expect("every concurrent setup succeeds");
     }
     let pool = PgPoolOptions::new().connect(&db.url).await.unwrap();
     let tables: Vec<(String, String)> = sqlx::query_as(
@@ -118,10 +120,12 @@ async fn postgres_migrate_concurrently_on_a_fresh_database() {
     // And once more on the migrated database: still a no-op.
     let store = PostgresStore::with_config(
         pool.clone(),
-        PostgresConfig::default().schema("auth").table("sessions"),
+        PostgresConfig::default()
+            .schema("auth")
+            .namespace("sessions"),
     )
     .unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     store
         .put(&key("k"), "v".into(), PutOptions::default())
         .await
@@ -135,10 +139,11 @@ async fn postgres_expiry_is_an_exact_timestamptz() {
     let Some(url) = shared_url("postgres_expiry").await else {
         return;
     };
-    let store = PostgresStore::connect_with(&url, PostgresConfig::default().table(unique("exact")))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store =
+        PostgresStore::connect_with(&url, PostgresConfig::default().namespace(unique("exact")))
+            .await
+            .unwrap();
+    store.setup().await.unwrap();
     let at = Expiry::from_unix_millis(SystemClock.now().as_unix_millis() + 3_600_123).unwrap();
     let opts = PutOptions::default().expires_at(at);
     store.put(&key("k"), "v".into(), opts).await.unwrap();
@@ -148,7 +153,7 @@ async fn postgres_expiry_is_an_exact_timestamptz() {
     );
     let sql = format!(
         "SELECT (extract(epoch FROM expires_at) * 1000)::bigint, pg_typeof(expires_at)::text FROM {}",
-        store.table()
+        store.namespace()
     );
     let (millis, ty): (i64, String) = sqlx::query_as(&sql).fetch_one(store.pool()).await.unwrap();
     assert_eq!(millis, at.as_unix_millis());
@@ -162,16 +167,16 @@ async fn postgres_concurrent_purges_count_each_row_once() {
     };
     let clock = ManualClock::starting_now();
     let config = PostgresConfig::default()
-        .table(unique("purge"))
+        .namespace(unique("purge"))
         .purge_batch(100)
         .clock(clock.clone());
     let store = PostgresStore::connect_with(&url, config).await.unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     let soon = clock.now().checked_add(Duration::from_secs(1)).unwrap();
     let sql = format!(
         "INSERT INTO {} (key, value, version, expires_at) \
          SELECT 'k' || i, '\\x00', i, to_timestamp($1::bigint / 1000.0) FROM generate_series(1, 2500) i",
-        store.table()
+        store.namespace()
     );
     sqlx::query(&sql)
         .bind(soon.as_unix_millis())
@@ -214,10 +219,10 @@ async fn postgres_pool_timeout_is_unavailable_and_names_the_pool() {
         .unwrap();
     let store = PostgresStore::with_config(
         pool.clone(),
-        PostgresConfig::default().table(unique("pool")),
+        PostgresConfig::default().namespace(unique("pool")),
     )
     .unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     let held = pool.acquire().await.unwrap();
     let err = store.get(&key("k")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
@@ -232,9 +237,10 @@ async fn postgres_missing_and_foreign_tables_are_config_errors() {
     let Some(url) = shared_url("postgres_tables").await else {
         return;
     };
-    let store = PostgresStore::connect_with(&url, PostgresConfig::default().table(unique("never")))
-        .await
-        .unwrap();
+    let store =
+        PostgresStore::connect_with(&url, PostgresConfig::default().namespace(unique("never")))
+            .await
+            .unwrap();
     for err in [
         store.get(&key("k")).await.unwrap_err(),
         store
@@ -244,7 +250,7 @@ async fn postgres_missing_and_foreign_tables_are_config_errors() {
         store.delete_expired().await.unwrap_err(),
     ] {
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
-        assert!(err.message().contains("call migrate()"), "{err}");
+        assert!(err.message().contains("call setup()"), "{err}");
     }
 
     // A table of another library under the name we were given.
@@ -253,8 +259,8 @@ async fn postgres_missing_and_foreign_tables_are_config_errors() {
         "CREATE TABLE {foreign} (id text PRIMARY KEY, data bytea, expiry_date timestamptz)"
     );
     sqlx::query(&ddl).execute(store.pool()).await.unwrap();
-    let other = store.with_table(&foreign).unwrap();
-    let err = other.migrate().await.unwrap_err();
+    let other = store.with_namespace(&foreign).unwrap();
+    let err = other.setup().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     assert!(
         err.message().contains(&format!("public.{foreign}")),
@@ -276,10 +282,10 @@ async fn postgres_corrupt_rows_are_encoding_errors_for_that_key_only() {
         return;
     };
     let store =
-        PostgresStore::connect_with(&url, PostgresConfig::default().table(unique("corrupt")))
+        PostgresStore::connect_with(&url, PostgresConfig::default().namespace(unique("corrupt")))
             .await
             .unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     store
         .put(
             &key("good"),
@@ -292,7 +298,7 @@ async fn postgres_corrupt_rows_are_encoding_errors_for_that_key_only() {
         "INSERT INTO {} (key, value, version, expires_at, owner) VALUES \
          ('far', '\\x00', 1, '12000-01-01T00:00:00Z', NULL), ('empty-owner', '\\x00', 2, NULL, ''), \
          ('inf', '\\x00', 3, 'infinity', NULL)",
-        store.table()
+        store.namespace()
     );
     sqlx::query(&sql).execute(store.pool()).await.unwrap();
     for bad in ["far", "empty-owner", "inf"] {
@@ -317,9 +323,9 @@ async fn postgres_corrupt_rows_are_encoding_errors_for_that_key_only() {
 async fn postgres_bad_names_and_urls_are_config_errors_without_the_password() {
     let lazy = sqlx::PgPool::connect_lazy("postgres://app:hunter2@127.0.0.1:1/db").unwrap();
     for config in [
-        PostgresConfig::default().table("Sessions"),
-        PostgresConfig::default().table("a;drop table x"),
-        PostgresConfig::default().table("x".repeat(49)),
+        PostgresConfig::default().namespace("Sessions"),
+        PostgresConfig::default().namespace("a;drop table x"),
+        PostgresConfig::default().namespace("x".repeat(49)),
         PostgresConfig::default().schema("pg_catalog"),
         PostgresConfig::default().purge_batch(0),
         PostgresConfig::default().max_value_len(1),
@@ -465,7 +471,7 @@ async fn postgres_server_restarted_under_a_live_pool() {
             .await
             .unwrap(),
     );
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     let owner = Owner::new("u1").unwrap();
     let opts = || PutOptions::new(PutMode::Upsert).owner(Owner::new("u1").unwrap());
     store

@@ -1,5 +1,5 @@
 //! Tests of `SqliteStore` beyond the conformance suite: concurrent
-//! `migrate()` from separate pools, expiry stored as integer milliseconds,
+//! `setup()` from separate pools, expiry stored as integer milliseconds,
 //! writers from several pools on one file never failing with "database is
 //! locked", the busy timeout, versions that survive a reopen, in-memory
 //! databases, and clear errors for a missing or foreign table, bad names,
@@ -36,14 +36,14 @@ impl TempDb {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_file_migrate_concurrently_from_separate_pools() {
+async fn sqlite_file_setup_concurrently_from_separate_pools() {
     let db = TempDb::new();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let url = db.url();
             tokio::spawn(async move {
                 let store = SqliteStore::connect(&url).await?;
-                store.migrate().await?;
+                store.setup().await?;
                 store.pool().close().await;
                 Ok::<_, store_core::Error>(())
             })
@@ -52,7 +52,7 @@ async fn sqlite_file_migrate_concurrently_from_separate_pools() {
     for task in tasks {
         task.await
             .unwrap()
-            .expect("every concurrent migrate succeeds");
+            .expect("every concurrent setup succeeds");
     }
     let store = SqliteStore::connect(&db.url()).await.unwrap();
     let objects: Vec<(String, String)> = sqlx::query_as(
@@ -83,7 +83,7 @@ async fn sqlite_file_migrate_concurrently_from_separate_pools() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_expiry_is_stored_as_integer_milliseconds() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     let at = Expiry::from_unix_millis(SystemClock.now().as_unix_millis() + 3_600_123).unwrap();
     store
         .put(&key("k"), "v".into(), PutOptions::default().expires_at(at))
@@ -117,7 +117,7 @@ async fn sqlite_expiry_is_stored_as_integer_milliseconds() {
 async fn sqlite_writers_from_several_pools_never_see_a_locked_database() {
     let db = TempDb::new();
     let first = SqliteStore::connect(&db.url()).await.unwrap();
-    first.migrate().await.unwrap();
+    first.setup().await.unwrap();
     let counter = key("counter");
     first
         .put_typed(&counter, &0u64, PutOptions::default())
@@ -162,7 +162,7 @@ async fn sqlite_busy_timeout_then_unavailable_then_recovery() {
     let db = TempDb::new();
     let config = SqliteConfig::default().busy_timeout(Duration::from_millis(200));
     let store = SqliteStore::connect_with(&db.url(), config).await.unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     let mut other = SqliteConnection::connect(&db.url()).await.unwrap();
     let tx = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
     let err = store
@@ -180,10 +180,40 @@ async fn sqlite_busy_timeout_then_unavailable_then_recovery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_operation_timeout_bounds_a_whole_call() {
+    let db = TempDb::new();
+    let config = SqliteConfig::default()
+        .busy_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_millis(200));
+    let store = SqliteStore::connect_with(&db.url(), config).await.unwrap();
+    store.setup().await.unwrap();
+    let mut other = SqliteConnection::connect(&db.url()).await.unwrap();
+    let tx = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let started = std::time::Instant::now();
+    let err = store
+        .put(&key("k"), "v".into(), PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    assert!(err.message().contains("operation_timeout"), "{err}");
+    tx.commit().await.unwrap();
+    store
+        .put(&key("k"), "v".into(), PutOptions::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_versions_are_never_reused_across_reopens() {
     let db = TempDb::new();
     let store = SqliteStore::connect(&db.url()).await.unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     let first = store
         .put(&key("k"), "1".into(), PutOptions::default())
         .await
@@ -193,7 +223,7 @@ async fn sqlite_versions_are_never_reused_across_reopens() {
     store.pool().close().await;
 
     let store = SqliteStore::connect(&db.url()).await.unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     let again = store
         .put(&key("k"), "2".into(), PutOptions::new(PutMode::Create))
         .await
@@ -215,8 +245,8 @@ async fn sqlite_versions_are_never_reused_across_reopens() {
 async fn sqlite_memory_databases_are_private_and_not_shared() {
     let a = SqliteStore::connect("sqlite::memory:").await.unwrap();
     let b = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    a.migrate().await.unwrap();
-    b.migrate().await.unwrap();
+    a.setup().await.unwrap();
+    b.setup().await.unwrap();
     a.put(&key("k"), "a".into(), PutOptions::default())
         .await
         .unwrap();
@@ -242,16 +272,16 @@ async fn sqlite_missing_and_foreign_tables_are_config_errors() {
             .unwrap_err(),
     ] {
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
-        assert!(err.message().contains("call migrate()"), "{err}");
+        assert!(err.message().contains("call setup()"), "{err}");
     }
     sqlx::query("CREATE TABLE sessions (id TEXT PRIMARY KEY, data BLOB, expiry_date INTEGER)")
         .execute(store.pool())
         .await
         .unwrap();
     let err = store
-        .with_table("sessions")
+        .with_namespace("sessions")
         .unwrap()
-        .migrate()
+        .setup()
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
@@ -268,7 +298,7 @@ async fn sqlite_missing_and_foreign_tables_are_config_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_corrupt_rows_are_encoding_errors_for_that_key_only() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     store
         .put(&key("good"), "v".into(), PutOptions::default())
         .await
@@ -296,9 +326,9 @@ async fn sqlite_corrupt_rows_are_encoding_errors_for_that_key_only() {
 async fn sqlite_bad_names_urls_and_files_are_config_errors() {
     let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
     for config in [
-        SqliteConfig::default().table("Sessions"),
-        SqliteConfig::default().table("sqlite_master"),
-        SqliteConfig::default().table("x;drop"),
+        SqliteConfig::default().namespace("Sessions"),
+        SqliteConfig::default().namespace("sqlite_master"),
+        SqliteConfig::default().namespace("x;drop"),
         SqliteConfig::default().purge_batch(0),
         SqliteConfig::default().max_value_len(usize::MAX),
         SqliteConfig::default().max_connections(0),
@@ -322,7 +352,7 @@ async fn sqlite_purge_runs_in_batches() {
     let store = SqliteStore::connect_with("sqlite::memory:", config)
         .await
         .unwrap();
-    store.migrate().await.unwrap();
+    store.setup().await.unwrap();
     let soon = clock.now().checked_add(Duration::from_secs(1)).unwrap();
     for i in 0..50 {
         let k = Key::new(format!("k{i}")).unwrap();

@@ -64,7 +64,7 @@ async fn backends() -> Vec<(Arc<dyn Store>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
     let sqlite = store_sqlx::SqliteStore::connect(&url).await.unwrap();
-    sqlite.migrate().await.unwrap();
+    sqlite.setup().await.unwrap();
     vec![
         (Arc::new(MemoryStore::new()), None),
         (Arc::new(sqlite), Some(dir)),

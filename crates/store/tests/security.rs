@@ -163,10 +163,10 @@ async fn postgres_password_never_shown() {
     // Connected (the test server trusts every password).
     let url = with_password(&url, "postgres", path_and_query(&url));
     let table = namespace();
-    let store = PostgresStore::connect_with(&url, PostgresConfig::default().table(&table))
+    let store = PostgresStore::connect_with(&url, PostgresConfig::default().namespace(&table))
         .await
         .expect("connect with a password");
-    store.migrate().await.expect("migrate");
+    store.setup().await.expect("setup");
     roundtrip("PostgresStore", &store).await;
     check_debug("the Debug of a PostgresStore", &store);
     let opened = store::open_with(&url, OpenOptions::default().namespace(&table))

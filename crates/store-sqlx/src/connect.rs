@@ -1,0 +1,416 @@
+//! [`SqlStore`] ([`PostgresStore`], [`SqliteStore`]): constructors, the
+//! namespace, `setup()`, and [`Open`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::Pool;
+use store_core::{
+    Capabilities, Error, ErrorKind, Open, OpenOptions, Operation, Result, redact_url, within,
+};
+
+use crate::config::SqlConfig;
+use crate::error::PoolLimits;
+use crate::query::{Dialect, Statements};
+
+/// A [`Store`](store_core::Store) in one Postgres table, through a sqlx
+/// pool.
+///
+/// - **Schema** (`setup()`): `key text COLLATE "C" PRIMARY KEY`,
+///   `value bytea`, `version bigint` (from the table's own sequence, so a
+///   version is never handed out twice), `expires_at timestamptz` (NULL:
+///   never), `owner text`; partial indexes on `expires_at` and
+///   `(owner, key)`. `setup()` runs in one transaction under a Postgres
+///   advisory lock, and creates the schema when missing.
+/// - **One statement per call**: every [`PutMode`](store_core::PutMode) is
+///   a single `INSERT … ON CONFLICT` or `UPDATE … RETURNING` whose `WHERE`
+///   holds the whole condition, so concurrent writers are decided by the
+///   row lock. Only when a conditional statement changes nothing does a
+///   second, read-only query tell `NotFound` from `VersionMismatch`.
+/// - **One clock**: the store's [`Clock`](store_core::Clock) is bound as a
+///   parameter to every statement; the server's `now()` is never used.
+/// - **Cleanup**: `delete_expired` deletes in batches of `purge_batch`
+///   rows locked with `FOR UPDATE SKIP LOCKED`, so several processes can
+///   purge at once and each row is counted once.
+///
+/// ```no_run
+/// use store_core::{Key, PutMode, Store};
+/// use store_sqlx::PostgresStore;
+///
+/// # #[tokio::main] async fn main() -> store_core::Result<()> {
+/// let store = PostgresStore::connect("postgres://app@localhost/app").await?;
+/// store.setup().await?;
+/// let key = Key::new("session:1")?;
+/// store.put(&key, "data".into(), PutMode::Create.into()).await?;
+/// assert!(store.get(&key).await?.is_some());
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "postgres")]
+pub type PostgresStore = SqlStore<sqlx::Postgres>;
+
+/// A [`Store`](store_core::Store) in one SQLite table, through a sqlx
+/// pool.
+///
+/// - **Databases**: a file (`sqlite://path/to/app.db`, created when
+///   missing, in WAL mode with a busy timeout, so concurrent writers wait
+///   for each other instead of failing with "database is locked"), or
+///   memory (`sqlite::memory:`, one connection that lives as long as the
+///   store: the data goes with it).
+/// - **Schema** (`setup()`): `key TEXT PRIMARY KEY`, `value BLOB`,
+///   `version INTEGER`, `expires_at INTEGER` (milliseconds since the epoch,
+///   NULL: never, so comparisons are exact and indexed), `owner TEXT`;
+///   partial indexes on `expires_at` and `(owner, key)`. A one-row table
+///   `<table>_versions`, kept by two triggers, remembers the highest
+///   version ever written, so a version is never handed out twice, even
+///   after a delete. `setup()` runs in one `BEGIN IMMEDIATE` transaction.
+/// - **One statement per call**: every [`PutMode`](store_core::PutMode) is
+///   a single `INSERT … ON CONFLICT` or `UPDATE … RETURNING`; SQLite runs
+///   each write under the database's write lock, so the condition and the
+///   write are one step.
+/// - **One clock**: the store's [`Clock`](store_core::Clock) is bound as a
+///   parameter to every statement.
+///
+/// ```
+/// use store_core::{Key, PutMode, Store};
+/// use store_sqlx::SqliteStore;
+///
+/// # #[tokio::main] async fn main() -> store_core::Result<()> {
+/// let store = SqliteStore::connect("sqlite::memory:").await?;
+/// store.setup().await?;
+/// let key = Key::new("session:1")?;
+/// store.put(&key, "data".into(), PutMode::Create.into()).await?;
+/// assert_eq!(&store.get(&key).await?.unwrap().value[..], b"data");
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "sqlite")]
+pub type SqliteStore = SqlStore<sqlx::Sqlite>;
+
+/// A store in one table of database `D`, through a sqlx pool: use it as
+/// [`PostgresStore`] or [`SqliteStore`]. Cloning is cheap and shares the
+/// pool.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = store_sqlx::SqliteStore::connect("sqlite::memory:").await?;
+/// assert_eq!(store.namespace(), store_sqlx::DEFAULT_TABLE);
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct SqlStore<D: Dialect> {
+    pub(crate) pool: Pool<D>,
+    pub(crate) config: Arc<SqlConfig<D>>,
+    pub(crate) sql: Arc<Statements>,
+    pub(crate) limits: PoolLimits,
+    pub(crate) shared: bool,
+}
+
+impl<D: Dialect> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            config: Arc::clone(&self.config),
+            sql: Arc::clone(&self.sql),
+            limits: self.limits,
+            shared: self.shared,
+        }
+    }
+}
+
+impl<D: Dialect> fmt::Debug for SqlStore<D> {
+    /// Schema, table and pool size; never the connection options, which
+    /// hold the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(D::STORE_NAME)
+            .field("schema", &self.config.schema)
+            .field("table", &self.config.table)
+            .field("shared", &self.shared)
+            .field("max_connections", &self.limits.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Opens a pool on `url` and checks that one connection works, with
+    /// the default config (table [`DEFAULT_TABLE`](crate::DEFAULT_TABLE)).
+    /// Postgres: `postgres://user:password@host:port/db` with sqlx's query
+    /// options such as `sslmode`. SQLite: `sqlite://path/app.db` or
+    /// `sqlite:app.db` (created when missing; WAL mode with
+    /// `synchronous = NORMAL` and the config's busy timeout) or
+    /// `sqlite::memory:` (one connection). Call [`setup`](Self::setup) once
+    /// before the first use of a table.
+    ///
+    /// # Errors
+    /// `Config` for a URL of another scheme, a malformed URL, rejected
+    /// credentials, a file that cannot be opened, or (Postgres) a query
+    /// parameter sqlx does not know whose name says it holds a secret
+    /// (libpq's `sslpassword`: sqlx would log its value); `Unavailable`
+    /// when the server cannot be reached within the acquire timeout. The
+    /// URL's password never appears in the message.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("sqlite://{}", dir.path().join("app.db").display());
+    /// let store = store_sqlx::SqliteStore::connect(&url).await?;
+    /// store.setup().await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, SqlConfig::default()).await
+    }
+
+    /// [`connect`](Self::connect) with settings: pool size, acquire timeout
+    /// (and SQLite's busy timeout) apply to the new pool. An in-memory
+    /// SQLite database always has exactly one connection.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), and `Config` for an invalid config.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_sqlx::{SqliteConfig, SqliteStore};
+    /// let config = SqliteConfig::default().namespace("sessions");
+    /// let store = SqliteStore::connect_with("sqlite::memory:", config).await?;
+    /// assert_eq!(store.namespace(), "sessions");
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect_with(url: &str, config: SqlConfig<D>) -> Result<Self> {
+        let refuse = |message: String| {
+            Err(Error::new(ErrorKind::Config, message).in_context(D::BACKEND, Operation::Connect))
+        };
+        let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+        if !scheme.is_some_and(|s| D::SCHEMES.contains(&s.as_str())) {
+            return refuse(format!(
+                "{} is not a {} URL: use {}://",
+                redact_url(url),
+                D::BACKEND,
+                D::SCHEMES[0]
+            ));
+        }
+        config
+            .validate()
+            .map_err(|e| e.in_context(D::BACKEND, Operation::Connect))?;
+        if let Some(problem) = D::refuse_url(url) {
+            return refuse(format!("cannot connect to {}: {problem}", redact_url(url)));
+        }
+        let limits = PoolLimits {
+            max_connections: config.max_connections,
+            acquire_timeout: config.acquire_timeout,
+        };
+        let (pool, shared) = D::open_pool(url, &config).await.map_err(|e| {
+            let e = crate::error::classify(e, D::BACKEND, Operation::Connect, limits, D::meaning);
+            let message = format!("cannot connect to {}: {}", redact_url(url), e.message());
+            Error::new(e.kind(), message)
+                .in_context(D::BACKEND, Operation::Connect)
+                .with_retryable(e.is_retryable())
+                .with_source(e)
+        })?;
+        let mut store = Self::with_config(pool, config)?;
+        store.shared = shared;
+        Ok(store)
+    }
+
+    /// A store on an existing pool, with the default config. The pool
+    /// keeps its own options (for SQLite: give it WAL mode and a busy
+    /// timeout for concurrent writers, and one long-lived connection for an
+    /// in-memory database, or use [`connect`](Self::connect), which does
+    /// both).
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+    /// let store = store_sqlx::SqliteStore::new(pool);
+    /// store.setup().await?;
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn new(pool: Pool<D>) -> Self {
+        Self::with_config(pool, SqlConfig::default()).expect("the default config is valid")
+    }
+
+    /// A store on an existing pool with settings; the pool keeps its own
+    /// size and timeouts.
+    ///
+    /// # Errors
+    /// `Config` for an invalid schema or table name or limit.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_sqlx::{SqliteConfig, SqliteStore};
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+    /// let err = SqliteStore::with_config(pool, SqliteConfig::default().namespace("Bad-Name")).unwrap_err();
+    /// assert_eq!(err.kind(), store_core::ErrorKind::Config);
+    /// # });
+    /// ```
+    pub fn with_config(pool: Pool<D>, config: SqlConfig<D>) -> Result<Self> {
+        config
+            .validate()
+            .map_err(|e| e.in_context(D::BACKEND, Operation::Connect))?;
+        let limits = PoolLimits {
+            max_connections: pool.options().get_max_connections(),
+            acquire_timeout: pool.options().get_acquire_timeout(),
+        };
+        let sql = Arc::new(Statements::new::<D>(&config.schema, &config.table));
+        Ok(Self {
+            pool,
+            config: Arc::new(config),
+            sql,
+            limits,
+            shared: true,
+        })
+    }
+
+    /// A store on the same pool (and schema) in another table: another
+    /// namespace. Call [`setup`](Self::setup) on it before first use.
+    ///
+    /// # Errors
+    /// `Config` for an invalid table name.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let sessions = store_sqlx::SqliteStore::connect("sqlite::memory:").await?;
+    /// let tokens = sessions.with_namespace("oauth_tokens")?;
+    /// tokens.setup().await?;
+    /// assert_eq!(tokens.namespace(), "oauth_tokens");
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_namespace(&self, table: impl Into<String>) -> Result<Self> {
+        let config = (*self.config).clone().namespace(table);
+        let mut store = Self::with_config(self.pool.clone(), config)?;
+        store.shared = self.shared;
+        Ok(store)
+    }
+
+    /// The pool, for the application's own queries.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_sqlx::SqliteStore::connect("sqlite::memory:").await?;
+    /// let pool: &sqlx::SqlitePool = store.pool();
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn pool(&self) -> &Pool<D> {
+        &self.pool
+    }
+
+    /// The table name: the store's namespace.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_sqlx::SqliteStore::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.namespace(), store_sqlx::DEFAULT_TABLE);
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn namespace(&self) -> &str {
+        &self.config.table
+    }
+
+    /// Creates the table and what it needs (Postgres: the schema when
+    /// missing, the version sequence, two indexes; SQLite: two indexes, the
+    /// version table and its triggers). Idempotent, and safe when several
+    /// processes call it at once: it runs in one transaction (Postgres:
+    /// under an advisory lock; SQLite: `BEGIN IMMEDIATE`, which holds the
+    /// database's write lock). Bounded by the config's `operation_timeout`
+    /// as a whole.
+    ///
+    /// # Errors
+    /// `Config` when a table of that name exists with other columns (it is
+    /// left untouched) or the user may not create it; `Unavailable`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_sqlx::SqliteStore::connect("sqlite::memory:").await?;
+    /// store.setup().await?;
+    /// store.setup().await?; // a no-op the second time
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn setup(&self) -> Result<()> {
+        let op = Operation::Migrate;
+        within(
+            self.config.operation_timeout,
+            D::BACKEND,
+            op,
+            self.create_table(),
+        )
+        .await
+    }
+
+    pub(crate) fn caps(&self) -> Capabilities {
+        let mut caps = Capabilities::new(D::BACKEND);
+        caps.shared = self.shared;
+        caps.max_value_len = self.config.max_value_len;
+        caps
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl SqlStore<sqlx::Postgres> {
+    /// The schema name.
+    ///
+    /// ```no_run
+    /// # fn f(store: store_sqlx::PostgresStore) {
+    /// assert_eq!(store.schema(), "public");
+    /// # }
+    /// ```
+    pub fn schema(&self) -> &str {
+        &self.config.schema
+    }
+}
+
+/// Opens a store from a URL of one of the dialect's schemes, with
+/// [`OpenOptions::get_namespace`] as its table,
+/// [`OpenOptions::get_purge_batch`] and
+/// [`OpenOptions::get_operation_timeout`] in its config, and creates the
+/// table when [`OpenOptions::get_setup`] says so.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use store_core::{Open, OpenOptions, Store};
+/// use store_sqlx::SqliteStore;
+/// let options = OpenOptions::default().namespace("sessions");
+/// let store = SqliteStore::open("sqlite::memory:", &options).await?;
+/// assert_eq!(store.namespace(), "sessions");
+/// assert!(store.get(&store_core::Key::new("k")?).await?.is_none());
+/// # Ok::<(), store_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[async_trait]
+impl<D: Dialect> Open for SqlStore<D> {
+    const NAME: &'static str = D::BACKEND;
+    const SCHEMES: &'static [&'static str] = D::SCHEMES;
+
+    async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
+        let mut config = SqlConfig::<D>::default();
+        if let Some(namespace) = options.get_namespace() {
+            config = config.namespace(namespace);
+        }
+        if let Some(rows) = options.get_purge_batch() {
+            config = config.purge_batch(rows);
+        }
+        if let Some(limit) = options.get_operation_timeout() {
+            config = config.operation_timeout(limit);
+        }
+        let store = Self::connect_with(url, config).await?;
+        if options.get_setup() {
+            store.setup().await?;
+        }
+        Ok(store)
+    }
+}

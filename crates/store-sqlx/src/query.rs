@@ -1,0 +1,756 @@
+//! The database side of each operation, written once for both databases:
+//! the [`Dialect`] a database implements, the statements of a table, and
+//! running them on the pool.
+
+use std::future::Future;
+
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use store_core::{
+    Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode, PutOptions, Result, Version,
+};
+
+use crate::codec::{Arg, Columns, from_columns, key_column};
+use crate::config::SqlConfig;
+use crate::connect::SqlStore;
+use crate::error::{CodeMeaning, classify};
+
+/// A database a [`SqlStore`] runs on: implemented for [`sqlx::Postgres`]
+/// (feature `postgres`) and [`sqlx::Sqlite`] (feature `sqlite`), and for
+/// no other type. It names what differs between them: SQL text, the type
+/// of the expiry column, error codes, pool options.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use store_sqlx::Dialect;
+/// assert_eq!(<sqlx::Sqlite as Dialect>::BACKEND, store_sqlx::SQLITE);
+/// # }
+/// ```
+pub trait Dialect: Driver {
+    /// The backend name in errors and capabilities.
+    const BACKEND: &'static str;
+    /// The URL schemes the store opens, the canonical one first.
+    const SCHEMES: &'static [&'static str];
+    /// The store's name in `Debug`.
+    const STORE_NAME: &'static str;
+    /// The config's name in `Debug`.
+    const CONFIG_NAME: &'static str;
+    /// Whether the config names a schema (else it is always
+    /// [`DEFAULT_SCHEMA`](Self::DEFAULT_SCHEMA)).
+    const NAMED_SCHEMA: bool;
+    /// The schema of a config that names none.
+    const DEFAULT_SCHEMA: &'static str;
+    /// Schema name prefixes the database keeps for itself.
+    const RESERVED_SCHEMAS: &'static [&'static str];
+    /// Table name prefixes the database keeps for itself.
+    const RESERVED_TABLES: &'static [&'static str];
+    /// The error code that may mean "no such table".
+    const MISSING_TABLE_CODE: &'static str;
+    /// The columns of a store table and their types as the columns query
+    /// of `setup()` reports them.
+    const COLUMNS: [(&'static str, &'static str); 5];
+
+    /// The dialect's part of the statements of table `table` in `schema`.
+    fn sql(schema: &str, table: &str) -> Sql;
+
+    /// What an error code (SQLSTATE, result code) means for the store.
+    fn meaning(code: &str) -> CodeMeaning;
+
+    /// Why `url` must not be opened, if it must not (a setting the driver
+    /// would log with its secret value).
+    fn refuse_url(_url: &str) -> Option<String> {
+        None
+    }
+
+    /// Opens a pool on `url` with `config`'s pool settings; `true` when
+    /// other processes can share the database.
+    fn open_pool(
+        url: &str,
+        config: &SqlConfig<Self>,
+    ) -> impl Future<Output = std::result::Result<(Pool<Self>, bool), sqlx::Error>> + Send;
+}
+
+/// What differs between the statements of the two databases.
+#[derive(Debug)]
+pub struct Sql {
+    /// The table as written in statements (schema-qualified, quoted).
+    pub(crate) table: String,
+    /// The table as named in messages.
+    pub(crate) shown: String,
+    /// Statement parameter `n` (`$n`, `?n`).
+    pub(crate) param: fn(u8) -> String,
+    /// The expression of the next version.
+    pub(crate) next_version: String,
+    /// Appended to the purge's inner `SELECT` (row locks).
+    pub(crate) purge_lock: &'static str,
+    /// A condition every scanned row meets.
+    pub(crate) scan_filter: Option<&'static str>,
+    /// Deletes the rows whose `$1` column (`key`, `owner`) equals `$1`,
+    /// returning one or more integers that add up to the live ones among
+    /// them; `$2` is the current time.
+    pub(crate) delete_counting: fn(table: &str, column: &str, live: &str) -> String,
+    /// `setup()`'s statements.
+    pub(crate) setup: Setup,
+    /// How many tables named `$2` there are in schema `$1`.
+    pub(crate) table_exists: String,
+}
+
+/// The statements of `setup()`, run in this order in one transaction.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    /// The statement that starts the transaction.
+    pub(crate) begin: &'static str,
+    /// Statements before anything else (locks).
+    pub(crate) first: Vec<String>,
+    /// How many schemas are named `$1`, and the statement that creates it.
+    pub(crate) schema: Option<(String, String)>,
+    /// Statements that create the table when missing.
+    pub(crate) create: Vec<String>,
+    /// `name` and `type` of each column of table `$2` in schema `$1`.
+    pub(crate) columns: String,
+    /// Statements after the columns are checked: indexes, triggers.
+    pub(crate) rest: Vec<String>,
+}
+
+/// Every statement of one table, built once from its quoted names.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub(crate) dialect: Sql,
+    pub(crate) get: String,
+    pub(crate) live_version: String,
+    pub(crate) upsert: String,
+    pub(crate) create_entry: String,
+    pub(crate) update: String,
+    pub(crate) update_if: String,
+    pub(crate) delete: String,
+    pub(crate) delete_if: String,
+    pub(crate) touch: String,
+    pub(crate) purge: String,
+    pub(crate) list_owner: String,
+    pub(crate) delete_owner: String,
+    pub(crate) scan_first: String,
+    pub(crate) scan_after: String,
+}
+
+impl Statements {
+    pub(crate) fn new<D: Dialect>(schema: &str, table: &str) -> Self {
+        let sql = D::sql(schema, table);
+        let (t, p) = (&sql.table, sql.param);
+        let columns = "value, version, expires_at, owner";
+        // The first parameter is always the key (or owner); `live` needs
+        // the current time as parameter `n`.
+        let live = |n: u8| format!("(expires_at IS NULL OR expires_at > {})", p(n));
+        let insert = format!(
+            "INSERT INTO {t} AS t (key, value, version, expires_at, owner) \
+             VALUES ({}, {}, {}, {}, {}) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+             version = excluded.version, expires_at = excluded.expires_at, owner = excluded.owner",
+            p(1),
+            p(2),
+            sql.next_version,
+            p(3),
+            p(4)
+        );
+        let update = format!(
+            "UPDATE {t} SET value = {}, version = {}, expires_at = {}, owner = {} \
+             WHERE key = {} AND {}",
+            p(2),
+            sql.next_version,
+            p(3),
+            p(4),
+            p(1),
+            live(5)
+        );
+        let scan = |after: bool| {
+            let mut conditions: Vec<String> = Vec::new();
+            if after {
+                conditions.push(format!("key > {}", p(1)));
+            }
+            conditions.extend(sql.scan_filter.map(str::to_owned));
+            let filter = if conditions.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", conditions.join(" AND "))
+            };
+            let limit = p(if after { 2 } else { 1 });
+            format!("SELECT key, {columns} FROM {t}{filter} ORDER BY key LIMIT {limit}")
+        };
+        Self {
+            get: format!(
+                "SELECT {columns} FROM {t} WHERE key = {} AND {}",
+                p(1),
+                live(2)
+            ),
+            live_version: format!(
+                "SELECT version FROM {t} WHERE key = {} AND {}",
+                p(1),
+                live(2)
+            ),
+            upsert: format!("{insert} RETURNING version"),
+            create_entry: format!(
+                "{insert} WHERE t.expires_at IS NOT NULL AND t.expires_at <= {} RETURNING version",
+                p(5)
+            ),
+            update: format!("{update} RETURNING version"),
+            update_if: format!("{update} AND version = {} RETURNING version", p(6)),
+            delete: (sql.delete_counting)(t, "key", &live(2)),
+            delete_if: format!(
+                "DELETE FROM {t} WHERE key = {} AND {} AND version = {}",
+                p(1),
+                live(2),
+                p(3)
+            ),
+            touch: format!(
+                "UPDATE {t} SET expires_at = {} WHERE key = {} AND {}",
+                p(2),
+                p(1),
+                live(3)
+            ),
+            purge: format!(
+                "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at <= {} \
+                 ORDER BY expires_at LIMIT {}{})",
+                p(1),
+                p(2),
+                sql.purge_lock
+            ),
+            list_owner: format!(
+                "SELECT key, {columns} FROM {t} WHERE owner = {} AND {} ORDER BY key",
+                p(1),
+                live(2)
+            ),
+            delete_owner: (sql.delete_counting)(t, "owner", &live(2)),
+            scan_first: scan(false),
+            scan_after: scan(true),
+            dialect: sql,
+        }
+    }
+}
+
+/// Where a statement runs: on a connection of the pool, or in a
+/// transaction.
+#[allow(missing_debug_implementations)]
+pub enum On<'a, DB: Database> {
+    /// A connection of the pool, for this statement only.
+    Pool(&'a Pool<DB>),
+    /// The connection of a transaction.
+    Tx(&'a mut DB::Connection),
+}
+
+/// How the database's expiry column maps to milliseconds since the epoch.
+pub trait Codec: Database {
+    /// The Rust type of the expiry column.
+    type Time: Copy + Send + Sync + 'static;
+    /// An expiry as the column's type.
+    fn time(at: Expiry) -> Self::Time;
+    /// The column's value in milliseconds since the Unix epoch.
+    fn millis(at: Self::Time) -> i64;
+    /// How many rows a statement changed.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// The driver calls the store makes, written once for any database whose
+/// sqlx types fit.
+pub trait Driver: Codec {
+    /// The rows `sql` returns.
+    fn rows<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<Vec<Self::Row>, sqlx::Error>> + Send + 'a;
+
+    /// The first column of each row `sql` returns, as integers.
+    fn ints<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<Vec<i64>, sqlx::Error>> + Send + 'a;
+
+    /// How many rows `sql` changed.
+    fn execute<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<u64, sqlx::Error>> + Send + 'a;
+
+    /// The text column `column` of `row`.
+    fn text(row: &Self::Row, column: &str) -> std::result::Result<String, sqlx::Error>;
+
+    /// The entry columns of `row`.
+    fn columns(row: &Self::Row) -> std::result::Result<Columns, sqlx::Error>;
+}
+
+fn bind<'a, DB: Codec>(
+    sql: &'a str,
+    args: &'a [Arg<'a>],
+) -> sqlx::query::Query<'a, DB, DB::Arguments<'a>>
+where
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> DB::Time: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<DB::Time>: Encode<'q, DB>,
+{
+    args.iter().fold(sqlx::query(sql), |query, arg| match *arg {
+        Arg::Text(s) => query.bind(s),
+        Arg::OptText(s) => query.bind(s),
+        Arg::Bytes(b) => query.bind(b),
+        Arg::Int(i) => query.bind(i),
+        Arg::Time(t) => query.bind(t.map(DB::time)),
+    })
+}
+
+impl<DB: Codec> Driver for DB
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<DB::Time>: Encode<'q, DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> DB::Time: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    fn rows<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<Vec<Self::Row>, sqlx::Error>> + Send + 'a {
+        let query = bind::<DB>(sql, args);
+        async move {
+            match on {
+                On::Pool(pool) => query.fetch_all(pool).await,
+                On::Tx(conn) => query.fetch_all(conn).await,
+            }
+        }
+    }
+
+    #[allow(clippy::manual_async_fn)] // the trait's future must be `Send`
+    fn ints<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<Vec<i64>, sqlx::Error>> + Send + 'a {
+        async move {
+            let rows = Self::rows(on, sql, args).await?;
+            rows.iter().map(|row| row.try_get::<i64, _>(0)).collect()
+        }
+    }
+
+    fn execute<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<u64, sqlx::Error>> + Send + 'a {
+        let query = bind::<DB>(sql, args);
+        async move {
+            let done = match on {
+                On::Pool(pool) => query.execute(pool).await?,
+                On::Tx(conn) => query.execute(conn).await?,
+            };
+            Ok(DB::rows_affected(&done))
+        }
+    }
+
+    fn text(row: &Self::Row, column: &str) -> std::result::Result<String, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    fn columns(row: &Self::Row) -> std::result::Result<Columns, sqlx::Error> {
+        Ok(Columns {
+            value: row.try_get("value")?,
+            version: row.try_get("version")?,
+            expires_at_ms: row
+                .try_get::<Option<DB::Time>, _>("expires_at")?
+                .map(DB::millis),
+            owner: row.try_get("owner")?,
+        })
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Maps a failed statement's error. An error that may mean "no such
+    /// table" is looked into: when this store's table does not exist the
+    /// error says to call `setup()`.
+    async fn run<T>(
+        &self,
+        op: Operation,
+        result: std::result::Result<T, sqlx::Error>,
+    ) -> Result<T> {
+        let e = match result {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let maybe_missing = matches!(&e, sqlx::Error::Database(db)
+            if db.code().as_deref() == Some(D::MISSING_TABLE_CODE));
+        let err = self.classify(e, op);
+        if maybe_missing && op != Operation::Migrate && !self.table_exists().await {
+            let message = format!(
+                "table {} does not exist: call setup() once before using the store",
+                self.sql.dialect.shown
+            );
+            return Err(Error::new(ErrorKind::Config, message)
+                .in_context(D::BACKEND, op)
+                .with_source(err));
+        }
+        Err(err)
+    }
+
+    pub(crate) fn classify(&self, e: sqlx::Error, op: Operation) -> Error {
+        classify(e, D::BACKEND, op, self.limits, D::meaning)
+    }
+
+    async fn table_exists(&self) -> bool {
+        let args = [
+            Arg::Text(&self.config.schema),
+            Arg::Text(&self.config.table),
+        ];
+        D::ints(On::Pool(&self.pool), &self.sql.dialect.table_exists, &args)
+            .await
+            .is_ok_and(|n| n.first().is_some_and(|&n| n > 0))
+    }
+
+    pub(crate) async fn rows(
+        &self,
+        op: Operation,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<D::Row>> {
+        self.run(op, D::rows(On::Pool(&self.pool), sql, args).await)
+            .await
+    }
+
+    pub(crate) async fn ints(
+        &self,
+        op: Operation,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<i64>> {
+        self.run(op, D::ints(On::Pool(&self.pool), sql, args).await)
+            .await
+    }
+
+    async fn execute(&self, op: Operation, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        self.run(op, D::execute(On::Pool(&self.pool), sql, args).await)
+            .await
+    }
+
+    /// The entry of `row`; a column that does not decode is an error for
+    /// this row only.
+    pub(crate) fn entry(&self, row: &D::Row, op: Operation) -> Result<Entry> {
+        let columns = D::columns(row).map_err(|e| self.classify(e, op))?;
+        from_columns(D::BACKEND, op, columns)
+    }
+
+    /// The `key` column of `row`.
+    pub(crate) fn key_text(&self, row: &D::Row, op: Operation) -> Result<String> {
+        D::text(row, "key").map_err(|e| self.classify(e, op))
+    }
+
+    /// One `SELECT` by primary key that skips an expired row.
+    pub(crate) async fn get_entry(&self, key: &Key, now: Expiry) -> Result<Option<Entry>> {
+        let op = Operation::Get;
+        let args = [Arg::Text(key.as_str()), Arg::now(now)];
+        let rows = self.rows(op, &self.sql.get, &args).await?;
+        rows.first().map(|r| self.entry(r, op)).transpose()
+    }
+
+    /// The live version under `key`, if any: how a conditional statement
+    /// that changed nothing is explained.
+    async fn live_version(&self, key: &Key, now: Expiry, op: Operation) -> Result<Option<Version>> {
+        let args = [Arg::Text(key.as_str()), Arg::now(now)];
+        let versions = self.ints(op, &self.sql.live_version, &args).await?;
+        Ok(versions.first().map(|&v| Version::from_i64(v)))
+    }
+
+    /// One statement per mode, returning the new version; `fetch_all`
+    /// steps the statement to its end, so the write is complete when it
+    /// returns.
+    pub(crate) async fn put_entry(
+        &self,
+        key: &Key,
+        value: &[u8],
+        options: &PutOptions,
+        now: Expiry,
+    ) -> Result<Version> {
+        let op = Operation::Put;
+        let (sql, expected) = match options.mode {
+            PutMode::Upsert => (&self.sql.upsert, None),
+            PutMode::Create => (&self.sql.create_entry, None),
+            PutMode::Update => (&self.sql.update, None),
+            PutMode::UpdateIf(v) => (&self.sql.update_if, Some(v)),
+        };
+        let mut args = vec![
+            Arg::Text(key.as_str()),
+            Arg::Bytes(value),
+            Arg::Time(options.expires_at),
+            Arg::owner(options.owner.as_ref()),
+        ];
+        if options.mode != PutMode::Upsert {
+            args.push(Arg::now(now));
+        }
+        if let Some(v) = expected {
+            args.push(Arg::Int(v.as_i64()));
+        }
+        let written = self.ints(op, sql, &args).await?;
+        if let Some(&version) = written.first() {
+            return Ok(Version::from_i64(version));
+        }
+        let current = match options.mode {
+            PutMode::UpdateIf(_) => self.live_version(key, now, op).await?,
+            _ => None,
+        };
+        Err(refused_put(D::BACKEND, options.mode, current))
+    }
+
+    /// One `DELETE`; with `if_version`, a read-only query afterwards tells
+    /// a stale version (`VersionMismatch`) from a missing key (`false`).
+    pub(crate) async fn delete_entry(
+        &self,
+        key: &Key,
+        if_version: Option<Version>,
+        now: Expiry,
+    ) -> Result<bool> {
+        let op = Operation::Delete;
+        let Some(expected) = if_version else {
+            let args = [Arg::Text(key.as_str()), Arg::now(now)];
+            let live = self.ints(op, &self.sql.delete, &args).await?;
+            return Ok(live.iter().sum::<i64>() > 0);
+        };
+        let args = [
+            Arg::Text(key.as_str()),
+            Arg::now(now),
+            Arg::Int(expected.as_i64()),
+        ];
+        if self.execute(op, &self.sql.delete_if, &args).await? > 0 {
+            return Ok(true);
+        }
+        let current = self.live_version(key, now, op).await?;
+        refused_delete(D::BACKEND, expected, current)
+    }
+
+    /// One `UPDATE` of `expires_at` on a live row; `false` when there is
+    /// none.
+    pub(crate) async fn touch_entry(
+        &self,
+        key: &Key,
+        expires_at: Expiry,
+        now: Expiry,
+    ) -> Result<bool> {
+        let args = [
+            Arg::Text(key.as_str()),
+            Arg::Time(Some(expires_at)),
+            Arg::now(now),
+        ];
+        Ok(self
+            .execute(Operation::Touch, &self.sql.touch, &args)
+            .await?
+            > 0)
+    }
+
+    /// Batches of `DELETE … WHERE key IN (SELECT … LIMIT n)` until a batch
+    /// comes back short.
+    pub(crate) async fn purge(&self, now: Expiry) -> Result<u64> {
+        let batch = self.config.purge_batch;
+        let args = [Arg::now(now), Arg::Int(i64::from(batch))];
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .execute(Operation::DeleteExpired, &self.sql.purge, &args)
+                .await?;
+            total += deleted;
+            if deleted < u64::from(batch) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One `SELECT` through the `(owner, key)` index.
+    pub(crate) async fn owner_entries(
+        &self,
+        owner: &Owner,
+        now: Expiry,
+    ) -> Result<Vec<(Key, Entry)>> {
+        let op = Operation::ListByOwner;
+        let args = [Arg::Text(owner.as_str()), Arg::now(now)];
+        let rows = self.rows(op, &self.sql.list_owner, &args).await?;
+        rows.iter()
+            .map(|row| {
+                let key = key_column(D::BACKEND, op, self.key_text(row, op)?)?;
+                Ok((key, self.entry(row, op)?))
+            })
+            .collect()
+    }
+
+    /// One `DELETE` through the owner index, counting the rows that were
+    /// still live.
+    pub(crate) async fn delete_owner_entries(&self, owner: &Owner, now: Expiry) -> Result<u64> {
+        let args = [Arg::Text(owner.as_str()), Arg::now(now)];
+        let live = self
+            .ints(Operation::DeleteByOwner, &self.sql.delete_owner, &args)
+            .await?;
+        Ok(u64::try_from(live.iter().sum::<i64>()).unwrap_or(0))
+    }
+
+    /// Creates what the table needs in one transaction (see
+    /// [`Setup`]): a table of that name with other columns is a `Config`
+    /// error and is left untouched.
+    pub(crate) async fn create_table(&self) -> Result<()> {
+        let op = Operation::Migrate;
+        let err = |e| self.classify(e, op);
+        let setup = &self.sql.dialect.setup;
+        let names = [
+            Arg::Text(&self.config.schema),
+            Arg::Text(&self.config.table),
+        ];
+        let mut tx = self.pool.begin_with(setup.begin).await.map_err(err)?;
+        for statement in &setup.first {
+            D::execute(On::Tx(&mut *tx), statement, &[])
+                .await
+                .map_err(err)?;
+        }
+        if let Some((exists, create)) = &setup.schema {
+            let found = D::ints(On::Tx(&mut *tx), exists, &names[..1])
+                .await
+                .map_err(err)?;
+            if found.first() == Some(&0) {
+                D::execute(On::Tx(&mut *tx), create, &[])
+                    .await
+                    .map_err(err)?;
+            }
+        }
+        for statement in &setup.create {
+            D::execute(On::Tx(&mut *tx), statement, &[])
+                .await
+                .map_err(err)?;
+        }
+        let rows = D::rows(On::Tx(&mut *tx), &setup.columns, &names)
+            .await
+            .map_err(err)?;
+        let found = rows
+            .iter()
+            .map(|row| Ok((D::text(row, "name")?, D::text(row, "type")?)))
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+            .map_err(err)?;
+        check_columns(D::BACKEND, &self.sql.dialect.shown, &D::COLUMNS, &found)?;
+        for statement in &setup.rest {
+            D::execute(On::Tx(&mut *tx), statement, &[])
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+}
+
+/// The error of a `put` whose statement wrote no row. `current` is the
+/// live version read afterwards, needed (and read) only for `UpdateIf`.
+pub(crate) fn refused_put(backend: &'static str, mode: PutMode, current: Option<Version>) -> Error {
+    let err = match mode {
+        PutMode::Upsert => Error::new(ErrorKind::Backend, "the upsert returned no row"),
+        PutMode::Create => Error::already_exists(),
+        PutMode::Update => Error::not_found(),
+        PutMode::UpdateIf(expected) => match current {
+            Some(current) if current != expected => Error::version_mismatch(),
+            _ => Error::not_found(),
+        },
+    };
+    err.in_context(backend, Operation::Put)
+}
+/// The result of a `delete(key, Some(expected))` that deleted nothing,
+/// given the live version read afterwards: another version is a
+/// `VersionMismatch`, no live entry is `false`.
+pub(crate) fn refused_delete(
+    backend: &'static str,
+    expected: Version,
+    current: Option<Version>,
+) -> Result<bool> {
+    match current {
+        Some(current) if current != expected => {
+            Err(Error::version_mismatch().in_context(backend, Operation::Delete))
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Checks that a table `setup()` found (or created) has the store's
+/// columns with the expected types (`found`: name and type as the database
+/// reports them), so that a table of another library under the same name
+/// is a clear `Config` error instead of a failure on every later call.
+pub(crate) fn check_columns(
+    backend: &'static str,
+    table: &str,
+    expected: &[(&str, &str)],
+    found: &[(String, String)],
+) -> Result<()> {
+    for &(name, ty) in expected {
+        let problem = match found.iter().find(|(n, _)| n == name) {
+            None => format!("has no column {name}"),
+            Some((_, t)) if t != ty => format!("has column {name} of type {t}, not {ty}"),
+            Some(_) => continue,
+        };
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "table {table} already exists but is not a store table: it {problem}; \
+                 choose another table name"
+            ),
+        )
+        .in_context(backend, Operation::Migrate));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upsert_that_returns_no_row_is_a_backend_error() {
+        let err = refused_put("x", PutMode::Upsert, None);
+        assert_eq!(err.kind(), ErrorKind::Backend);
+        assert_eq!(err.operation(), Some(Operation::Put));
+    }
+
+    #[test]
+    fn refusals_map_to_kinds() {
+        let v = |n| Version::from_u64(n);
+        let kind = |mode, cur| refused_put("x", mode, cur).kind();
+        assert_eq!(kind(PutMode::Create, None), ErrorKind::AlreadyExists);
+        assert_eq!(kind(PutMode::Update, None), ErrorKind::NotFound);
+        assert_eq!(
+            kind(PutMode::UpdateIf(v(1)), Some(v(2))),
+            ErrorKind::VersionMismatch
+        );
+        assert_eq!(kind(PutMode::UpdateIf(v(1)), None), ErrorKind::NotFound);
+        assert!(!refused_delete("x", v(1), None).unwrap());
+        assert!(refused_delete("x", v(1), Some(v(2))).is_err());
+    }
+
+    #[test]
+    fn columns_are_checked_by_name_and_type() {
+        let expected = [("key", "text"), ("value", "bytea")];
+        let found = |cols: &[(&str, &str)]| -> Vec<(String, String)> {
+            cols.iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+                .collect()
+        };
+        assert!(
+            check_columns(
+                "x",
+                "t",
+                &expected,
+                &found(&[("value", "bytea"), ("key", "text")])
+            )
+            .is_ok()
+        );
+        let err = check_columns("x", "t", &expected, &found(&[("key", "integer")])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(
+            err.message()
+                .contains("column key of type integer, not text"),
+            "{err}"
+        );
+    }
+}
