@@ -1,8 +1,11 @@
 //! Store values to and from the columns of a row, shared by both
-//! databases: the parameters of a statement ([`Arg`]) and the [`Entry`] of
-//! a row.
+//! databases: the parameters of a statement ([`Arg`]) and how they are
+//! bound, the columns of a row and the [`Entry`] they make.
+
+use std::future::Future;
 
 use bytes::Bytes;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 use store_core::{
     Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, Result, ScanCursor, ScanPage, Version,
 };
@@ -44,6 +47,151 @@ pub struct Columns {
     pub(crate) version: i64,
     pub(crate) expires_at_ms: Option<i64>,
     pub(crate) owner: Option<String>,
+}
+
+/// Where a statement runs: on a connection of the pool, or in a
+/// transaction.
+#[allow(missing_debug_implementations)]
+pub enum On<'a, DB: Database> {
+    /// A connection of the pool, for this statement only.
+    Pool(&'a Pool<DB>),
+    /// The connection of a transaction.
+    Tx(&'a mut DB::Connection),
+}
+
+/// How the database's expiry column maps to milliseconds since the epoch.
+pub trait Codec: Database {
+    /// The Rust type of the expiry column.
+    type Time: Copy + Send + Sync + 'static;
+    /// An expiry as the column's type.
+    fn time(at: Expiry) -> Self::Time;
+    /// The column's value in milliseconds since the Unix epoch.
+    fn millis(at: Self::Time) -> i64;
+    /// How many rows a statement changed.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// The driver calls the store makes, written once for any database whose
+/// sqlx types fit.
+pub trait Driver: Codec {
+    /// The rows `sql` returns.
+    fn rows<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<Vec<Self::Row>, sqlx::Error>> + Send + 'a;
+
+    /// The first column of each row `sql` returns, as integers.
+    fn ints<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<Vec<i64>, sqlx::Error>> + Send + 'a;
+
+    /// How many rows `sql` changed.
+    fn execute<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<u64, sqlx::Error>> + Send + 'a;
+
+    /// The text column `column` of `row`.
+    fn text(row: &Self::Row, column: &str) -> std::result::Result<String, sqlx::Error>;
+
+    /// The entry columns of `row`.
+    fn columns(row: &Self::Row) -> std::result::Result<Columns, sqlx::Error>;
+}
+
+fn bind<'a, DB: Codec>(
+    sql: &'a str,
+    args: &'a [Arg<'a>],
+) -> sqlx::query::Query<'a, DB, DB::Arguments<'a>>
+where
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> DB::Time: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<DB::Time>: Encode<'q, DB>,
+{
+    args.iter().fold(sqlx::query(sql), |query, arg| match *arg {
+        Arg::Text(s) => query.bind(s),
+        Arg::OptText(s) => query.bind(s),
+        Arg::Bytes(b) => query.bind(b),
+        Arg::Int(i) => query.bind(i),
+        Arg::Time(t) => query.bind(t.map(DB::time)),
+    })
+}
+
+impl<DB: Codec> Driver for DB
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Option<DB::Time>: Encode<'q, DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> DB::Time: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    fn rows<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<Vec<Self::Row>, sqlx::Error>> + Send + 'a {
+        let query = bind::<DB>(sql, args);
+        async move {
+            match on {
+                On::Pool(pool) => query.fetch_all(pool).await,
+                On::Tx(conn) => query.fetch_all(conn).await,
+            }
+        }
+    }
+
+    #[allow(clippy::manual_async_fn)] // the trait's future must be `Send`
+    fn ints<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<Vec<i64>, sqlx::Error>> + Send + 'a {
+        async move {
+            let rows = Self::rows(on, sql, args).await?;
+            rows.iter().map(|row| row.try_get::<i64, _>(0)).collect()
+        }
+    }
+
+    fn execute<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<u64, sqlx::Error>> + Send + 'a {
+        let query = bind::<DB>(sql, args);
+        async move {
+            let done = match on {
+                On::Pool(pool) => query.execute(pool).await?,
+                On::Tx(conn) => query.execute(conn).await?,
+            };
+            Ok(DB::rows_affected(&done))
+        }
+    }
+
+    fn text(row: &Self::Row, column: &str) -> std::result::Result<String, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    fn columns(row: &Self::Row) -> std::result::Result<Columns, sqlx::Error> {
+        Ok(Columns {
+            value: row.try_get("value")?,
+            version: row.try_get("version")?,
+            expires_at_ms: row
+                .try_get::<Option<DB::Time>, _>("expires_at")?
+                .map(DB::millis),
+            owner: row.try_get("owner")?,
+        })
+    }
 }
 
 /// The entry of one row. A row that no store could have written (an owner

@@ -11,9 +11,10 @@ use sqlx::postgres::{
 use sqlx::{Decode, Encode, Postgres, Type};
 use store_core::{ErrorKind, Expiry, is_secret_param};
 
+use crate::codec::Codec;
 use crate::config::{DEFAULT_SCHEMA, SqlConfig, quote};
 use crate::error::CodeMeaning;
-use crate::query::{Codec, Dialect, Setup, Sql};
+use crate::query::{Dialect, Setup, Sql};
 use crate::{POSTGRES, POSTGRES_SCHEMES};
 
 /// The advisory lock every `setup()` takes, whatever the table: the bytes
@@ -42,8 +43,6 @@ impl Dialect for Postgres {
         let s = quote(schema);
         let t = format!("{s}.{}", quote(table));
         let seq = format!("{s}.{}", quote(&format!("{table}_version_seq")));
-        let expiry_idx = quote(&format!("{table}_expires_at_idx"));
-        let owner_idx = quote(&format!("{table}_owner_idx"));
         Sql {
             shown: format!("{schema}.{table}"),
             param: |n| format!("${n}"),
@@ -84,16 +83,8 @@ impl Dialect for Postgres {
                           WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 \
                           AND NOT a.attisdropped"
                     .to_owned(),
-                rest: vec![
-                    format!(
-                        "CREATE INDEX IF NOT EXISTS {expiry_idx} ON {t} (expires_at) \
-                         WHERE expires_at IS NOT NULL"
-                    ),
-                    format!(
-                        "CREATE INDEX IF NOT EXISTS {owner_idx} ON {t} (owner, key) \
-                         WHERE owner IS NOT NULL"
-                    ),
-                ],
+                // The indexes follow (the same in both databases).
+                rest: Vec::new(),
             },
             table_exists: "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = $2"
                 .to_owned(),

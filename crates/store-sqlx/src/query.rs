@@ -1,16 +1,17 @@
 //! The database side of each operation, written once for both databases:
 //! the [`Dialect`] a database implements, the statements of a table, and
-//! running them on the pool.
+//! running them on the pool. (A little over 600 lines with its tests:
+//! every operation's statements and their outcomes belong together.)
 
 use std::future::Future;
 
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::Pool;
 use store_core::{
     Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode, PutOptions, Result, Version,
 };
 
-use crate::codec::{Arg, Columns, from_columns, key_column};
-use crate::config::SqlConfig;
+use crate::codec::{Arg, Driver, On, from_columns, key_column};
+use crate::config::{SqlConfig, quote};
 use crate::connect::SqlStore;
 use crate::error::{CodeMeaning, classify};
 
@@ -107,7 +108,8 @@ pub(crate) struct Setup {
     pub(crate) create: Vec<String>,
     /// `name` and `type` of each column of table `$2` in schema `$1`.
     pub(crate) columns: String,
-    /// Statements after the columns are checked: indexes, triggers.
+    /// Statements after the columns are checked (triggers); the two
+    /// indexes are added after them.
     pub(crate) rest: Vec<String>,
 }
 
@@ -133,7 +135,19 @@ pub(crate) struct Statements {
 
 impl Statements {
     pub(crate) fn new<D: Dialect>(schema: &str, table: &str) -> Self {
-        let sql = D::sql(schema, table);
+        let mut sql = D::sql(schema, table);
+        let t = &sql.table;
+        let index = |suffix: &str, columns: &str, column: &str| {
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {t} ({columns}) WHERE {column} IS NOT NULL",
+                quote(&format!("{table}_{suffix}"))
+            )
+        };
+        let indexes = [
+            index("expires_at_idx", "expires_at", "expires_at"),
+            index("owner_idx", "owner, key", "owner"),
+        ];
+        sql.setup.rest.extend(indexes);
         let (t, p) = (&sql.table, sql.param);
         let columns = "value, version, expires_at, owner";
         // The first parameter is always the key (or owner); `live` needs
@@ -222,151 +236,6 @@ impl Statements {
             scan_after: scan(true),
             dialect: sql,
         }
-    }
-}
-
-/// Where a statement runs: on a connection of the pool, or in a
-/// transaction.
-#[allow(missing_debug_implementations)]
-pub enum On<'a, DB: Database> {
-    /// A connection of the pool, for this statement only.
-    Pool(&'a Pool<DB>),
-    /// The connection of a transaction.
-    Tx(&'a mut DB::Connection),
-}
-
-/// How the database's expiry column maps to milliseconds since the epoch.
-pub trait Codec: Database {
-    /// The Rust type of the expiry column.
-    type Time: Copy + Send + Sync + 'static;
-    /// An expiry as the column's type.
-    fn time(at: Expiry) -> Self::Time;
-    /// The column's value in milliseconds since the Unix epoch.
-    fn millis(at: Self::Time) -> i64;
-    /// How many rows a statement changed.
-    fn rows_affected(done: &Self::QueryResult) -> u64;
-}
-
-/// The driver calls the store makes, written once for any database whose
-/// sqlx types fit.
-pub trait Driver: Codec {
-    /// The rows `sql` returns.
-    fn rows<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = std::result::Result<Vec<Self::Row>, sqlx::Error>> + Send + 'a;
-
-    /// The first column of each row `sql` returns, as integers.
-    fn ints<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = std::result::Result<Vec<i64>, sqlx::Error>> + Send + 'a;
-
-    /// How many rows `sql` changed.
-    fn execute<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = std::result::Result<u64, sqlx::Error>> + Send + 'a;
-
-    /// The text column `column` of `row`.
-    fn text(row: &Self::Row, column: &str) -> std::result::Result<String, sqlx::Error>;
-
-    /// The entry columns of `row`.
-    fn columns(row: &Self::Row) -> std::result::Result<Columns, sqlx::Error>;
-}
-
-fn bind<'a, DB: Codec>(
-    sql: &'a str,
-    args: &'a [Arg<'a>],
-) -> sqlx::query::Query<'a, DB, DB::Arguments<'a>>
-where
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> DB::Time: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<DB::Time>: Encode<'q, DB>,
-{
-    args.iter().fold(sqlx::query(sql), |query, arg| match *arg {
-        Arg::Text(s) => query.bind(s),
-        Arg::OptText(s) => query.bind(s),
-        Arg::Bytes(b) => query.bind(b),
-        Arg::Int(i) => query.bind(i),
-        Arg::Time(t) => query.bind(t.map(DB::time)),
-    })
-}
-
-impl<DB: Codec> Driver for DB
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> Option<DB::Time>: Encode<'q, DB>,
-    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> DB::Time: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'r> String: Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    fn rows<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = std::result::Result<Vec<Self::Row>, sqlx::Error>> + Send + 'a {
-        let query = bind::<DB>(sql, args);
-        async move {
-            match on {
-                On::Pool(pool) => query.fetch_all(pool).await,
-                On::Tx(conn) => query.fetch_all(conn).await,
-            }
-        }
-    }
-
-    #[allow(clippy::manual_async_fn)] // the trait's future must be `Send`
-    fn ints<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = std::result::Result<Vec<i64>, sqlx::Error>> + Send + 'a {
-        async move {
-            let rows = Self::rows(on, sql, args).await?;
-            rows.iter().map(|row| row.try_get::<i64, _>(0)).collect()
-        }
-    }
-
-    fn execute<'a>(
-        on: On<'a, Self>,
-        sql: &'a str,
-        args: &'a [Arg<'a>],
-    ) -> impl Future<Output = std::result::Result<u64, sqlx::Error>> + Send + 'a {
-        let query = bind::<DB>(sql, args);
-        async move {
-            let done = match on {
-                On::Pool(pool) => query.execute(pool).await?,
-                On::Tx(conn) => query.execute(conn).await?,
-            };
-            Ok(DB::rows_affected(&done))
-        }
-    }
-
-    fn text(row: &Self::Row, column: &str) -> std::result::Result<String, sqlx::Error> {
-        row.try_get(column)
-    }
-
-    fn columns(row: &Self::Row) -> std::result::Result<Columns, sqlx::Error> {
-        Ok(Columns {
-            value: row.try_get("value")?,
-            version: row.try_get("version")?,
-            expires_at_ms: row
-                .try_get::<Option<DB::Time>, _>("expires_at")?
-                .map(DB::millis),
-            owner: row.try_get("owner")?,
-        })
     }
 }
 

@@ -12,9 +12,10 @@ use sqlx::sqlite::{
 };
 use store_core::{ErrorKind, Expiry};
 
+use crate::codec::Codec;
 use crate::config::{SqlConfig, quote};
 use crate::error::CodeMeaning;
-use crate::query::{Codec, Dialect, Setup, Sql};
+use crate::query::{Dialect, Setup, Sql};
 use crate::{SQLITE, SQLITE_SCHEMES};
 
 impl Dialect for Sqlite {
@@ -44,8 +45,6 @@ impl Dialect for Sqlite {
         let versions = quote(&format!("{table}_versions"));
         let on_insert = quote(&format!("{table}_version_on_insert"));
         let on_update = quote(&format!("{table}_version_on_update"));
-        let expiry_idx = quote(&format!("{table}_expires_at_idx"));
-        let owner_idx = quote(&format!("{table}_owner_idx"));
         let remember = format!(
             "BEGIN UPDATE {versions} SET last = NEW.version WHERE id = 1 AND last < NEW.version; END"
         );
@@ -89,14 +88,7 @@ impl Dialect for Sqlite {
                         "CREATE TRIGGER IF NOT EXISTS {on_update} AFTER UPDATE OF version ON {t} \
                          {remember}"
                     ),
-                    format!(
-                        "CREATE INDEX IF NOT EXISTS {expiry_idx} ON {t} (expires_at) \
-                         WHERE expires_at IS NOT NULL"
-                    ),
-                    format!(
-                        "CREATE INDEX IF NOT EXISTS {owner_idx} ON {t} (owner, key) \
-                         WHERE owner IS NOT NULL"
-                    ),
+                    // The indexes follow (the same in both databases).
                 ],
             },
             table_exists: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?2"
@@ -252,23 +244,15 @@ mod tests {
     }
 
     #[test]
-    fn statements_quote_names() {
+    fn statements_name_the_table_and_skip_keys_that_are_not_text() {
         let sql = Statements::new::<Sqlite>("main", "sessions");
-        assert!(
-            sql.get.contains("FROM \"sessions\" WHERE key = ?1"),
-            "{}",
-            sql.get
-        );
-        assert!(
-            sql.upsert.contains("FROM \"sessions_versions\""),
-            "{}",
-            sql.upsert
-        );
-        assert!(
-            sql.scan_after.contains("typeof(key) = 'text'"),
-            "{}",
-            sql.scan_after
-        );
+        for (statement, part) in [
+            (&sql.get, "FROM \"sessions\" WHERE key = ?1"),
+            (&sql.upsert, "FROM \"sessions_versions\""),
+            (&sql.scan_after, "typeof(key) = 'text'"),
+        ] {
+            assert!(statement.contains(part), "{statement}");
+        }
     }
 
     #[test]
