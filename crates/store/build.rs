@@ -90,7 +90,7 @@ fn generate(backends: &[Backend]) -> String {
     s.push_str(
         "/// Opens `url` with the backend named `name`, whose feature is on.\n\
          #[allow(unused_variables)]\n\
-         async fn open_enabled(name: &str, url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>> {\n\
+         pub(crate) async fn open_enabled(name: &str, url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>> {\n\
          \x20   match name {\n",
     );
     for b in backends {

@@ -11,7 +11,7 @@ use store_conformance::faults::{time_every_operation, wait_for_recovery};
 use store::{BackendInfo, OpenOptions};
 use store_conformance::provision::{TestUrl, test_url};
 use store_conformance::proxy::{Fault, FaultProxy};
-use store_core::{Bytes, ErrorKind, Key, Owner, PutMode, PutOptions, Result, Store};
+use store_core::{Bytes, ErrorKind, Key, Owner, PutMode, PutOptions, Store};
 use store_layers::{RetryPolicy, RetryStore};
 
 /// The time bound every store is given behind the proxy.

@@ -23,12 +23,20 @@ use crate::target::Role;
 /// The bench's name of a registry backend: `sqlite_file` for SQLite (a
 /// file in WAL mode, as in production), the registry's name otherwise.
 fn bench_name(registry: &'static str) -> &'static str {
-    if registry == "sqlite" { "sqlite_file" } else { registry }
+    if registry == "sqlite" {
+        "sqlite_file"
+    } else {
+        registry
+    }
 }
 
 /// The registry's entry of a bench backend name.
 fn info(name: &str) -> Option<&'static BackendInfo> {
-    store::backend(if name == "sqlite_file" { "sqlite" } else { name })
+    store::backend(if name == "sqlite_file" {
+        "sqlite"
+    } else {
+        name
+    })
 }
 
 /// Every backend of the registry (`crates/store/backends.txt`), in its
@@ -67,7 +75,10 @@ pub fn server_url(backend: &str) -> Result<Option<String>> {
     else {
         return Ok(None);
     };
-    let var = format!("STORE_TEST_{}_URL", service.to_ascii_uppercase().replace('-', "_"));
+    let var = format!(
+        "STORE_TEST_{}_URL",
+        service.to_ascii_uppercase().replace('-', "_")
+    );
     match std::env::var(&var) {
         Ok(value) if !value.is_empty() => Ok(Some(url.replace(&format!("{{{service}}}"), &value))),
         _ => bail!(
@@ -195,13 +206,19 @@ async fn ours_only(name: &'static str, url: Option<&str>, tag: &str) -> Result<B
     };
     let url = match (url, &dir) {
         (Some(url), _) => url.to_owned(),
-        (None, Some(dir)) => info.test_url.replace("{dir}", &dir.path().display().to_string()),
+        (None, Some(dir)) => info
+            .test_url
+            .replace("{dir}", &dir.path().display().to_string()),
         (None, None) => info.test_url.to_owned(),
     };
     let store = store::open_with(&url, OpenOptions::default().namespace(tag)).await?;
     Ok(Backend {
         name,
-        contenders: vec![Contender::new(info.crate_name, Role::Ours, Ours::new(store)?)],
+        contenders: vec![Contender::new(
+            info.crate_name,
+            Role::Ours,
+            Ours::new(store)?,
+        )],
         server: if info.servers.is_empty() {
             "in process".to_owned()
         } else {
@@ -215,7 +232,7 @@ fn memory() -> Result<Backend> {
     let ours = store::store_memory::MemoryStore::new();
     let tower = Arc::new(store::store_memory::MemoryStore::new());
     let base = store::store_memory::MemoryStore::new();
-    let layered = layers("store-memory", |ns| Ok(Arc::new(base.with_prefix(ns))))?;
+    let layered = layers("store-memory", |ns| Ok(Arc::new(base.with_namespace(ns)?)))?;
     Ok(Backend {
         name: "memory",
         contenders: vec![
@@ -250,7 +267,7 @@ async fn redis(url: &str, tag: &str) -> Result<Backend> {
     .await?;
     let base = store::store_redis::RedisStore::connect(url).await?;
     let layered = layers("store-redis", |ns| {
-        Ok(Arc::new(base.with_prefix(format!("{tag}_layer_{ns}"))?))
+        Ok(Arc::new(base.with_namespace(format!("{tag}_layer_{ns}"))?))
     })?;
     let conn = redis::Client::open(url)?.get_connection_manager().await?;
     let info: String = redis::cmd("INFO")
@@ -310,10 +327,10 @@ async fn postgres(url: &str, tag: &str) -> Result<Backend> {
     let open = |table: &str| {
         let config = PostgresConfig::default()
             .schema(schema.clone())
-            .table(table);
+            .namespace(table);
         async move {
             let store = PostgresStore::connect_with(url, config).await?;
-            store.migrate().await?;
+            store.setup().await?;
             Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
         }
     };
@@ -382,8 +399,8 @@ async fn sqlite(tag: &str) -> Result<Backend> {
         let url = url.clone();
         async move {
             let store =
-                SqliteStore::connect_with(&url, SqliteConfig::default().table(table)).await?;
-            store.migrate().await?;
+                SqliteStore::connect_with(&url, SqliteConfig::default().namespace(table)).await?;
+            store.setup().await?;
             Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
         }
     };
@@ -440,10 +457,14 @@ async fn mongo(url: &str, tag: &str) -> Result<Backend> {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|v| v.lines().next().map(|l| l.trim().to_owned()))
         .filter(|l| !l.is_empty());
-    let open = |collection: &'static str| async move {
-        let store = MongoStore::connect_with(url, tag, collection, MongoConfig::default()).await?;
-        store.ensure_indexes().await?;
-        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+    let open = |collection: &'static str| {
+        let db = db.clone();
+        async move {
+            let config = MongoConfig::default().namespace(collection);
+            let store = MongoStore::with_config(db, config)?;
+            store.setup().await?;
+            Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+        }
     };
     let ours = open("ours").await?;
     let tower = open("tower").await?;
