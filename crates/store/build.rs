@@ -32,15 +32,28 @@ fn main() {
 fn parse(line_no: usize, line: &str) -> Backend {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let [name, krate, ty, schemes, test_url, servers] = fields[..] else {
-        panic!("backends.txt line {line_no}: expected 6 fields, got {}", fields.len());
+        panic!(
+            "backends.txt line {line_no}: expected 6 fields, got {}",
+            fields.len()
+        );
     };
-    let valid = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let valid = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
     assert!(
-        valid(name) && valid(krate) && valid(ty) && name.starts_with(|c: char| c.is_ascii_lowercase()),
+        valid(name)
+            && valid(krate)
+            && valid(ty)
+            && name.starts_with(|c: char| c.is_ascii_lowercase()),
         "backends.txt line {line_no}: bad name, crate or type"
     );
     let list = |s: &str| -> Vec<String> {
-        if s == "-" { Vec::new() } else { s.split(',').map(str::to_owned).collect() }
+        if s == "-" {
+            Vec::new()
+        } else {
+            s.split(',').map(str::to_owned).collect()
+        }
     };
     Backend {
         name: name.to_owned(),
@@ -53,7 +66,11 @@ fn parse(line_no: usize, line: &str) -> Backend {
 }
 
 fn strs(items: &[String]) -> String {
-    items.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn generate(backends: &[Backend]) -> String {

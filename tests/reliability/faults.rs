@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use store_conformance::faults::{time_every_operation, wait_for_recovery};
 use store::{BackendInfo, OpenOptions};
+use store_conformance::faults::{time_every_operation, wait_for_recovery};
 use store_conformance::provision::{TestUrl, test_url};
 use store_conformance::proxy::{Fault, FaultProxy};
 use store_core::{Bytes, ErrorKind, Key, Owner, PutMode, PutOptions, Store};
@@ -29,6 +29,12 @@ impl Backend {
 
     pub(crate) fn name(self) -> &'static str {
         self.0.name
+    }
+
+    /// Whether the backend keeps its data in this process (no server, no
+    /// file).
+    pub(crate) fn in_process(self) -> bool {
+        self.0.servers.is_empty() && !self.0.test_url.contains("{dir}")
     }
 }
 

@@ -2,7 +2,8 @@
 //! (create, then load + touch + save, sometimes logout) against one
 //! backend, with a few hot keys that several tasks update at once. At the
 //! end every session a task saw created and not deleted is read back with
-//! its last acknowledged value, and the process's memory is compared.
+//! its last acknowledged value, and the process's memory is compared
+//! (where the data lives outside the process).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -132,10 +133,14 @@ pub(crate) async fn run(backend: Backend) {
         rss_start / 1024,
         rss_end / 1024
     );
-    assert!(
-        rss_end < rss_start + 256 * 1024,
-        "memory grew from {rss_start} KiB to {rss_end} KiB"
-    );
+    // An in-process backend keeps every live session in this process, so
+    // its growth is the data; elsewhere the process holds none of it.
+    if !backend.in_process() {
+        assert!(
+            rss_end < rss_start + 256 * 1024,
+            "memory grew from {rss_start} KiB to {rss_end} KiB"
+        );
+    }
 }
 
 fn hot(h: usize) -> Key {

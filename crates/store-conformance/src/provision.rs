@@ -48,7 +48,12 @@ impl Service {
     }
 
     /// Every service, in the order the test scripts start them.
-    pub const ALL: [Service; 4] = [Self::Redis, Self::RedisCluster, Self::Postgres, Self::MongoDb];
+    pub const ALL: [Service; 4] = [
+        Self::Redis,
+        Self::RedisCluster,
+        Self::Postgres,
+        Self::MongoDb,
+    ];
 
     /// The service of that [`Service::name`] (`redis`, `redis-cluster`,
     /// `postgres`, `mongodb`), as the backend registry names them.
@@ -246,9 +251,8 @@ pub async fn test_url(template: &str) -> Option<TestUrl> {
             dir = Some(made);
             path
         } else {
-            let service = Service::from_name(name).unwrap_or_else(|| {
-                panic!("unknown service {{{name}}} in test URL {template:?}")
-            });
+            let service = Service::from_name(name)
+                .unwrap_or_else(|| panic!("unknown service {{{name}}} in test URL {template:?}"));
             service_url(service).await?
         };
         url.replace_range(start..=end, &value);

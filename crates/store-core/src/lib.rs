@@ -21,7 +21,7 @@ pub use entry::{Entry, PutMode, PutOptions, PutResult, Version};
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use ext::{CAS_MAX_ATTEMPTS, Codec, Json, StoreExt, TypedEntry};
 pub use key::{Key, MAX_KEY_LEN, MAX_OWNER_LEN, Owner};
-pub use open::{Open, OpenOptions};
+pub use open::{Open, OpenOptions, check_scheme};
 pub use redact::{is_secret_param, redact_url, url_secrets, without_url_secrets};
 pub use scan::{DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT, ScanCursor, ScanPage};
 pub use store::{Capabilities, ClockSource, DEFAULT_MAX_VALUE_LEN, Store};

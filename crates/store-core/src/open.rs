@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::redact::redact_url;
 use crate::store::Store;
 
 /// The options every backend understands when opened from a URL.
@@ -172,4 +173,33 @@ pub trait Open: Store + Sized + 'static {
     /// with its secrets masked); `Unavailable` when the server does not
     /// answer.
     async fn open(url: &str, options: &OpenOptions) -> Result<Self>;
+}
+
+/// `Ok` when `url`'s scheme is one of `schemes` (any case); otherwise the
+/// `Config` error every backend gives for a URL that is not its own, with
+/// the URL's secrets masked.
+///
+/// ```
+/// use store_core::{ErrorKind, check_scheme};
+/// assert!(check_scheme("Redis://h", "redis", &["redis", "rediss"]).is_ok());
+/// let err = check_scheme("http://u:secret@h", "redis", &["redis", "rediss"]).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Config);
+/// assert!(err.message().contains("use redis:// or rediss://"), "{err}");
+/// assert!(!err.to_string().contains("secret"));
+/// ```
+///
+/// # Errors
+/// `Config`, in the context of `backend` and [`Operation::Connect`].
+pub fn check_scheme(url: &str, backend: &'static str, schemes: &[&str]) -> Result<()> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    if scheme.is_some_and(|s| schemes.iter().any(|known| known.eq_ignore_ascii_case(s))) {
+        return Ok(());
+    }
+    let choices: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+    let message = format!(
+        "{} is not a {backend} URL: use {}",
+        redact_url(url),
+        choices.join(" or ")
+    );
+    Err(Error::new(ErrorKind::Config, message).in_context(backend, Operation::Connect))
 }

@@ -10,12 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rand::Rng;
 use store_core::{
-    Capabilities, ClockSource, Error, ErrorKind, Open, OpenOptions, Result, redact_url,
+    Capabilities, ClockSource, Error, ErrorKind, Open, OpenOptions, Result, check_scheme,
 };
 use tokio::task::JoinHandle;
 
 use crate::config::MemoryConfig;
-use crate::error;
 use crate::query::Inner;
 use crate::{BACKEND, SCHEMES};
 
@@ -127,7 +126,7 @@ impl MemoryStore {
     /// # }).unwrap();
     /// ```
     pub async fn connect_with(url: &str, config: MemoryConfig) -> Result<Self> {
-        check_scheme(url)?;
+        check_scheme(url, BACKEND, SCHEMES)?;
         Self::with_config(config)
     }
 
@@ -329,18 +328,6 @@ impl PurgeTask {
     pub async fn join(self) {
         // A cancelled or panicked task has ended too; nothing to report.
         let _ = self.handle.await;
-    }
-}
-
-/// `Ok` when `url`'s scheme is one of [`SCHEMES`] (any case).
-fn check_scheme(url: &str) -> Result<()> {
-    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-    match scheme {
-        Some(s) if SCHEMES.contains(&s.as_str()) => Ok(()),
-        _ => Err(error::config(format!(
-            "{} is not a memory store URL: use memory://",
-            redact_url(url)
-        ))),
     }
 }
 

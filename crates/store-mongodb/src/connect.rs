@@ -13,7 +13,7 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 use store_core::{
     Capabilities, ClockSource, Error, ErrorKind, Expiry, Open, OpenOptions, Operation, Result,
-    redact_url, within,
+    check_scheme, redact_url, within,
 };
 
 use crate::codec::{EXPIRES_AT, ID, OWNER};
@@ -530,16 +530,7 @@ impl Open for MongoStore {
     const SCHEMES: &'static [&'static str] = SCHEMES;
 
     async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
-        let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-        if !scheme.is_some_and(|s| SCHEMES.contains(&s.as_str())) {
-            let message = format!(
-                "{} is not a MongoDB URL: use mongodb:// or mongodb+srv://",
-                redact_url(url)
-            );
-            return Err(
-                Error::new(ErrorKind::Config, message).in_context(BACKEND, Operation::Connect)
-            );
-        }
+        check_scheme(url, BACKEND, SCHEMES)?;
         let mut config = MongoConfig::default();
         if let Some(namespace) = options.get_namespace() {
             config = config.namespace(namespace);

@@ -9,7 +9,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use store_core::{
     Capabilities, ClockSource, Error, Open, OpenOptions, Operation, Result, async_trait,
-    redact_url, without_url_secrets,
+    check_scheme, redact_url, without_url_secrets,
 };
 
 use crate::config::{
@@ -333,7 +333,7 @@ impl RedisStore {
             .collect::<Vec<_>>()
             .join(",");
         for node in &nodes {
-            check_scheme(node)?;
+            check_tls_scheme(node)?;
         }
         #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut builder = redis::cluster::ClusterClientBuilder::new(nodes.clone())
@@ -481,16 +481,7 @@ impl Open for RedisStore {
     const SCHEMES: &'static [&'static str] = SCHEMES;
 
     async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
-        let scheme = url
-            .split_once(':')
-            .map(|(scheme, _)| scheme.to_ascii_lowercase());
-        if !scheme.is_some_and(|s| SCHEMES.contains(&s.as_str())) {
-            return Err(config_error(format!(
-                "{} is not a Redis URL; expected redis://, rediss:// or redis+unix://",
-                redact_url(url)
-            ))
-            .with_operation(Operation::Connect));
-        }
+        check_scheme(url, BACKEND, SCHEMES)?;
         let mut config = RedisConfig::default();
         if let Some(namespace) = options.get_namespace() {
             config = config.namespace(namespace);
@@ -507,7 +498,7 @@ impl Open for RedisStore {
 }
 
 fn open_client(url: &str, config: &RedisConfig) -> Result<redis::Client> {
-    check_scheme(url)?;
+    check_tls_scheme(url)?;
     #[cfg(feature = "tls")]
     {
         install_crypto_provider();
@@ -524,7 +515,7 @@ fn open_client(url: &str, config: &RedisConfig) -> Result<redis::Client> {
     redis::Client::open(url).map_err(bad_url)
 }
 
-fn check_scheme(url: &str) -> Result<()> {
+fn check_tls_scheme(url: &str) -> Result<()> {
     let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
     match scheme {
         "redis" | "redis+unix" | "unix" => Ok(()),
@@ -570,8 +561,8 @@ mod tests {
             .with_source(std::io::Error::other("hunter2"));
         let clean = without_url_secrets(e, url);
         assert!(!format!("{clean:?} {clean}").contains("hunter2"));
-        assert!(check_scheme("http://x").is_err());
-        assert!(check_scheme("redis://x").is_ok());
+        assert!(check_tls_scheme("http://x").is_err());
+        assert!(check_tls_scheme("redis://x").is_ok());
     }
 
     #[tokio::test]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::Pool;
 use store_core::{
-    Capabilities, Error, ErrorKind, Open, OpenOptions, Operation, Result, redact_url, within,
+    Capabilities, Error, ErrorKind, Open, OpenOptions, Operation, Result, check_scheme, redact_url,
+    within,
 };
 
 use crate::config::SqlConfig;
@@ -184,15 +185,7 @@ impl<D: Dialect> SqlStore<D> {
         let refuse = |message: String| {
             Err(Error::new(ErrorKind::Config, message).in_context(D::BACKEND, Operation::Connect))
         };
-        let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-        if !scheme.is_some_and(|s| D::SCHEMES.contains(&s.as_str())) {
-            return refuse(format!(
-                "{} is not a {} URL: use {}://",
-                redact_url(url),
-                D::BACKEND,
-                D::SCHEMES[0]
-            ));
-        }
+        check_scheme(url, D::BACKEND, D::SCHEMES)?;
         config
             .validate()
             .map_err(|e| e.in_context(D::BACKEND, Operation::Connect))?;

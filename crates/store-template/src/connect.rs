@@ -10,10 +10,9 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use store_core::{Capabilities, Open, OpenOptions, Result, redact_url};
+use store_core::{Capabilities, Open, OpenOptions, Result, check_scheme};
 
 use crate::config::{TemplateConfig, validate_namespace};
-use crate::error;
 use crate::query::TemplateClient;
 use crate::{BACKEND, SCHEMES};
 
@@ -83,14 +82,7 @@ impl TemplateStore {
     /// # }).unwrap();
     /// ```
     pub async fn connect_with(url: &str, config: TemplateConfig) -> Result<Self> {
-        let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-        if !scheme.is_some_and(|s| SCHEMES.contains(&s.as_str())) {
-            return Err(error::config(format!(
-                "{} is not a {BACKEND} URL: use {}://",
-                redact_url(url),
-                SCHEMES[0]
-            )));
-        }
+        check_scheme(url, BACKEND, SCHEMES)?;
         Self::with_config(TemplateClient::default(), config)
     }
 

@@ -107,7 +107,10 @@ pub async fn open_with(url: &str, options: OpenOptions) -> Result<Arc<dyn Store>
         Some(b) if b.enabled => registry::open_enabled(b.name, url, &options).await,
         Some(b) => Err(feature_off(b.name)),
         None => {
-            let known: Vec<String> = BACKENDS.iter().map(|b| format!("{}://", b.schemes[0])).collect();
+            let known: Vec<String> = BACKENDS
+                .iter()
+                .map(|b| format!("{}://", b.schemes[0]))
+                .collect();
             Err(config(format!(
                 "unknown store URL scheme {:?} in {}: use {}",
                 scheme.to_ascii_lowercase(),
