@@ -1,4 +1,7 @@
 //! The results as markdown tables, JSON, and the performance document.
+//!
+//! About 1,000 lines on purpose: every table and paragraph of
+//! `docs/performance.md` is written here, in the order the document reads.
 
 use std::fmt::Write as _;
 use std::path::Path;

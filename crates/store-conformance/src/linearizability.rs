@@ -2,6 +2,10 @@
 //! stores, and a search that decides whether what they returned could have
 //! come from the contract's sequential model.
 //!
+//! One module of about 1,000 lines (and its tests) on purpose: the recorder,
+//! the sequential model and the search share the history types and are
+//! read as one algorithm.
+//!
 //! [`record`] runs tasks over several independently connected store
 //! objects, each issuing random single-key operations (`get`, every
 //! [`PutMode`], `delete` with and without a version, `touch`, with and

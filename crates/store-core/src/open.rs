@@ -15,7 +15,8 @@ use crate::store::Store;
 /// The options every backend understands when opened from a URL.
 ///
 /// Each is optional; a backend without the notion ignores it (memory has no
-/// table to create and no server to wait for).
+/// table to create and no server to wait for). Build it with the setters;
+/// backends read the fields.
 ///
 /// ```
 /// use std::time::Duration;
@@ -24,15 +25,23 @@ use crate::store::Store;
 ///     .setup(false)
 ///     .purge_batch(500)
 ///     .operation_timeout(Duration::from_secs(2));
-/// assert_eq!(options.get_namespace(), Some("sessions"));
-/// assert!(!options.get_setup());
+/// assert_eq!(options.namespace.as_deref(), Some("sessions"));
+/// assert!(!options.setup);
+/// assert_eq!(options.purge_batch, Some(500));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OpenOptions {
-    namespace: Option<String>,
-    setup: bool,
-    purge_batch: Option<u32>,
-    operation_timeout: Option<Duration>,
+    /// The store's namespace: key prefix (memory, Redis), table (SQL) or
+    /// collection (MongoDB); `None` for the backend's own default.
+    pub namespace: Option<String>,
+    /// Whether opening creates the table or the indexes (default `true`).
+    pub setup: bool,
+    /// Expired entries per statement of `delete_expired`, where the backend
+    /// works in batches; `None` for the backend's default.
+    pub purge_batch: Option<u32>,
+    /// The bound on one store call; `None` for the backend's default.
+    pub operation_timeout: Option<Duration>,
 }
 
 impl Default for OpenOptions {
@@ -54,7 +63,7 @@ impl OpenOptions {
     ///
     /// ```
     /// let options = store_core::OpenOptions::default().namespace("sessions");
-    /// assert_eq!(options.get_namespace(), Some("sessions"));
+    /// assert_eq!(options.namespace.as_deref(), Some("sessions"));
     /// ```
     #[must_use]
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
@@ -67,7 +76,7 @@ impl OpenOptions {
     ///
     /// ```
     /// let options = store_core::OpenOptions::default().setup(false);
-    /// assert!(!options.get_setup());
+    /// assert!(!options.setup);
     /// ```
     #[must_use]
     pub fn setup(mut self, setup: bool) -> Self {
@@ -82,7 +91,7 @@ impl OpenOptions {
     ///
     /// ```
     /// let options = store_core::OpenOptions::default().purge_batch(500);
-    /// assert_eq!(options.get_purge_batch(), Some(500));
+    /// assert_eq!(options.purge_batch, Some(500));
     /// ```
     #[must_use]
     pub fn purge_batch(mut self, rows: u32) -> Self {
@@ -97,48 +106,12 @@ impl OpenOptions {
     /// ```
     /// use std::time::Duration;
     /// let options = store_core::OpenOptions::default().operation_timeout(Duration::from_secs(1));
-    /// assert_eq!(options.get_operation_timeout(), Some(Duration::from_secs(1)));
+    /// assert_eq!(options.operation_timeout, Some(Duration::from_secs(1)));
     /// ```
     #[must_use]
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = Some(timeout);
         self
-    }
-
-    /// The namespace set by [`OpenOptions::namespace`], if any.
-    ///
-    /// ```
-    /// assert_eq!(store_core::OpenOptions::default().get_namespace(), None);
-    /// ```
-    pub fn get_namespace(&self) -> Option<&str> {
-        self.namespace.as_deref()
-    }
-
-    /// Whether opening creates tables or indexes ([`OpenOptions::setup`]).
-    ///
-    /// ```
-    /// assert!(store_core::OpenOptions::default().get_setup());
-    /// ```
-    pub fn get_setup(&self) -> bool {
-        self.setup
-    }
-
-    /// The purge batch set by [`OpenOptions::purge_batch`], if any.
-    ///
-    /// ```
-    /// assert_eq!(store_core::OpenOptions::default().get_purge_batch(), None);
-    /// ```
-    pub fn get_purge_batch(&self) -> Option<u32> {
-        self.purge_batch
-    }
-
-    /// The bound set by [`OpenOptions::operation_timeout`], if any.
-    ///
-    /// ```
-    /// assert_eq!(store_core::OpenOptions::default().get_operation_timeout(), None);
-    /// ```
-    pub fn get_operation_timeout(&self) -> Option<std::time::Duration> {
-        self.operation_timeout
     }
 }
 
@@ -166,7 +139,7 @@ pub trait Open: Store + Sized + 'static {
     const SCHEMES: &'static [&'static str];
 
     /// Opens a store at `url` with `options`, creating its table or
-    /// indexes when [`OpenOptions::get_setup`] says so.
+    /// indexes when [`OpenOptions::setup`](OpenOptions::setup()) says so.
     ///
     /// # Errors
     /// `Config` for a URL or an option the backend refuses (the URL shown

@@ -160,10 +160,10 @@ impl MemoryStore {
     /// # Ok::<(), store_core::Error>(())
     /// # }).unwrap();
     /// ```
-    pub fn with_namespace(&self, namespace: impl AsRef<str>) -> Result<Self> {
-        let namespace = namespace.as_ref();
+    pub fn with_namespace(&self, namespace: impl Into<String>) -> Result<Self> {
+        let namespace = namespace.into();
         Ok(Self {
-            ns: self.inner.intern(namespace),
+            ns: self.inner.intern(&namespace),
             inner: Arc::clone(&self.inner),
             namespace: Arc::from(namespace),
         })
@@ -332,7 +332,7 @@ impl PurgeTask {
 }
 
 /// Opens a new, empty store for any `memory://` URL (the rest of the URL
-/// is ignored), in [`OpenOptions::get_namespace`] when set. Memory has no
+/// is ignored), in [`OpenOptions::namespace`](store_core::OpenOptions::namespace()) when set. Memory has no
 /// purge batches, no server to wait for and nothing to set up, so the
 /// other options change nothing.
 ///
@@ -353,11 +353,11 @@ impl Open for MemoryStore {
 
     async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
         let mut config = MemoryConfig::default();
-        if let Some(namespace) = options.get_namespace() {
+        if let Some(namespace) = options.namespace.as_deref() {
             config = config.namespace(namespace);
         }
         let store = Self::connect_with(url, config).await?;
-        if options.get_setup() {
+        if options.setup {
             store.setup().await?;
         }
         Ok(store)

@@ -532,17 +532,17 @@ impl Open for MongoStore {
     async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
         check_scheme(url, BACKEND, SCHEMES)?;
         let mut config = MongoConfig::default();
-        if let Some(namespace) = options.get_namespace() {
+        if let Some(namespace) = options.namespace.as_deref() {
             config = config.namespace(namespace);
         }
-        if let Some(documents) = options.get_purge_batch() {
+        if let Some(documents) = options.purge_batch {
             config = config.purge_batch(documents);
         }
-        if let Some(timeout) = options.get_operation_timeout() {
+        if let Some(timeout) = options.operation_timeout {
             config = config.operation_timeout(timeout);
         }
         let store = Self::connect_with(url, config).await?;
-        if options.get_setup() {
+        if options.setup {
             store.setup().await?;
         }
         Ok(store)

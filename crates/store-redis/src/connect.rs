@@ -402,13 +402,14 @@ impl RedisStore {
     /// # Ok::<(), store_core::Error>(())
     /// # }).unwrap();
     /// ```
-    pub fn with_namespace(&self, namespace: impl AsRef<str>) -> Result<Self> {
-        let namespace = namespace.as_ref();
-        validate_namespace(namespace)?;
+    pub fn with_namespace(&self, namespace: impl Into<String>) -> Result<Self> {
+        let namespace = namespace.into();
+        validate_namespace(&namespace)?;
+        let bases = bases(&namespace, self.bases.len() as u16);
         let mut config = RedisConfig::clone(&self.config);
-        config.namespace = namespace.to_owned();
+        config.namespace = namespace;
         Ok(Self {
-            bases: bases(namespace, self.bases.len() as u16),
+            bases,
             config: Arc::new(config),
             ..self.clone()
         })
@@ -483,14 +484,14 @@ impl Open for RedisStore {
     async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
         check_scheme(url, BACKEND, SCHEMES)?;
         let mut config = RedisConfig::default();
-        if let Some(namespace) = options.get_namespace() {
+        if let Some(namespace) = options.namespace.as_deref() {
             config = config.namespace(namespace);
         }
-        if let Some(timeout) = options.get_operation_timeout() {
+        if let Some(timeout) = options.operation_timeout {
             config = config.operation_timeout(timeout);
         }
         let store = Self::connect_with(url, config).await?;
-        if options.get_setup() {
+        if options.setup {
             store.setup().await?;
         }
         Ok(store)

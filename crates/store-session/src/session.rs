@@ -1,4 +1,7 @@
 //! [`Sessions`]: web sessions on any [`Store`].
+//!
+//! A little over 600 lines: the session type, its options and every
+//! operation on it, each with its documented example.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! The behaviours of [`Sessions`] and [`TokenStore`] as a suite that runs
 //! against any backend, like `store-conformance` (feature `testing`).
+//! A little over 600 lines: the behaviours and the one list of them.
 //!
 //! In a test module named after the backend, next to
 //! `store_conformance::conformance_tests!(MyBackend::provision());`, add

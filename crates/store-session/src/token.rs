@@ -1,5 +1,8 @@
 //! [`TokenStore`]: typed per-user state, and a token refresh that runs once
 //! however many requests and processes ask at the same time.
+//!
+//! About 700 lines (and its tests) on purpose: the refresh protocol (take
+//! the lease, renew it, confirm it, write, release) is read as one piece.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -367,10 +367,10 @@ impl SqlStore<sqlx::Postgres> {
 }
 
 /// Opens a store from a URL of one of the dialect's schemes, with
-/// [`OpenOptions::get_namespace`] as its table,
-/// [`OpenOptions::get_purge_batch`] and
-/// [`OpenOptions::get_operation_timeout`] in its config, and creates the
-/// table when [`OpenOptions::get_setup`] says so.
+/// [`OpenOptions::namespace`](store_core::OpenOptions::namespace()) as its table,
+/// [`OpenOptions::purge_batch`](store_core::OpenOptions::purge_batch()) and
+/// [`OpenOptions::operation_timeout`](store_core::OpenOptions::operation_timeout()) in its config, and creates the
+/// table when [`OpenOptions::setup`](store_core::OpenOptions::setup()) says so.
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")]
@@ -391,17 +391,17 @@ impl<D: Dialect> Open for SqlStore<D> {
 
     async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
         let mut config = SqlConfig::<D>::default();
-        if let Some(namespace) = options.get_namespace() {
+        if let Some(namespace) = options.namespace.as_deref() {
             config = config.namespace(namespace);
         }
-        if let Some(rows) = options.get_purge_batch() {
+        if let Some(rows) = options.purge_batch {
             config = config.purge_batch(rows);
         }
-        if let Some(limit) = options.get_operation_timeout() {
+        if let Some(limit) = options.operation_timeout {
             config = config.operation_timeout(limit);
         }
         let store = Self::connect_with(url, config).await?;
-        if options.get_setup() {
+        if options.setup {
             store.setup().await?;
         }
         Ok(store)

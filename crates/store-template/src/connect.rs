@@ -200,14 +200,14 @@ impl Open for TemplateStore {
 
     async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
         let mut config = TemplateConfig::default();
-        if let Some(namespace) = options.get_namespace() {
+        if let Some(namespace) = options.namespace.as_deref() {
             config = config.namespace(namespace);
         }
-        if let Some(timeout) = options.get_operation_timeout() {
+        if let Some(timeout) = options.operation_timeout {
             config = config.operation_timeout(timeout);
         }
         let store = Self::connect_with(url, config).await?;
-        if options.get_setup() {
+        if options.setup {
             store.setup().await?;
         }
         Ok(store)
