@@ -2,13 +2,14 @@
 # Real servers for the test matrix and the benchmarks, on loopback, without
 # Docker. Source it, then:
 #
-#   services_start redis redis-cluster postgres mongodb   # installs what is missing, starts, exports URLs
+#   services_start redis redis-cluster postgres mongodb mysql   # installs what is missing, starts, exports URLs
 #   services_stop                                 # stops every server it started, by PID
 #
 # Exports STORE_TEST_REDIS_URL, STORE_TEST_REDIS_CLUSTER_URLS,
-# STORE_TEST_POSTGRES_URL, STORE_TEST_MONGODB_URL, and STORE_TEST_REDIS_SERVER /
-# STORE_TEST_POSTGRES_BIN / STORE_TEST_MONGODB_SERVER (the redis-server binary,
-# the Postgres bin directory and the MongoDB-compatible server binary, for the
+# STORE_TEST_POSTGRES_URL, STORE_TEST_MONGODB_URL, STORE_TEST_MYSQL_URL, and
+# STORE_TEST_REDIS_SERVER / STORE_TEST_POSTGRES_BIN / STORE_TEST_MONGODB_SERVER
+# / STORE_TEST_MYSQL_SERVER (the redis-server binary, the Postgres bin
+# directory, the MongoDB-compatible server and mariadbd binaries, for the
 # fault and TLS tests that start servers of their own). A URL already set in
 # the environment is used as is and nothing is started for it.
 #
@@ -183,6 +184,50 @@ svc_start_postgres() {
   svc_log "postgres: $("$bin/postgres" --version | awk '{print $3}') on port $port"
 }
 
+svc_ensure_mysql() {
+  command -v mariadbd >/dev/null 2>&1 || svc_apt_install mariadb-server
+  command -v mariadbd >/dev/null 2>&1 || { svc_log "mariadbd is not installed"; return 1; }
+  export STORE_TEST_MYSQL_SERVER="${STORE_TEST_MYSQL_SERVER:-$(command -v mariadbd)}"
+}
+
+# MariaDB from Debian's packages (MySQL 8 is not packaged there), with a
+# data directory of its own, on loopback only, and a `store` user with a
+# password: the URL carries a secret, as in production.
+svc_start_mysql() {
+  if [ -n "${STORE_TEST_MYSQL_URL:-}" ]; then
+    svc_log "mysql: using STORE_TEST_MYSQL_URL from the environment"
+    return 0
+  fi
+  svc_ensure_mysql
+  local dir="$SERVICES_DIR/mysql" port i user
+  port=$(svc_free_port "${STORE_MYSQL_PORT:-23306}")
+  user=$(id -un)
+  mkdir -p "$dir"
+  mariadb-install-db --no-defaults --datadir="$dir/data" --user="$user" \
+    --auth-root-authentication-method=socket --skip-test-db >"$dir/install.log" 2>&1 ||
+    { cat "$dir/install.log" >&2; return 1; }
+  "$STORE_TEST_MYSQL_SERVER" --no-defaults --datadir="$dir/data" --user="$user" \
+    --bind-address=127.0.0.1 --port="$port" --socket="$dir/sock" --pid-file="$dir/pid" \
+    --skip-log-bin --innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=128M \
+    --max-connections=400 >"$dir/log" 2>&1 </dev/null &
+  local pid=$!
+  SERVICES_PIDS+=("$pid")
+  for i in $(seq 1 200); do
+    if [ -S "$dir/sock" ] && mariadb --no-defaults --socket="$dir/sock" -u"$user" -e 'SELECT 1' >/dev/null 2>&1; then
+      break
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  mariadb --no-defaults --socket="$dir/sock" -u"$user" -e "
+    CREATE DATABASE store_test;
+    CREATE USER 'store'@'127.0.0.1' IDENTIFIED BY 'store-test-secret';
+    GRANT ALL ON *.* TO 'store'@'127.0.0.1';" >"$dir/setup.log" 2>&1 ||
+    { svc_log "mariadbd on port $port did not start; its log:"; cat "$dir/log" "$dir/setup.log" >&2; return 1; }
+  export STORE_TEST_MYSQL_URL="mysql://store:store-test-secret@127.0.0.1:$port/store_test"
+  svc_log "mysql: MariaDB $("$STORE_TEST_MYSQL_SERVER" --version | grep -o '[0-9][0-9.]*-MariaDB' | head -1) on port $port"
+}
+
 SECANTUS_VERSION=0.5.3-beta.196
 
 svc_ensure_mongodb() {
@@ -250,6 +295,7 @@ services_start() {
       redis-cluster) svc_start_redis_cluster ;;
       postgres) svc_start_postgres ;;
       mongodb) svc_start_mongodb ;;
+      mysql) svc_start_mysql ;;
       *) svc_log "unknown service: $s"; return 1 ;;
     esac
   done

@@ -8,6 +8,7 @@ mod layers;
 mod memory;
 mod memory_real_clock;
 mod mongodb;
+mod mysql;
 mod postgres;
 mod redis;
 mod redis_cluster;

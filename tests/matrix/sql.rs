@@ -1,4 +1,4 @@
-//! What the three SQL rows share: each namespace is a set-up table of its
+//! What the SQL rows share: each namespace is a set-up table of its
 //! own, and a manual clock decides expiry in every statement.
 
 use std::sync::Arc;

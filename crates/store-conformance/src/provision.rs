@@ -1,7 +1,8 @@
 //! Finding a real server for a backend's tests.
 //!
 //! Order: an environment URL (`STORE_TEST_REDIS_URL`, `STORE_TEST_POSTGRES_URL`,
-//! `STORE_TEST_MONGODB_URL`, `STORE_TEST_REDIS_CLUSTER_URLS`), then a Docker
+//! `STORE_TEST_MONGODB_URL`, `STORE_TEST_REDIS_CLUSTER_URLS`,
+//! `STORE_TEST_MYSQL_URL`), then a Docker
 //! container when a Docker daemon answers within [`DOCKER_PROBE_TIMEOUT`],
 //! then a skip with a printed reason. With `STORE_TEST_REQUIRE=1` a skip is a
 //! test failure, so CI cannot silently test nothing.
@@ -29,6 +30,8 @@ pub enum Service {
     Postgres,
     /// MongoDB or a wire-compatible server.
     MongoDb,
+    /// MySQL or MariaDB.
+    MySql,
 }
 
 impl Service {
@@ -44,19 +47,21 @@ impl Service {
             Self::RedisCluster => "STORE_TEST_REDIS_CLUSTER_URLS",
             Self::Postgres => "STORE_TEST_POSTGRES_URL",
             Self::MongoDb => "STORE_TEST_MONGODB_URL",
+            Self::MySql => "STORE_TEST_MYSQL_URL",
         }
     }
 
     /// Every service, in the order the test scripts start them.
-    pub const ALL: [Service; 4] = [
+    pub const ALL: [Service; 5] = [
         Self::Redis,
         Self::RedisCluster,
         Self::Postgres,
         Self::MongoDb,
+        Self::MySql,
     ];
 
     /// The service of that [`Service::name`] (`redis`, `redis-cluster`,
-    /// `postgres`, `mongodb`), as the backend registry names them.
+    /// `postgres`, `mongodb`, `mysql`), as the backend registry names them.
     ///
     /// ```
     /// use store_conformance::provision::Service;
@@ -74,6 +79,7 @@ impl Service {
             Self::RedisCluster => "redis-cluster",
             Self::Postgres => "postgres",
             Self::MongoDb => "mongodb",
+            Self::MySql => "mysql",
         }
     }
 }
@@ -363,9 +369,10 @@ pub mod containers {
                 })
                 .await
                 .clone(),
-            Service::RedisCluster => Err(format!(
-                "there is no container recipe for a Redis Cluster; set {}",
-                Service::RedisCluster.env_var()
+            Service::RedisCluster | Service::MySql => Err(format!(
+                "there is no container recipe for {}; set {}",
+                service.name(),
+                service.env_var()
             )),
         }
     }

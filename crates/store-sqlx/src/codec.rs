@@ -69,6 +69,12 @@ pub trait Codec: Database {
     fn millis(at: Self::Time) -> i64;
     /// How many rows a statement changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
+    /// The value a statement gave `LAST_INSERT_ID(…)`: how a write reports
+    /// its new version where there is no `RETURNING` (0 elsewhere).
+    fn last_insert_id(done: &Self::QueryResult) -> u64 {
+        let _ = done;
+        0
+    }
 }
 
 /// The driver calls the store makes, written once for any database whose
@@ -94,6 +100,14 @@ pub trait Driver: Codec {
         sql: &'a str,
         args: &'a [Arg<'a>],
     ) -> impl Future<Output = std::result::Result<u64, sqlx::Error>> + Send + 'a;
+
+    /// How many rows `sql` changed, and the value it gave
+    /// `LAST_INSERT_ID(…)`.
+    fn execute_id<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<(u64, u64), sqlx::Error>> + Send + 'a;
 
     /// The text column `column` of `row`.
     fn text(row: &Self::Row, column: &str) -> std::result::Result<String, sqlx::Error>;
@@ -175,6 +189,21 @@ where
                 On::Tx(conn) => query.execute(conn).await?,
             };
             Ok(DB::rows_affected(&done))
+        }
+    }
+
+    fn execute_id<'a>(
+        on: On<'a, Self>,
+        sql: &'a str,
+        args: &'a [Arg<'a>],
+    ) -> impl Future<Output = std::result::Result<(u64, u64), sqlx::Error>> + Send + 'a {
+        let query = bind::<DB>(sql, args);
+        async move {
+            let done = match on {
+                On::Pool(pool) => query.execute(pool).await?,
+                On::Tx(conn) => query.execute(conn).await?,
+            };
+            Ok((DB::rows_affected(&done), DB::last_insert_id(&done)))
         }
     }
 

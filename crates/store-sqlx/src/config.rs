@@ -138,6 +138,17 @@ pub type PostgresConfig = SqlConfig<sqlx::Postgres>;
 #[cfg(feature = "sqlite")]
 pub type SqliteConfig = SqlConfig<sqlx::Sqlite>;
 
+/// Settings of a [`MySqlStore`](crate::MySqlStore): table, pool, time
+/// bound, limits and clock. The table lives in the URL's database.
+///
+/// ```
+/// use store_sqlx::MySqlConfig;
+/// let config = MySqlConfig::default().namespace("sessions");
+/// assert!(format!("{config:?}").contains("\"sessions\""));
+/// ```
+#[cfg(feature = "mysql")]
+pub type MySqlConfig = SqlConfig<sqlx::MySql>;
+
 /// The settings of a SQL store on database `D`: use it as
 /// [`PostgresConfig`] or [`SqliteConfig`]. Every setter consumes the config
 /// and returns it; the values are checked when the store is built (a
@@ -206,7 +217,7 @@ impl<D: Dialect> fmt::Debug for SqlConfig<D> {
             .field("purge_batch", &self.purge_batch)
             .field("max_value_len", &self.max_value_len)
             .field("clock", &self.clock);
-        if !D::NAMED_SCHEMA {
+        if D::BUSY_TIMEOUT {
             d.field("busy_timeout", &self.busy_timeout);
         }
         d.finish()

@@ -87,8 +87,50 @@ pub type PostgresStore = SqlStore<sqlx::Postgres>;
 #[cfg(feature = "sqlite")]
 pub type SqliteStore = SqlStore<sqlx::Sqlite>;
 
+/// A [`Store`](store_core::Store) in one MySQL or MariaDB table, through a
+/// sqlx pool.
+///
+/// - **Schema** (`setup()`, one `CREATE TABLE IF NOT EXISTS`, safe to run
+///   from many processes at once): `key VARBINARY(512)` as the primary key
+///   (keys compare byte for byte: no case or accent folding, no trailing
+///   space padding, unlike the default collations), `value LONGBLOB`,
+///   `version BIGINT`, `expires_at BIGINT` (milliseconds since the epoch,
+///   NULL: never), `owner VARBINARY(256)`; indexes on `expires_at` and
+///   `(owner, key)`. The table lives in the URL's database.
+/// - **One statement per write**: MySQL has no `RETURNING` on `UPDATE`, so
+///   each write sets its new version with `LAST_INSERT_ID(UUID_SHORT())`
+///   and the server sends it back with the statement's result; whether
+///   the condition held comes from the rows it matched. `Create` is one
+///   `INSERT … ON DUPLICATE KEY UPDATE` that replaces an expired row and
+///   leaves a live one alone, reporting version 0 then (`AlreadyExists`).
+/// - **Versions** come from the server's `UUID_SHORT()`: increasing for the
+///   life of the server and across restarts, unique per server as long as
+///   the server does not hand out more than 16,777,216 of them per second
+///   of uptime on average, and each server has its own `server_id` (the
+///   top bit is dropped, so ids 128 apart share versions).
+/// - **Isolation**: each connection runs at `READ COMMITTED`, so writes
+///   take no gap locks; a statement a deadlock rolled back (error 1213) is
+///   run again, at most three times in all, then fails with a retryable
+///   `Unavailable`.
+/// - Tested on MariaDB 10.11.
+///
+/// ```no_run
+/// use store_core::{Key, PutMode, Store};
+/// use store_sqlx::MySqlStore;
+///
+/// # #[tokio::main] async fn main() -> store_core::Result<()> {
+/// let store = MySqlStore::connect("mysql://app:secret@localhost/app").await?;
+/// store.setup().await?;
+/// let key = Key::new("session:1")?;
+/// store.put(&key, "data".into(), PutMode::Create.into()).await?;
+/// assert!(store.get(&key).await?.is_some());
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "mysql")]
+pub type MySqlStore = SqlStore<sqlx::MySql>;
+
 /// A store in one table of database `D`, through a sqlx pool: use it as
-/// [`PostgresStore`] or [`SqliteStore`]. Cloning is cheap and shares the
+/// [`PostgresStore`], [`SqliteStore`] or [`MySqlStore`]. Cloning is cheap and shares the
 /// pool.
 ///
 /// ```
@@ -197,7 +239,7 @@ impl<D: Dialect> SqlStore<D> {
             acquire_timeout: config.acquire_timeout,
         };
         let (pool, shared) = D::open_pool(url, &config).await.map_err(|e| {
-            let e = crate::error::classify(e, D::BACKEND, Operation::Connect, limits, D::meaning);
+            let e = crate::error::classify(e, D::BACKEND, Operation::Connect, limits, D::codes());
             let message = format!("cannot connect to {}: {}", redact_url(url), e.message());
             Error::new(e.kind(), message)
                 .in_context(D::BACKEND, Operation::Connect)
@@ -251,7 +293,7 @@ impl<D: Dialect> SqlStore<D> {
             max_connections: pool.options().get_max_connections(),
             acquire_timeout: pool.options().get_acquire_timeout(),
         };
-        let sql = Arc::new(Statements::new::<D>(&config.schema, &config.table));
+        let sql = Arc::new(D::statements(&config.schema, &config.table));
         Ok(Self {
             pool,
             config: Arc::new(config),

@@ -1,6 +1,6 @@
 //! Mapping sqlx errors onto [`store_core::Error`]: by sqlx error variant,
-//! and for database errors by SQLSTATE (Postgres) or result code (SQLite),
-//! never by message text.
+//! and for database errors by SQLSTATE (Postgres), result code (SQLite) or
+//! error number (MySQL), never by message text.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -45,19 +45,34 @@ impl fmt::Display for DatabaseError {
 
 impl StdError for DatabaseError {}
 
-/// The store error for a sqlx error during `operation`. `meaning` maps a
-/// database error code (SQLSTATE, or SQLite's extended result code) to a
-/// kind and message.
+/// How a dialect reads and understands its database's error codes.
+#[derive(Debug, Clone, Copy)]
+pub struct Codes {
+    /// The code of a database error: SQLSTATE (Postgres), extended result
+    /// code (SQLite), error number (MySQL).
+    pub(crate) code: fn(&dyn sqlx::error::DatabaseError) -> String,
+    /// What a code means for the store.
+    pub(crate) meaning: fn(&str) -> CodeMeaning,
+}
+
+/// The code sqlx gives a database error (SQLSTATE, SQLite's result code).
+pub(crate) fn sqlx_code(db: &dyn sqlx::error::DatabaseError) -> String {
+    db.code().map(|c| c.into_owned()).unwrap_or_default()
+}
+
+/// The store error for a sqlx error during `operation`. `codes` reads a
+/// database error's code and maps it to a kind and message.
 pub(crate) fn classify(
     e: sqlx::Error,
     backend: &'static str,
     operation: Operation,
     pool: PoolLimits,
-    meaning: fn(&str) -> CodeMeaning,
+    codes: Codes,
 ) -> Error {
     let err = match e {
         sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let code = (codes.code)(&*db);
+            let meaning = codes.meaning;
             let m = meaning(&code);
             let message = if code.is_empty() {
                 m.message.to_owned()
@@ -148,6 +163,11 @@ mod tests {
         CodeMeaning::new(ErrorKind::Backend, "x")
     }
 
+    const CODES: Codes = Codes {
+        code: sqlx_code,
+        meaning,
+    };
+
     const POOL: PoolLimits = PoolLimits {
         max_connections: 7,
         acquire_timeout: Duration::from_secs(3),
@@ -160,7 +180,7 @@ mod tests {
             "postgres",
             Operation::Get,
             POOL,
-            meaning,
+            CODES,
         );
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert!(e.is_retryable());
@@ -173,7 +193,7 @@ mod tests {
     #[test]
     fn io_is_unavailable_and_closed_pool_is_not_retryable() {
         let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
-        let e = classify(sqlx::Error::Io(io), "sqlite", Operation::Put, POOL, meaning);
+        let e = classify(sqlx::Error::Io(io), "sqlite", Operation::Put, POOL, CODES);
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert!(e.is_retryable());
         let e = classify(
@@ -181,7 +201,7 @@ mod tests {
             "sqlite",
             Operation::Put,
             POOL,
-            meaning,
+            CODES,
         );
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert!(!e.is_retryable());
@@ -194,7 +214,7 @@ mod tests {
             "sqlite",
             Operation::Get,
             POOL,
-            meaning,
+            CODES,
         );
         assert_eq!(e.kind(), ErrorKind::Encoding);
     }

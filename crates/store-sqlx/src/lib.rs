@@ -3,18 +3,20 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 // Without a database feature the crate is only its shared settings.
 #![cfg_attr(
-    not(any(feature = "postgres", feature = "sqlite")),
+    not(any(feature = "postgres", feature = "sqlite", feature = "mysql")),
     allow(dead_code, unused_imports, unused_macros)
 )]
 
-// This crate holds two backends. Everything they share is written once in
-// the skeleton modules, generic over a `Dialect`; `postgres.rs` and
-// `sqlite.rs` hold only what differs between the two databases: SQL text,
-// the type of the expiry column, error codes and pool options.
+// This crate holds three backends. Everything they share is written once
+// in the skeleton modules, generic over a `Dialect`; `postgres.rs`,
+// `sqlite.rs` and `mysql.rs` hold only what differs between the databases:
+// SQL text, the type of the expiry column, error codes and pool options.
 mod codec;
 mod config;
 mod connect;
 mod error;
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod query;
@@ -23,6 +25,8 @@ mod scan;
 mod sqlite;
 mod store;
 
+#[cfg(feature = "mysql")]
+pub use config::MySqlConfig;
 #[cfg(feature = "sqlite")]
 pub use config::SqliteConfig;
 pub use config::{
@@ -32,6 +36,8 @@ pub use config::{
 };
 #[cfg(feature = "postgres")]
 pub use config::{DEFAULT_SCHEMA, PostgresConfig};
+#[cfg(feature = "mysql")]
+pub use connect::MySqlStore;
 #[cfg(feature = "postgres")]
 pub use connect::PostgresStore;
 pub use connect::SqlStore;
@@ -70,3 +76,19 @@ pub const SQLITE: &str = "sqlite";
 /// assert_eq!(store_sqlx::SQLITE_SCHEMES, ["sqlite"]);
 /// ```
 pub const SQLITE_SCHEMES: &[&str] = &["sqlite"];
+
+/// The name of the MySQL backend in errors and
+/// [`Capabilities::backend`](store_core::Capabilities::backend).
+///
+/// ```
+/// assert_eq!(store_sqlx::MYSQL, "mysql");
+/// ```
+pub const MYSQL: &str = "mysql";
+
+/// The URL schemes [`MySqlStore`] opens (MySQL and MariaDB); the first is
+/// the canonical one.
+///
+/// ```
+/// assert_eq!(store_sqlx::MYSQL_SCHEMES, ["mysql", "mariadb"]);
+/// ```
+pub const MYSQL_SCHEMES: &[&str] = &["mysql", "mariadb"];

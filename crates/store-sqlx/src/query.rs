@@ -13,7 +13,7 @@ use store_core::{
 use crate::codec::{Arg, Driver, On, from_columns, key_column};
 use crate::config::{SqlConfig, quote};
 use crate::connect::SqlStore;
-use crate::error::{CodeMeaning, classify};
+use crate::error::{CodeMeaning, Codes, classify, sqlx_code};
 
 /// A database a [`SqlStore`] runs on: implemented for [`sqlx::Postgres`]
 /// (feature `postgres`) and [`sqlx::Sqlite`] (feature `sqlite`), and for
@@ -35,6 +35,9 @@ pub trait Dialect: Driver {
     const STORE_NAME: &'static str;
     /// The config's name in `Debug`.
     const CONFIG_NAME: &'static str;
+    /// Whether the config has a busy timeout (SQLite's wait for the
+    /// database lock).
+    const BUSY_TIMEOUT: bool = false;
     /// Whether the config names a schema (else it is always
     /// [`DEFAULT_SCHEMA`](Self::DEFAULT_SCHEMA)).
     const NAMED_SCHEMA: bool;
@@ -53,8 +56,39 @@ pub trait Dialect: Driver {
     /// The dialect's part of the statements of table `table` in `schema`.
     fn sql(schema: &str, table: &str) -> Sql;
 
-    /// What an error code (SQLSTATE, result code) means for the store.
+    /// What an error code (SQLSTATE, result code, error number) means for
+    /// the store.
     fn meaning(code: &str) -> CodeMeaning;
+
+    /// The code of a database error as [`meaning`](Self::meaning) reads it
+    /// (default: the one sqlx gives, SQLSTATE or result code).
+    fn error_code(db: &dyn sqlx::error::DatabaseError) -> String {
+        sqlx_code(db)
+    }
+
+    /// Whether writes report their new version with `RETURNING` (else
+    /// through the statement's `LAST_INSERT_ID()`, and each count comes
+    /// from the rows the statement changed).
+    const RETURNING: bool = true;
+
+    /// The code of a deadlock that rolled back the statement, which is then
+    /// run again (a statement run on its own had no effect).
+    const DEADLOCK_CODE: Option<&'static str> = None;
+
+    /// Every statement of table `table` in `schema` (default: the shared
+    /// statements with the dialect's part from [`sql`](Self::sql)).
+    fn statements(schema: &str, table: &str) -> Statements {
+        Statements::new::<Self>(schema, table)
+    }
+
+    /// How the store reads this database's error codes.
+    #[doc(hidden)]
+    fn codes() -> Codes {
+        Codes {
+            code: Self::error_code,
+            meaning: Self::meaning,
+        }
+    }
 
     /// Why `url` must not be opened, if it must not (a setting the driver
     /// would log with its secret value).
@@ -70,7 +104,10 @@ pub trait Dialect: Driver {
     ) -> impl Future<Output = std::result::Result<(Pool<Self>, bool), sqlx::Error>> + Send;
 }
 
-/// What differs between the statements of the two databases.
+/// How often a statement a deadlock rolled back is run in all.
+const DEADLOCK_ATTEMPTS: u32 = 3;
+
+/// What differs between the statements of the databases.
 #[derive(Debug)]
 pub struct Sql {
     /// The table as written in statements (schema-qualified, quoted).
@@ -115,7 +152,7 @@ pub(crate) struct Setup {
 
 /// Every statement of one table, built once from its quoted names.
 #[derive(Debug)]
-pub(crate) struct Statements {
+pub struct Statements {
     pub(crate) dialect: Sql,
     pub(crate) get: String,
     pub(crate) live_version: String,
@@ -253,7 +290,7 @@ impl<D: Dialect> SqlStore<D> {
             Err(e) => e,
         };
         let maybe_missing = matches!(&e, sqlx::Error::Database(db)
-            if db.code().as_deref() == Some(D::MISSING_TABLE_CODE));
+            if D::error_code(&**db) == D::MISSING_TABLE_CODE);
         let err = self.classify(e, op);
         if maybe_missing && op != Operation::Migrate && !self.table_exists().await {
             let message = format!(
@@ -268,7 +305,7 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     pub(crate) fn classify(&self, e: sqlx::Error, op: Operation) -> Error {
-        classify(e, D::BACKEND, op, self.limits, D::meaning)
+        classify(e, D::BACKEND, op, self.limits, D::codes())
     }
 
     async fn table_exists(&self) -> bool {
@@ -281,14 +318,37 @@ impl<D: Dialect> SqlStore<D> {
             .is_ok_and(|n| n.first().is_some_and(|&n| n > 0))
     }
 
+    /// Runs `call` again when the database rolled it back for a deadlock
+    /// ([`Dialect::DEADLOCK_CODE`]): a statement run on its own had no
+    /// effect then, so running it again is safe.
+    async fn deadlock_retried<T, F>(
+        mut call: impl FnMut() -> F,
+    ) -> std::result::Result<T, sqlx::Error>
+    where
+        F: Future<Output = std::result::Result<T, sqlx::Error>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(sqlx::Error::Database(db))
+                    if attempt < DEADLOCK_ATTEMPTS
+                        && D::DEADLOCK_CODE.is_some_and(|code| D::error_code(&*db) == code) =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub(crate) async fn rows(
         &self,
         op: Operation,
         sql: &str,
         args: &[Arg<'_>],
     ) -> Result<Vec<D::Row>> {
-        self.run(op, D::rows(On::Pool(&self.pool), sql, args).await)
-            .await
+        let result = Self::deadlock_retried(|| D::rows(On::Pool(&self.pool), sql, args)).await;
+        self.run(op, result).await
     }
 
     pub(crate) async fn ints(
@@ -297,13 +357,21 @@ impl<D: Dialect> SqlStore<D> {
         sql: &str,
         args: &[Arg<'_>],
     ) -> Result<Vec<i64>> {
-        self.run(op, D::ints(On::Pool(&self.pool), sql, args).await)
-            .await
+        let result = Self::deadlock_retried(|| D::ints(On::Pool(&self.pool), sql, args)).await;
+        self.run(op, result).await
     }
 
     async fn execute(&self, op: Operation, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        self.run(op, D::execute(On::Pool(&self.pool), sql, args).await)
-            .await
+        let result = Self::deadlock_retried(|| D::execute(On::Pool(&self.pool), sql, args)).await;
+        self.run(op, result).await
+    }
+
+    /// The rows a write changed and the version it gave
+    /// `LAST_INSERT_ID(…)`.
+    async fn execute_id(&self, op: Operation, sql: &str, args: &[Arg<'_>]) -> Result<(u64, u64)> {
+        let result =
+            Self::deadlock_retried(|| D::execute_id(On::Pool(&self.pool), sql, args)).await;
+        self.run(op, result).await
     }
 
     /// The entry of `row`; a column that does not decode is an error for
@@ -363,8 +431,12 @@ impl<D: Dialect> SqlStore<D> {
         if let Some(v) = expected {
             args.push(Arg::Int(v.as_i64()));
         }
-        let written = self.ints(op, sql, &args).await?;
-        if let Some(&version) = written.first() {
+        let written = if D::RETURNING {
+            self.ints(op, sql, &args).await?.first().copied()
+        } else {
+            self.put_counted(sql, &args).await?
+        };
+        if let Some(version) = written {
             return Ok(Version::from_i64(version));
         }
         let current = match options.mode {
@@ -372,6 +444,24 @@ impl<D: Dialect> SqlStore<D> {
             _ => None,
         };
         Err(refused_put(D::BACKEND, options.mode, current))
+    }
+
+    /// A write that reports its version through `LAST_INSERT_ID(…)`:
+    /// `None` when it matched no row, or when it reported no version (a
+    /// `Create` that found a live entry sets it to 0).
+    async fn put_counted(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<i64>> {
+        let op = Operation::Put;
+        let (matched, version) = self.execute_id(op, sql, args).await?;
+        if matched == 0 || version == 0 {
+            return Ok(None);
+        }
+        i64::try_from(version).map(Some).map_err(|_| {
+            Error::new(
+                ErrorKind::Backend,
+                "the database gave a version out of range",
+            )
+            .in_context(D::BACKEND, op)
+        })
     }
 
     /// One `DELETE`; with `if_version`, a read-only query afterwards tells
@@ -385,8 +475,7 @@ impl<D: Dialect> SqlStore<D> {
         let op = Operation::Delete;
         let Some(expected) = if_version else {
             let args = [Arg::Text(key.as_str()), Arg::now(now)];
-            let live = self.ints(op, &self.sql.delete, &args).await?;
-            return Ok(live.iter().sum::<i64>() > 0);
+            return Ok(self.count_live(op, &self.sql.delete, &args).await? > 0);
         };
         let args = [
             Arg::Text(key.as_str()),
@@ -457,9 +546,18 @@ impl<D: Dialect> SqlStore<D> {
     /// still live.
     pub(crate) async fn delete_owner_entries(&self, owner: &Owner, now: Expiry) -> Result<u64> {
         let args = [Arg::Text(owner.as_str()), Arg::now(now)];
-        let live = self
-            .ints(Operation::DeleteByOwner, &self.sql.delete_owner, &args)
-            .await?;
+        self.count_live(Operation::DeleteByOwner, &self.sql.delete_owner, &args)
+            .await
+    }
+
+    /// How many live rows a counting `DELETE` removed: the integers it
+    /// returns, or where there is no `RETURNING`, the rows it changed (it
+    /// then removes live rows only).
+    async fn count_live(&self, op: Operation, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        if !D::RETURNING {
+            return self.execute(op, sql, args).await;
+        }
+        let live = self.ints(op, sql, args).await?;
         Ok(u64::try_from(live.iter().sum::<i64>()).unwrap_or(0))
     }
 

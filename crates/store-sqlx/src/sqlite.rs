@@ -23,6 +23,7 @@ impl Dialect for Sqlite {
     const SCHEMES: &'static [&'static str] = SQLITE_SCHEMES;
     const STORE_NAME: &'static str = "SqliteStore";
     const CONFIG_NAME: &'static str = "SqliteConfig";
+    const BUSY_TIMEOUT: bool = true;
     const NAMED_SCHEMA: bool = false;
     const DEFAULT_SCHEMA: &'static str = "main";
     const RESERVED_SCHEMAS: &'static [&'static str] = &[];

@@ -1,0 +1,317 @@
+//! Tests of `MySqlStore` beyond the conformance suite, on a real MySQL or
+//! MariaDB server (`STORE_TEST_MYSQL_URL`): the traps a MySQL backend must
+//! get right. Keys compare byte for byte (the default collations fold case
+//! and accents and ignore trailing spaces); the longest keys and owners fit
+//! the indexes; `Create` and the conditional writes are single statements
+//! whose outcome does not depend on MySQL's affected-rows rules; concurrent
+//! `Create`s of one key have one winner and no deadlock reaches the caller;
+//! versions never repeat; `setup()` is safe under concurrent callers; and
+//! errors are typed from error numbers, without the password.
+//!
+//! Without the server the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use store_conformance::provision::{self, Service};
+use store_core::{
+    Clock, ErrorKind, Key, MAX_KEY_LEN, MAX_OWNER_LEN, ManualClock, Owner, PutMode, PutOptions,
+    Store,
+};
+use store_sqlx::{MySqlConfig, MySqlStore};
+
+async fn server_url(test: &str) -> Option<String> {
+    let url = provision::service_url(Service::MySql).await;
+    if url.is_none() {
+        eprintln!("{test}: no MySQL server");
+    }
+    url
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &store_conformance::random_namespace()["conformance-".len()..].replace('-', "_")
+    )
+}
+
+fn key(s: &str) -> Key {
+    Key::new(s).unwrap()
+}
+
+/// A set-up store in a table of its own, on a manual clock.
+async fn store(url: &str, prefix: &str) -> (MySqlStore, ManualClock) {
+    let clock = ManualClock::starting_now();
+    let config = MySqlConfig::default()
+        .namespace(unique(prefix))
+        .clock(clock.clone());
+    let store = MySqlStore::connect_with(url, config).await.unwrap();
+    store.setup().await.unwrap();
+    (store, clock)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_keys_compare_byte_for_byte() {
+    let Some(url) = server_url("keys").await else {
+        return;
+    };
+    let (store, _) = store(&url, "bytes").await;
+    // Each pair is one key under MySQL's default collations (case, accents
+    // and trailing spaces folded): here every one is a key of its own.
+    let keys = [
+        "Key", "key", "KEY", "\u{e9}", "e\u{301}", "e", "a", "a ", "a  ", "\u{df}", "ss",
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        store
+            .put(&key(k), i.to_string().into(), PutMode::Create.into())
+            .await
+            .unwrap_or_else(|e| panic!("create {k:?}: {e}"));
+    }
+    for (i, k) in keys.iter().enumerate() {
+        let entry = store.get(&key(k)).await.unwrap().unwrap();
+        assert_eq!(entry.value, i.to_string().as_bytes(), "{k:?}");
+    }
+    let page = store.scan(None, 100).await.unwrap();
+    assert_eq!(page.entries.len(), keys.len());
+    // Byte order, as on every backend.
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort_unstable();
+    let scanned: Vec<&str> = page.entries.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(scanned, sorted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_longest_keys_and_owners_fit_the_indexes() {
+    let Some(url) = server_url("longest").await else {
+        return;
+    };
+    let (store, _) = store(&url, "longest").await;
+    // Multi-byte characters up to the byte limits.
+    let long_key = "\u{e9}".repeat(MAX_KEY_LEN / 2);
+    let long_owner = Owner::new("\u{e9}".repeat(MAX_OWNER_LEN / 2)).unwrap();
+    assert_eq!(long_key.len(), MAX_KEY_LEN);
+    let options = PutOptions::new(PutMode::Create).owner(long_owner.clone());
+    store
+        .put(&key(&long_key), "v".into(), options)
+        .await
+        .unwrap();
+    assert!(store.get(&key(&long_key)).await.unwrap().is_some());
+    let listed = store.list_by_owner(&long_owner).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0.as_str(), long_key);
+    assert_eq!(store.delete_by_owner(&long_owner).await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_writes_are_decided_by_the_statement_not_by_affected_rows() {
+    let Some(url) = server_url("writes").await else {
+        return;
+    };
+    let (store, clock) = store(&url, "writes").await;
+    let k = key("k");
+    let in_a_minute = clock.now().checked_add(Duration::from_secs(60)).unwrap();
+    let created = store
+        .put(
+            &k,
+            "one".into(),
+            PutOptions::new(PutMode::Create).expires_at(in_a_minute),
+        )
+        .await
+        .unwrap();
+    // The same values again: MySQL counts an unchanged row as 0 (or 1)
+    // affected rows; the store still tells a live entry apart.
+    let again = store
+        .put(
+            &k,
+            "one".into(),
+            PutOptions::new(PutMode::Create).expires_at(in_a_minute),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::AlreadyExists);
+    // An upsert of the same value still writes a new version.
+    let upserted = store
+        .put(&k, "one".into(), PutMode::Upsert.into())
+        .await
+        .unwrap();
+    assert_ne!(upserted.version, created.version);
+    // Touching to the expiry it already has finds the entry.
+    store.touch(&k, in_a_minute).await.unwrap();
+    store.touch(&k, in_a_minute).await.unwrap();
+    // Once expired, `Create` replaces it in the same single statement.
+    clock.advance(Duration::from_secs(61));
+    let replaced = store
+        .put(&k, "two".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    assert_ne!(replaced.version, upserted.version);
+    assert_eq!(&store.get(&k).await.unwrap().unwrap().value[..], b"two");
+    // A stale version is a mismatch; the right one writes.
+    let stale = store
+        .put(&k, "x".into(), PutMode::UpdateIf(created.version).into())
+        .await
+        .unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::VersionMismatch);
+    store
+        .put(
+            &k,
+            "three".into(),
+            PutMode::UpdateIf(replaced.version).into(),
+        )
+        .await
+        .unwrap();
+    // Versions never repeat, also after a delete.
+    assert!(store.delete(&k, None).await.unwrap());
+    let recreated = store
+        .put(&k, "four".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    for old in [created.version, upserted.version, replaced.version] {
+        assert_ne!(recreated.version, old);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn mysql_concurrent_creates_have_one_winner_and_no_deadlock_reaches_the_caller() {
+    let Some(url) = server_url("creates").await else {
+        return;
+    };
+    let (store, _) = store(&url, "creates").await;
+    let store = Arc::new(store);
+    const KEYS: usize = 40;
+    const TASKS: usize = 16;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut won = Vec::new();
+                for i in 0..KEYS {
+                    let k = key(&format!("new-{i}"));
+                    match store
+                        .put(&k, t.to_string().into(), PutMode::Create.into())
+                        .await
+                    {
+                        Ok(_) => won.push(i),
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                        Err(e) => panic!("task {t}, key {i}: {e}"),
+                    }
+                }
+                (t, won)
+            })
+        })
+        .collect();
+    let mut winners = vec![Vec::new(); KEYS];
+    for task in tasks {
+        let (t, won) = task.await.unwrap();
+        for i in won {
+            winners[i].push(t);
+        }
+    }
+    for (i, w) in winners.iter().enumerate() {
+        assert_eq!(w.len(), 1, "key new-{i} was created by tasks {w:?}");
+        let stored = store.get(&key(&format!("new-{i}"))).await.unwrap().unwrap();
+        assert_eq!(stored.value, w[0].to_string().as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_setup_concurrently_then_again() {
+    let Some(url) = server_url("setup").await else {
+        return;
+    };
+    let config = MySqlConfig::default().namespace(unique("setup"));
+    let store = Arc::new(MySqlStore::connect_with(&url, config).await.unwrap());
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.setup().await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    store.setup().await.unwrap();
+    store
+        .put(&key("k"), "v".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_missing_and_foreign_tables_are_config_errors() {
+    let Some(url) = server_url("tables").await else {
+        return;
+    };
+    let missing = MySqlStore::connect_with(&url, MySqlConfig::default().namespace(unique("none")))
+        .await
+        .unwrap();
+    let err = missing.get(&key("k")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.message().contains("call setup()"), "{err}");
+
+    let foreign = unique("foreign");
+    let pool = sqlx::MySqlPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE TABLE {foreign} (id INT PRIMARY KEY)"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let store = MySqlStore::connect_with(&url, MySqlConfig::default().namespace(foreign))
+        .await
+        .unwrap();
+    let err = store.setup().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.message().contains("not a store table"), "{err}");
+}
+
+#[tokio::test]
+async fn mysql_bad_credentials_and_unreachable_servers_do_not_show_the_password() {
+    let Some(url) = server_url("credentials").await else {
+        return;
+    };
+    let (_, rest) = url.split_once('@').unwrap();
+    let wrong = format!("mysql://store:wrong-secret-123@{rest}");
+    let err = MySqlStore::connect(&wrong).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("wrong-secret-123"), "{shown}");
+
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let config = MySqlConfig::default().acquire_timeout(Duration::from_millis(500));
+    let down = format!("mariadb://store:down-secret-456@127.0.0.1:{port}/store_test");
+    let err = MySqlStore::connect_with(&down, config).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("down-secret-456"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_concurrent_purges_count_each_row_once() {
+    let Some(url) = server_url("purge").await else {
+        return;
+    };
+    let (store, clock) = store(&url, "purge").await;
+    let soon = clock.now().checked_add(Duration::from_secs(1)).unwrap();
+    for i in 0..600 {
+        let options = PutOptions::new(PutMode::Create).expires_at(soon);
+        store
+            .put(&key(&format!("k{i}")), "v".into(), options)
+            .await
+            .unwrap();
+    }
+    clock.advance(Duration::from_secs(2));
+    let purges: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_expired().await })
+        })
+        .collect();
+    let mut total = 0;
+    for purge in purges {
+        total += purge.await.unwrap().unwrap();
+    }
+    assert_eq!(total, 600);
+    assert!(store.scan(None, 10).await.unwrap().entries.is_empty());
+}
