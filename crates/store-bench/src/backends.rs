@@ -6,16 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use store::store_mongodb::{MongoConfig, MongoStore};
 use store::store_sqlx::{
-    DEFAULT_MAX_CONNECTIONS, PostgresConfig, PostgresStore, SqliteConfig, SqliteStore,
+    DEFAULT_MAX_CONNECTIONS, MySqlConfig, MySqlStore, PostgresConfig, PostgresStore, SqliteConfig,
+    SqliteStore,
 };
 use store::{BackendInfo, OpenOptions, Store};
 use store_tower_sessions::TowerStore;
 
-use crate::floor::{MemoryFloor, MongoFloor, PostgresFloor, RedisFloor, SqliteFloor};
+use crate::floor::{MemoryFloor, MongoFloor, MySqlFloor, PostgresFloor, RedisFloor, SqliteFloor};
 use crate::harness::Contender;
 use crate::ours::{Ours, Tower14, Tower15};
 use crate::target::Role;
@@ -157,6 +159,8 @@ enum Cleanup {
     None,
     Redis(redis::aio::ConnectionManager, String),
     Postgres(sqlx::PgPool, String),
+    /// A database of the run's own, dropped at the end.
+    MySql(sqlx::MySqlPool, String),
     Sqlite(tempfile::TempDir),
     Mongo(mongodb::Database),
 }
@@ -176,6 +180,11 @@ impl Backend {
                     .execute(&pool)
                     .await?;
             }
+            Cleanup::MySql(pool, database) => {
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {database}"))
+                    .execute(&pool)
+                    .await?;
+            }
             Cleanup::Sqlite(dir) => dir.close()?,
             Cleanup::Mongo(db) => db.drop().await?,
         }
@@ -191,6 +200,7 @@ pub async fn open(backend: &'static str, url: Option<&str>, tag: &str) -> Result
         "postgres" => postgres(url.context("no URL")?, tag).await,
         "sqlite_file" => sqlite(tag).await,
         "mongodb" => mongo(url.context("no URL")?, tag).await,
+        "mysql" => mysql(url.context("no URL")?, tag).await,
         other => ours_only(other, url, tag).await,
     }
 }
@@ -372,6 +382,71 @@ async fn postgres(url: &str, tag: &str) -> Result<Backend> {
         ],
         server: format!("PostgreSQL {version}"),
         cleanup: Cleanup::Postgres(pool, schema),
+    })
+}
+
+/// MySQL or MariaDB, every contender in a database of the run's own (the
+/// server's URL with that database), with pools of the same size.
+async fn mysql(url: &str, tag: &str) -> Result<Backend> {
+    let admin = MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .context("mysql: connect")?;
+    sqlx::query(&format!("CREATE DATABASE IF NOT EXISTS {tag}"))
+        .execute(&admin)
+        .await?;
+    let (version,): (String,) = sqlx::query_as("SELECT version()").fetch_one(&admin).await?;
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    let url = format!("{base}/{tag}");
+    let open = |table: &'static str| {
+        let url = url.clone();
+        async move {
+            let config = MySqlConfig::default().namespace(table);
+            let store = MySqlStore::connect_with(&url, config).await?;
+            store.setup().await?;
+            Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+        }
+    };
+    let ours = open("ours").await?;
+    let tower = open("tower").await?;
+    // The peer and the floor: pools as our store's, without a ping before
+    // each call (sqlx pings on release either way).
+    let pool = || {
+        MySqlPoolOptions::new()
+            .max_connections(DEFAULT_MAX_CONNECTIONS)
+            .test_before_acquire(false)
+            .connect(&url)
+    };
+    let peer = tower_sessions_sqlx_store::MySqlStore::new(pool().await?)
+        .with_schema_name(tag)
+        .map_err(anyhow::Error::msg)?
+        .with_table_name("peer")
+        .map_err(anyhow::Error::msg)?;
+    peer.migrate().await?;
+    let floor = MySqlFloor::create_table(pool().await?, "raw").await?;
+    Ok(Backend {
+        name: "mysql",
+        contenders: vec![
+            Contender::new("store-sqlx (MySQL)", Role::Ours, Ours::new(ours)?),
+            Contender::new("sqlx (MySQL)", Role::Floor, floor),
+            Contender::new(
+                "store-tower-sessions (mysql)",
+                Role::Adapter,
+                Tower15::new(TowerStore::new(tower)),
+            ),
+            Contender::new(
+                "tower-sessions-sqlx-store 0.15 (MySQL)",
+                Role::Peer,
+                Tower14::new(peer),
+            ),
+        ],
+        server: if version.contains("MariaDB") {
+            format!("MariaDB {}", version.split('-').next().unwrap_or(&version))
+        } else {
+            format!("MySQL {version}")
+        },
+        cleanup: Cleanup::MySql(admin, tag.to_owned()),
     })
 }
 

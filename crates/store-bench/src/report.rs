@@ -592,7 +592,8 @@ impl Report {
              | redis | `RedisStore` (one multiplexed connection) | `redis` crate on one `ConnectionManager`: `GET`, `SET … PX`, `SET … NX PX`, a one-script compare-and-set, `PEXPIRE`, `DEL` | tower-sessions-redis-store 0.16 (fred, a pool of 6 as its README sets up) |\n\
              | postgres | `PostgresStore` (pool of 10) | sqlx on a pool of 10: one plain statement per operation | tower-sessions-sqlx-store 0.15 `PostgresStore` (pool of 10, sqlx's default settings, as its README sets up) |\n\
              | sqlite_file | `SqliteStore` (file, WAL, pool of 10) | sqlx, same file settings and pool | tower-sessions-sqlx-store 0.15 `SqliteStore` (same pool settings) |\n\
-             | mongodb | `MongoStore` | `mongodb` crate: `find_one`, `update_one` with upsert, `insert_one`, a conditional `update_one`, `delete_one` | none: no tower-sessions MongoDB store on the same core version |\n\n\
+             | mongodb | `MongoStore` | `mongodb` crate: `find_one`, `update_one` with upsert, `insert_one`, a conditional `update_one`, `delete_one` | none: no tower-sessions MongoDB store on the same core version |\n\
+             | mysql | `MySqlStore` (pool of 10) | sqlx on a pool of 10: one plain statement per operation | tower-sessions-sqlx-store 0.15 `MySqlStore` (pool of 10) |\n\n\
              Ours via tower-sessions is `store-tower-sessions`' `TowerStore` over the same store, \
              driven like the peers.\n"
         );
@@ -762,6 +763,17 @@ pub fn notes(report: &Report) -> String {
              PostgreSQL and for the versions: SQLite has no sequences, so a trigger records \
              the highest version in a one-row table written in the same transaction. SQLite \
              has one writer at a time, so what each write does is what limits it."
+        ));
+    }
+    if let Some(w) = span(report, &WRITES, "mysql", &low, Role::Ours, Role::Floor) {
+        say(format!(
+            "**MySQL writes are {w} of plain statements.** As on PostgreSQL, ours keeps an \
+             expiry index and an owner index the floor's table lacks, and each write takes \
+             a fresh version from `UUID_SHORT()`, sent back as the statement's \
+             `LAST_INSERT_ID` since MySQL has no `RETURNING` on `UPDATE`. The conditional \
+             writes join a one-row table of parameters, so that each is one statement. \
+             Both sides pay sqlx's `COM_PING` when a connection goes back to the pool, a \
+             round trip of its own on MySQL."
         ));
     }
     if let Some(w) = span(report, &WRITES, "mongodb", &low, Role::Ours, Role::Floor) {

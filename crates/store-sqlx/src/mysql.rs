@@ -57,6 +57,10 @@ impl Dialect for MySql {
     const RETURNING: bool = false;
     /// `ER_LOCK_DEADLOCK`: the server rolled the statement back.
     const DEADLOCK_CODE: Option<&'static str> = Some("1213");
+    /// `SET value, expires_at, owner WHERE key … now … version`.
+    const UPDATE_ORDER: Option<&'static [usize]> = Some(&[1, 2, 3, 0, 4, 5]);
+    /// `SET expires_at WHERE key … now`.
+    const TOUCH_ORDER: Option<&'static [usize]> = Some(&[1, 0, 2]);
 
     fn sql(_schema: &str, table: &str) -> Sql {
         let t = quote(table);
@@ -102,9 +106,10 @@ impl Dialect for MySql {
 
     /// MySQL's own statements: each write reports its version through
     /// `LAST_INSERT_ID` and its outcome through the rows it matched (sqlx
-    /// asks for matched rather than changed rows), and parameters are
-    /// plain `?` in the order the store binds them, which the
-    /// one-row derived table `p` keeps for the `UPDATE`s.
+    /// asks for matched rather than changed rows). Parameters are plain
+    /// `?`, bound in the order they appear: the store's order, except in
+    /// the `UPDATE`s ([`UPDATE_ORDER`](Dialect::UPDATE_ORDER),
+    /// [`TOUCH_ORDER`](Dialect::TOUCH_ORDER)).
     fn statements(schema: &str, table: &str) -> Statements {
         let sql = Self::sql(schema, table);
         let t = &sql.table;
@@ -114,13 +119,10 @@ impl Dialect for MySql {
             "INSERT INTO {t} (\"key\", value, version, expires_at, owner) \
              VALUES (?, ?, {NEXT_VERSION}, ?, ?)"
         );
-        let update = |extra: &str, condition: &str| {
+        let update = |condition: &str| {
             format!(
-                "UPDATE {t} JOIN (SELECT CAST(? AS BINARY) AS k, ? AS v, ? AS e, ? AS o, \
-                 ? AS n{extra}) AS p ON {t}.\"key\" = p.k \
-                 SET {t}.value = p.v, {t}.version = {NEXT_VERSION}, {t}.expires_at = p.e, \
-                 {t}.owner = p.o \
-                 WHERE ({t}.expires_at IS NULL OR {t}.expires_at > p.n){condition}"
+                "UPDATE {t} SET value = ?, version = {NEXT_VERSION}, expires_at = ?, owner = ? \
+                 WHERE \"key\" = ? AND {live}{condition}"
             )
         };
         let scan = |filter: &str| {
@@ -147,15 +149,11 @@ impl Dialect for MySql {
                  owner = IF(version = VALUES(version), VALUES(owner), owner), \
                  expires_at = IF(version = VALUES(version), VALUES(expires_at), expires_at)"
             ),
-            update: update("", ""),
-            update_if: update(", ? AS x", &format!(" AND {t}.version = p.x")),
+            update: update(""),
+            update_if: update(" AND version = ?"),
             delete: (sql.delete_counting)(t, "\"key\"", live),
             delete_if: format!("DELETE FROM {t} WHERE \"key\" = ? AND {live} AND version = ?"),
-            touch: format!(
-                "UPDATE {t} JOIN (SELECT CAST(? AS BINARY) AS k, ? AS e, ? AS n) AS p \
-                 ON {t}.\"key\" = p.k SET {t}.expires_at = p.e \
-                 WHERE ({t}.expires_at IS NULL OR {t}.expires_at > p.n)"
-            ),
+            touch: format!("UPDATE {t} SET expires_at = ? WHERE \"key\" = ? AND {live}"),
             purge: format!("DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"),
             list_owner: format!(
                 "SELECT {KEY}, {entry} FROM {t} WHERE owner = ? AND {live} ORDER BY {t}.\"key\""
@@ -292,13 +290,21 @@ mod tests {
             assert!(statement.contains(NEXT_VERSION), "{statement}");
             assert!(!statement.contains("RETURNING"), "{statement}");
         }
-        // The key first, then the value, expiry, owner, now, expected
-        // version: the order the store binds them in.
-        let order = ["AS k", "AS v", "AS e", "AS o", "AS n", "AS x"];
+        // Bound in the order they appear: value, expiry, owner, key, now,
+        // expected version.
+        let order = [
+            "value = ?",
+            "expires_at = ?",
+            "owner = ?",
+            "\"key\" = ?",
+            "> ?",
+            "version = ?",
+        ];
         let at: Vec<usize> = order
             .iter()
             .map(|p| sql.update_if.find(p).unwrap())
             .collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "{}", sql.update_if);
+        assert_eq!(MySql::UPDATE_ORDER, Some(&[1, 2, 3, 0, 4, 5][..]));
     }
 }

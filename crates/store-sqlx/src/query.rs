@@ -75,6 +75,14 @@ pub trait Dialect: Driver {
     /// run again (a statement run on its own had no effect).
     const DEADLOCK_CODE: Option<&'static str> = None;
 
+    /// Where parameters are bound in the order they appear (MySQL's `?`):
+    /// the order of the `Update`/`UpdateIf` arguments (key, value, expiry,
+    /// owner, now, expected version) in its `UPDATE`, by index.
+    const UPDATE_ORDER: Option<&'static [usize]> = None;
+
+    /// The same for `touch` (key, expiry, now).
+    const TOUCH_ORDER: Option<&'static [usize]> = None;
+
     /// Every statement of table `table` in `schema` (default: the shared
     /// statements with the dialect's part from [`sql`](Self::sql)).
     fn statements(schema: &str, table: &str) -> Statements {
@@ -431,6 +439,9 @@ impl<D: Dialect> SqlStore<D> {
         if let Some(v) = expected {
             args.push(Arg::Int(v.as_i64()));
         }
+        if matches!(options.mode, PutMode::Update | PutMode::UpdateIf(_)) {
+            args = in_order(&args, D::UPDATE_ORDER);
+        }
         let written = if D::RETURNING {
             self.ints(op, sql, &args).await?.first().copied()
         } else {
@@ -502,6 +513,7 @@ impl<D: Dialect> SqlStore<D> {
             Arg::Time(Some(expires_at)),
             Arg::now(now),
         ];
+        let args = in_order(&args, D::TOUCH_ORDER);
         Ok(self
             .execute(Operation::Touch, &self.sql.touch, &args)
             .await?
@@ -608,6 +620,15 @@ impl<D: Dialect> SqlStore<D> {
                 .map_err(err)?;
         }
         tx.commit().await.map_err(err)
+    }
+}
+
+/// `args` in `order` (indices into `args`; those past its end are left
+/// out), or as they are without an order.
+fn in_order<'a>(args: &[Arg<'a>], order: Option<&[usize]>) -> Vec<Arg<'a>> {
+    match order {
+        Some(order) => order.iter().filter_map(|&i| args.get(i).copied()).collect(),
+        None => args.to_vec(),
     }
 }
 

@@ -10,4 +10,4 @@ mod sql;
 pub use self::memory::MemoryFloor;
 pub use self::mongo::MongoFloor;
 pub use self::redis::{RedisFloor, delete_matching};
-pub use self::sql::{PostgresFloor, SqliteFloor};
+pub use self::sql::{MySqlFloor, PostgresFloor, SqliteFloor};

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{MySqlPool, PgPool, SqlitePool};
 
 use crate::Workload;
 use crate::target::{Session, TTL, Target, floor_refresh, now_ms};
@@ -14,9 +14,19 @@ fn expires() -> i64 {
     (now_ms() + TTL.as_millis() as u64) as i64
 }
 
+/// The database a floor runs on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Postgres,
+    Sqlite,
+    MySql,
+}
+
 /// Each statement once, with `{t}` for the table and `$n` parameters
-/// (rewritten to `?n` for SQLite).
+/// (rewritten to `?n` for SQLite and to `?` for MySQL, whose parameters
+/// appear in number order).
 struct Statements {
+    ddl: String,
     get: String,
     upsert: String,
     create: String,
@@ -26,25 +36,63 @@ struct Statements {
 }
 
 impl Statements {
-    fn new(table: &str, sqlite: bool) -> Self {
+    fn new(table: &str, flavor: Flavor) -> Self {
         let s = |sql: &str| {
             let sql = sql.replace("{t}", table);
-            if sqlite { sql.replace('$', "?") } else { sql }
+            match flavor {
+                Flavor::Postgres => sql,
+                Flavor::Sqlite => sql.replace('$', "?"),
+                Flavor::MySql => {
+                    let mut out = String::with_capacity(sql.len());
+                    let mut chars = sql.chars().peekable();
+                    while let Some(c) = chars.next() {
+                        if c == '$' {
+                            out.push('?');
+                            while chars.peek().is_some_and(char::is_ascii_digit) {
+                                chars.next();
+                            }
+                        } else {
+                            out.push(c);
+                        }
+                    }
+                    out
+                }
+            }
+        };
+        let (key_type, value_type) = match flavor {
+            Flavor::Postgres => ("TEXT", "BYTEA"),
+            Flavor::Sqlite => ("TEXT", "BLOB"),
+            Flavor::MySql => ("VARBINARY(512)", "LONGBLOB"),
+        };
+        let (upsert, update_if) = match flavor {
+            Flavor::MySql => (
+                "INSERT INTO {t} (k, value, version, expires_at) VALUES ($1, $2, 1, $3) \
+                 ON DUPLICATE KEY UPDATE value = VALUES(value), version = version + 1, \
+                 expires_at = VALUES(expires_at)",
+                // No RETURNING: the new version comes back as the
+                // statement's LAST_INSERT_ID.
+                "UPDATE {t} SET value = $1, version = LAST_INSERT_ID(version + 1), \
+                 expires_at = $2 WHERE k = $3 AND version = $4 AND expires_at > $5",
+            ),
+            Flavor::Postgres | Flavor::Sqlite => (
+                "INSERT INTO {t} (k, value, version, expires_at) VALUES ($1, $2, 1, $3) \
+                 ON CONFLICT (k) DO UPDATE SET value = excluded.value, \
+                 version = {t}.version + 1, expires_at = excluded.expires_at",
+                "UPDATE {t} SET value = $1, version = version + 1, expires_at = $2 \
+                 WHERE k = $3 AND version = $4 AND expires_at > $5 RETURNING version",
+            ),
         };
         Self {
-            get: s("SELECT value FROM {t} WHERE key = $1 AND expires_at > $2"),
-            upsert: s(
-                "INSERT INTO {t} (key, value, version, expires_at) VALUES ($1, $2, 1, $3) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
-                 version = {t}.version + 1, expires_at = excluded.expires_at",
+            ddl: format!(
+                "CREATE TABLE IF NOT EXISTS {table} (k {key_type} PRIMARY KEY, \
+                 value {value_type} NOT NULL, version BIGINT NOT NULL, expires_at BIGINT NOT NULL)"
             ),
-            create: s("INSERT INTO {t} (key, value, version, expires_at) VALUES ($1, $2, 1, $3)"),
-            update_if: s(
-                "UPDATE {t} SET value = $1, version = version + 1, expires_at = $2 \
-                 WHERE key = $3 AND version = $4 AND expires_at > $5 RETURNING version",
-            ),
-            touch: s("UPDATE {t} SET expires_at = $1 WHERE key = $2 AND expires_at > $3"),
-            delete: s("DELETE FROM {t} WHERE key = $1"),
+            get: s("SELECT value FROM {t} WHERE k = $1 AND expires_at > $2"),
+            upsert: s(upsert),
+            create: s("INSERT INTO {t} (k, value, version, expires_at) VALUES ($1, $2, 1, $3)"),
+            update_if: s(update_if),
+            touch: s("UPDATE {t} SET expires_at = $1 WHERE k = $2 AND expires_at > $3"),
+            delete: s("DELETE FROM {t} WHERE k = $1"),
         }
     }
 }
@@ -54,7 +102,7 @@ fn session_key(session: &Session) -> Result<&String> {
 }
 
 macro_rules! sql_floor {
-    ($name:ident, $pool:ty, $sqlite:expr, $doc:literal) => {
+    ($name:ident, $pool:ty, $flavor:expr, $update_if:ident, $doc:literal) => {
         #[doc = $doc]
         pub struct $name {
             pool: $pool,
@@ -65,16 +113,12 @@ macro_rules! sql_floor {
         impl $name {
             /// A floor on `pool`, in a new table `table`.
             pub async fn create_table(pool: $pool, table: &str) -> Result<Self> {
-                let ddl = format!(
-                    "CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value {}, \
-                     version BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
-                    if $sqlite { "BLOB" } else { "BYTEA" }
-                );
-                sqlx::query(&ddl).execute(&pool).await?;
+                let sql = Statements::new(table, $flavor);
+                sqlx::query(&sql.ddl).execute(&pool).await?;
                 Ok(Self {
                     pool,
                     table: table.to_owned(),
-                    sql: Statements::new(table, $sqlite),
+                    sql,
                 })
             }
         }
@@ -133,16 +177,14 @@ macro_rules! sql_floor {
             }
 
             async fn update_if(&self, key: &str, value: &Bytes, version: u64) -> Result<u64> {
-                let row: Option<(i64,)> = sqlx::query_as(&self.sql.update_if)
+                let query = sqlx::query(&self.sql.update_if)
                     .bind(&value[..])
                     .bind(expires())
                     .bind(key)
                     .bind(version as i64)
-                    .bind(now_ms() as i64)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let (new,) = row.ok_or_else(|| anyhow!("update_if: version mismatch"))?;
-                Ok(new as u64)
+                    .bind(now_ms() as i64);
+                let new = $update_if(&self.pool, query).await?;
+                Ok(new.ok_or_else(|| anyhow!("update_if: version mismatch"))? as u64)
             }
 
             async fn session_touch(&self, session: &mut Session) -> Result<()> {
@@ -186,15 +228,49 @@ macro_rules! sql_floor {
     };
 }
 
+/// The version an `UPDATE … RETURNING version` wrote, if it matched.
+async fn returned_version<'q, DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+) -> Result<Option<i64>>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    use sqlx::Row as _;
+    let row = query.fetch_optional(pool).await?;
+    Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+}
+
+/// The version a MySQL `UPDATE` set with `LAST_INSERT_ID`, if it matched.
+async fn last_insert_version<'q>(
+    pool: &MySqlPool,
+    query: sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>,
+) -> Result<Option<i64>> {
+    let done = query.execute(pool).await?;
+    Ok((done.rows_affected() == 1).then_some(done.last_insert_id() as i64))
+}
+
 sql_floor!(
     PostgresFloor,
     PgPool,
-    false,
+    Flavor::Postgres,
+    returned_version,
     "Plain sqlx statements on PostgreSQL."
 );
 sql_floor!(
     SqliteFloor,
     SqlitePool,
-    true,
+    Flavor::Sqlite,
+    returned_version,
     "Plain sqlx statements on a SQLite file."
+);
+sql_floor!(
+    MySqlFloor,
+    MySqlPool,
+    Flavor::MySql,
+    last_insert_version,
+    "Plain sqlx statements on MySQL or MariaDB."
 );
