@@ -30,6 +30,7 @@ enum Kind {
     Redis,
     Postgres,
     MongoDb,
+    MySql,
 }
 
 fn namespace() -> String {
@@ -46,6 +47,7 @@ async fn backend(kind: Kind) -> Option<Backend> {
         Kind::Redis => (service_url(Service::Redis).await?, None),
         Kind::Postgres => (service_url(Service::Postgres).await?, None),
         Kind::MongoDb => (service_url(Service::MongoDb).await?, None),
+        Kind::MySql => (service_url(Service::MySql).await?, None),
     };
     Some(Backend {
         url,
@@ -227,7 +229,7 @@ async fn end_to_end(kind: Kind) {
 
     let purged = ok(&[&["purge-expired", "--batch", "2"][..], &t].concat());
     match kind {
-        Kind::Sqlite | Kind::Postgres => {
+        Kind::Sqlite | Kind::Postgres | Kind::MySql => {
             assert_eq!(stats["expired_not_purged"], 3);
             assert_eq!(purged.trim(), "purged 3 expired entries");
         }
@@ -357,7 +359,7 @@ async fn copy_and_check(from: &Backend, to: &Backend, expected: &BTreeMap<String
     assert_eq!(&contents(&*to.open().await).await, expected);
 }
 
-/// SQLite -> Redis -> PostgreSQL -> MongoDB -> SQLite: every live entry
+/// SQLite -> Redis -> PostgreSQL -> MySQL -> MongoDB -> SQLite: every live entry
 /// arrives with its value, expiry to the ms and owner; expired ones never.
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_preserves_every_live_entry_across_backends() {
@@ -373,13 +375,17 @@ async fn copy_preserves_every_live_entry_across_backends() {
     let Some(mongo) = backend(Kind::MongoDb).await else {
         return;
     };
+    let Some(mysql) = backend(Kind::MySql).await else {
+        return;
+    };
     let back = sqlite.sibling();
     let source = sqlite.open().await;
     let expected = seed(&*source, 1500).await;
     seed_expiring(&*source, 5).await;
     copy_and_check(&sqlite, &redis, &expected).await;
     copy_and_check(&redis, &postgres, &expected).await;
-    copy_and_check(&postgres, &mongo, &expected).await;
+    copy_and_check(&postgres, &mysql, &expected).await;
+    copy_and_check(&mysql, &mongo, &expected).await;
     copy_and_check(&mongo, &back, &expected).await;
 }
 
@@ -642,5 +648,12 @@ mod mongodb {
     #[tokio::test(flavor = "multi_thread")]
     async fn every_command_end_to_end() {
         super::end_to_end(super::Kind::MongoDb).await;
+    }
+}
+
+mod mysql {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_command_end_to_end() {
+        super::end_to_end(super::Kind::MySql).await;
     }
 }
