@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `just bench`: every store beside its raw driver and the tower-sessions
-# stores (crates/store-bench), on Redis, PostgreSQL and MongoDB servers
+# stores (crates/store-bench), on the servers the backend registry names
 # started here on loopback (scripts/services.sh) and stopped after, by PID.
 # Rewrites docs/performance.md and docs/perf/*.svg. Extra arguments go to
 # store-bench (e.g. `just bench --backends memory,redis`).
