@@ -303,8 +303,11 @@ services_start() {
 
 services_stop() {
   local pid
+  # SIGINT stops Redis, Postgres (fast shutdown) and the MongoDB server;
+  # MariaDB shuts down on SIGTERM.
   for pid in "${SERVICES_PIDS[@]}"; do
     kill -INT "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
   done
   for pid in "${SERVICES_PIDS[@]}"; do
     local i

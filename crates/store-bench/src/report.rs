@@ -770,8 +770,8 @@ pub fn notes(report: &Report) -> String {
             "**MySQL writes are {w} of plain statements.** As on PostgreSQL, ours keeps an \
              expiry index and an owner index the floor's table lacks, and each write takes \
              a fresh version from `UUID_SHORT()`, sent back as the statement's \
-             `LAST_INSERT_ID` since MySQL has no `RETURNING` on `UPDATE`. The conditional \
-             writes join a one-row table of parameters, so that each is one statement. \
+             `LAST_INSERT_ID` since MySQL has no `RETURNING` on `UPDATE`; `put(Create)` \
+             is one `INSERT … ON DUPLICATE KEY UPDATE` that replaces only an expired row. \
              Both sides pay sqlx's `COM_PING` when a connection goes back to the pool, a \
              round trip of its own on MySQL."
         ));

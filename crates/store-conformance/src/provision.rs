@@ -286,10 +286,11 @@ async fn start_container(service: Service) -> Result<String, String> {
 /// needs it waits for it) and is marked reusable: it stays up after the run
 /// and later runs on the same machine reuse it instead of starting another.
 /// Tests never collide in it because each uses its own random namespace.
-/// Remove them with `docker rm -f` on the `redis`, `postgres` and `mongo`
+/// Remove them with `docker rm -f` on the `redis`, `postgres`, `mongo` and `mariadb`
 /// containers.
 #[cfg(feature = "testcontainers")]
 pub mod containers {
+    use testcontainers_modules::mariadb::Mariadb;
     use testcontainers_modules::mongo::Mongo;
     use testcontainers_modules::postgres::Postgres;
     use testcontainers_modules::redis::{REDIS_PORT, Redis};
@@ -307,12 +308,15 @@ pub mod containers {
     pub const POSTGRES_TAG: &str = "16-alpine";
     /// The MongoDB image tag.
     pub const MONGO_TAG: &str = "7.0";
+    /// The MariaDB image tag (the `mysql` service).
+    pub const MARIADB_TAG: &str = "10.11";
 
     type Started = Result<String, String>;
 
     static REDIS: OnceCell<Started> = OnceCell::const_new();
     static POSTGRES: OnceCell<Started> = OnceCell::const_new();
     static MONGO: OnceCell<Started> = OnceCell::const_new();
+    static MARIADB: OnceCell<Started> = OnceCell::const_new();
 
     async fn start<I: Image>(
         request: ContainerRequest<I>,
@@ -369,7 +373,16 @@ pub mod containers {
                 })
                 .await
                 .clone(),
-            Service::RedisCluster | Service::MySql => Err(format!(
+            Service::MySql => MARIADB
+                .get_or_init(|| async {
+                    let image = Mariadb::default()
+                        .with_tag(MARIADB_TAG)
+                        .with_reuse(ReuseDirective::Always);
+                    start(image, 3306.tcp(), |h, p| format!("mysql://root@{h}:{p}/test")).await
+                })
+                .await
+                .clone(),
+            Service::RedisCluster => Err(format!(
                 "there is no container recipe for {}; set {}",
                 service.name(),
                 service.env_var()

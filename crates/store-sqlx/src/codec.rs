@@ -1,5 +1,5 @@
-//! Store values to and from the columns of a row, shared by both
-//! databases: the parameters of a statement ([`Arg`]) and how they are
+//! Store values to and from the columns of a row, shared by every
+//! database: the parameters of a statement ([`Arg`]) and how they are
 //! bound, the columns of a row and the [`Entry`] they make.
 
 use std::future::Future;

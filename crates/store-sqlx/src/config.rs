@@ -1,5 +1,5 @@
-//! [`SqlConfig`], the settings of both SQL stores ([`PostgresConfig`],
-//! [`SqliteConfig`]), their defaults and limits, and the checks of table and
+//! [`SqlConfig`], the settings of the SQL stores ([`PostgresConfig`],
+//! [`SqliteConfig`], [`MySqlConfig`]), their defaults and limits, and the checks of table and
 //! schema names.
 
 use std::fmt;
@@ -150,7 +150,7 @@ pub type SqliteConfig = SqlConfig<sqlx::Sqlite>;
 pub type MySqlConfig = SqlConfig<sqlx::MySql>;
 
 /// The settings of a SQL store on database `D`: use it as
-/// [`PostgresConfig`] or [`SqliteConfig`]. Every setter consumes the config
+/// [`PostgresConfig`], [`SqliteConfig`] or [`MySqlConfig`]. Every setter consumes the config
 /// and returns it; the values are checked when the store is built (a
 /// `Config` error).
 ///

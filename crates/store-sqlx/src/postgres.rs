@@ -83,7 +83,7 @@ impl Dialect for Postgres {
                           WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 \
                           AND NOT a.attisdropped"
                     .to_owned(),
-                // The indexes follow (the same in both databases).
+                // The indexes follow (the same in Postgres and SQLite).
                 rest: Vec::new(),
             },
             table_exists: "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = $2"

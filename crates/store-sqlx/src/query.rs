@@ -1,7 +1,8 @@
-//! The database side of each operation, written once for both databases:
+//! The database side of each operation, written once for every database:
 //! the [`Dialect`] a database implements, the statements of a table, and
-//! running them on the pool. (A little over 600 lines with its tests:
-//! every operation's statements and their outcomes belong together.)
+//! running them on the pool. (About 750 lines with its tests: every
+//! operation's statements, the two ways a write reports its outcome and
+//! the dialect's hooks belong together.)
 
 use std::future::Future;
 

@@ -89,7 +89,7 @@ impl Dialect for Sqlite {
                         "CREATE TRIGGER IF NOT EXISTS {on_update} AFTER UPDATE OF version ON {t} \
                          {remember}"
                     ),
-                    // The indexes follow (the same in both databases).
+                    // The indexes follow (the same in Postgres and SQLite).
                 ],
             },
             table_exists: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?2"
