@@ -378,7 +378,10 @@ pub mod containers {
                     let image = Mariadb::default()
                         .with_tag(MARIADB_TAG)
                         .with_reuse(ReuseDirective::Always);
-                    start(image, 3306.tcp(), |h, p| format!("mysql://root@{h}:{p}/test")).await
+                    start(image, 3306.tcp(), |h, p| {
+                        format!("mysql://root@{h}:{p}/test")
+                    })
+                    .await
                 })
                 .await
                 .clone(),
