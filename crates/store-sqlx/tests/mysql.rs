@@ -4,7 +4,8 @@
 //! and accents and ignore trailing spaces); the longest keys and owners fit
 //! the indexes; `Create` and the conditional writes are single statements
 //! whose outcome does not depend on MySQL's affected-rows rules; concurrent
-//! `Create`s of one key have one winner and no deadlock reaches the caller;
+//! `Create`s of one key have one winner, and a statement a deadlock rolled
+//! back is run again;
 //! versions never repeat; `setup()` is safe under concurrent callers; and
 //! errors are typed from error numbers, without the password.
 //!
@@ -314,4 +315,140 @@ async fn mysql_concurrent_purges_count_each_row_once() {
     }
     assert_eq!(total, 600);
     assert!(store.scan(None, 10).await.unwrap().entries.is_empty());
+}
+
+/// Creates, upserts, conditional updates and deletes from 16 tasks on 20
+/// neighbouring keys for 2 s: the writes that lock index gaps and rows in
+/// every order. No error but the contract's outcomes reaches a caller (a
+/// deadlock is run again inside the store), and the keys end readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn mysql_mixed_writes_on_neighbouring_keys_surface_no_deadlock() {
+    let Some(url) = server_url("mixed").await else {
+        return;
+    };
+    let (store, _) = store(&url, "mixed").await;
+    let store = Arc::new(store);
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    let tasks: Vec<_> = (0..16u64)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut calls = 0u64;
+                let mut i = t;
+                while std::time::Instant::now() < until {
+                    i = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let k = key(&format!("n{:02}", (i >> 33) % 20));
+                    let result = match (i >> 40) % 4 {
+                        0 => store
+                            .put(&k, "c".into(), PutMode::Create.into())
+                            .await
+                            .map(drop),
+                        1 => store
+                            .put(&k, "u".into(), PutMode::Upsert.into())
+                            .await
+                            .map(drop),
+                        2 => match store.get(&k).await {
+                            Ok(Some(e)) => store
+                                .put(&k, "x".into(), PutMode::UpdateIf(e.version).into())
+                                .await
+                                .map(drop),
+                            other => other.map(drop),
+                        },
+                        _ => store.delete(&k, None).await.map(drop),
+                    };
+                    match result {
+                        Ok(()) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                ErrorKind::AlreadyExists
+                                    | ErrorKind::VersionMismatch
+                                    | ErrorKind::NotFound
+                            ) => {}
+                        Err(e) => panic!("task {t}: {e}"),
+                    }
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    let mut calls = 0;
+    for task in tasks {
+        calls += task.await.unwrap();
+    }
+    assert!(calls > 100, "{calls} calls");
+    for n in 0..20 {
+        store.get(&key(&format!("n{n:02}"))).await.unwrap();
+    }
+}
+
+/// A real deadlock: another transaction holds `b` and has written much
+/// more, the store's `delete_by_owner` takes `a` and waits for `b`, then the
+/// other transaction asks for `a`. InnoDB rolls back the lighter side, the
+/// store's statement; the store runs it again, and once the other
+/// transaction commits the call deletes both entries without an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_a_statement_a_deadlock_rolled_back_is_run_again() {
+    use sqlx::Connection as _;
+    let Some(url) = server_url("deadlock").await else {
+        return;
+    };
+    let (store, _) = store(&url, "deadlock").await;
+    let owner = Owner::new("o").unwrap();
+    for k in ["a", "b"] {
+        let options = PutOptions::new(PutMode::Create).owner(owner.clone());
+        store.put(&key(k), "v".into(), options).await.unwrap();
+    }
+    for i in 0..200 {
+        store
+            .put(
+                &key(&format!("filler{i}")),
+                "v".into(),
+                PutMode::Create.into(),
+            )
+            .await
+            .unwrap();
+    }
+    let table = store.namespace().to_owned();
+    let mut other = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    sqlx::query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    // Heavy: 200 rows written, so InnoDB picks the store's side as victim.
+    sqlx::query(&format!(
+        "UPDATE \"{table}\" SET value = 'w' WHERE \"key\" LIKE 'filler%'"
+    ))
+    .execute(&mut other)
+    .await
+    .unwrap();
+    sqlx::query(&format!(
+        "SELECT 1 FROM \"{table}\" WHERE \"key\" = 'b' FOR UPDATE"
+    ))
+    .execute(&mut other)
+    .await
+    .unwrap();
+    let deleting = {
+        let store = store.clone();
+        let owner = owner.clone();
+        tokio::spawn(async move { store.delete_by_owner(&owner).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Waits for `a`, which the store holds while it waits for `b`: a
+    // deadlock, decided at once.
+    let asked = sqlx::query(&format!(
+        "SELECT 1 FROM \"{table}\" WHERE \"key\" = 'a' FOR UPDATE"
+    ))
+    .execute(&mut other)
+    .await;
+    assert!(asked.is_ok(), "the heavier transaction survives: {asked:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let deleted = deleting
+        .await
+        .unwrap()
+        .expect("run again after the deadlock");
+    assert_eq!(deleted, 2);
 }
