@@ -5,9 +5,9 @@
 //! the indexes; `Create` and the conditional writes are single statements
 //! whose outcome does not depend on MySQL's affected-rows rules; concurrent
 //! `Create`s of one key have one winner, and a statement a deadlock rolled
-//! back is run again;
-//! versions never repeat; `setup()` is safe under concurrent callers; and
-//! errors are typed from error numbers, without the password.
+//! back is run again; versions never repeat; `setup()` is safe under
+//! concurrent callers; and errors are typed from error numbers, without the
+//! password.
 //!
 //! Without the server the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
 
