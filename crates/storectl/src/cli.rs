@@ -21,8 +21,8 @@ pub(crate) struct Cli {
 /// Which store a command works on.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Target {
-    /// The store's URL: memory://, sqlite://path, postgres://…, redis://…,
-    /// mongodb://… (its password is never printed).
+    /// The store's URL: memory://, sqlite://path, postgres://…, mysql://…,
+    /// redis://…, mongodb://… (its password is never printed).
     #[arg(long, env = "STORE_URL", hide_env_values = true)]
     pub(crate) url: String,
     /// The namespace: the key prefix (Redis, memory), table (SQL) or
