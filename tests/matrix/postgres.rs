@@ -3,25 +3,13 @@
 //! decides expiry in every statement, so the suite moves time instantly.
 //! Each test's namespace is a table of its own.
 
-use store_conformance::provision::{Service, service_url};
-use store_core::ManualClock;
-use store_sqlx::{PostgresConfig, PostgresStore, sqlx};
+use store_conformance::provision::Service;
+use store_sqlx::sqlx;
 
-use crate::sql::SqlBackend;
+use crate::sql::{SqlBackend, on_server};
 
 async fn provision() -> Option<SqlBackend<sqlx::Postgres>> {
-    let url = service_url(Service::Postgres).await?;
-    let clock = ManualClock::starting_now();
-    let config = PostgresConfig::default().clock(clock.clone());
-    let root = PostgresStore::connect_with(&url, config)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test Postgres server: {e}"));
-    Some(SqlBackend {
-        root,
-        url: Some(url),
-        clock,
-        _keep: None,
-    })
+    on_server(Service::Postgres).await
 }
 
 store_conformance::conformance_tests!(provision());

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use store_conformance::provision::{Service, service_url};
 use store_conformance::{TestBackend, TestClock};
 use store_core::{ManualClock, Result, Store};
 use store_sqlx::{Dialect, SqlConfig, SqlStore};
@@ -16,6 +17,23 @@ pub(crate) struct SqlBackend<D: Dialect> {
     pub(crate) url: Option<String>,
     pub(crate) clock: ManualClock,
     pub(crate) _keep: Option<tempfile::TempDir>,
+}
+
+/// A row on the test server of `service`: a root store on a manual clock,
+/// and the URL that opens more pools on the same database.
+pub(crate) async fn on_server<D: Dialect>(service: Service) -> Option<SqlBackend<D>> {
+    let url = service_url(service).await?;
+    let clock = ManualClock::starting_now();
+    let config = SqlConfig::<D>::default().clock(clock.clone());
+    let root = SqlStore::<D>::connect_with(&url, config)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test {} server: {e}", service.name()));
+    Some(SqlBackend {
+        root,
+        url: Some(url),
+        clock,
+        _keep: None,
+    })
 }
 
 #[async_trait::async_trait]

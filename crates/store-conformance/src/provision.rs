@@ -66,7 +66,8 @@ impl Service {
     /// ```
     /// use store_conformance::provision::Service;
     /// assert_eq!(Service::from_name("postgres"), Some(Service::Postgres));
-    /// assert_eq!(Service::from_name("mysql"), None);
+    /// assert_eq!(Service::from_name("mysql"), Some(Service::MySql));
+    /// assert_eq!(Service::from_name("cassandra"), None);
     /// ```
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.name() == name)
