@@ -551,7 +551,13 @@ pub async fn run(
             .with_seed(seed.wrapping_add(total.histories as u64));
         let name = format!("{prefix}-h{}", total.histories);
         let history = record(stores, &round, now, &name).await;
-        match check(&history) {
+        // The search is CPU work: off the runtime's threads, so that what
+        // runs beside it (a proxy cutting connections on a schedule) keeps
+        // its pace.
+        let checked = tokio::task::spawn_blocking(move || check(&history))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        match checked {
             Ok(summary) => {
                 total.histories += 1;
                 total.operations += summary.operations;
