@@ -60,6 +60,20 @@ pub(crate) fn sqlx_code(db: &dyn sqlx::error::DatabaseError) -> String {
     db.code().map(|c| c.into_owned()).unwrap_or_default()
 }
 
+/// Whether an I/O error is rustls refusing the server's certificate or
+/// the handshake (sqlx passes those on as I/O errors): a setting to fix,
+/// not a network failure to retry.
+fn is_tls_refusal(e: &sqlx::Error) -> bool {
+    #[cfg(feature = "tls")]
+    if let sqlx::Error::Io(io) = e {
+        return io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+    }
+    let _ = e;
+    false
+}
+
 /// The store error for a sqlx error during `operation`. `codes` reads a
 /// database error's code and maps it to a kind and message.
 pub(crate) fn classify(
@@ -118,6 +132,12 @@ pub(crate) fn classify(
             ErrorKind::Unavailable,
             "the database connection's worker thread stopped",
         ),
+        e @ sqlx::Error::Io(_) if is_tls_refusal(&e) => Error::new(
+            ErrorKind::Config,
+            "the TLS handshake with the database failed: its certificate was refused (check \
+             the CA, the host name and sslmode)",
+        )
+        .with_source(e),
         e @ sqlx::Error::Io(_) => Error::new(
             ErrorKind::Unavailable,
             "the connection to the database failed",

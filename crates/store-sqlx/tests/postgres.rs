@@ -10,7 +10,7 @@
 //! Without them the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -367,10 +367,18 @@ struct OwnPostgres {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    /// More server settings (`-c name=value …`).
+    settings: String,
 }
 
 impl OwnPostgres {
     async fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, |_| String::new()).await
+    }
+
+    /// A cluster whose extra settings `prepare` writes into its directory
+    /// and returns, before the server starts.
+    async fn start_with(test: &str, prepare: impl FnOnce(&Path) -> String) -> Option<Self> {
         let bin = postgres_bin().or_else(|| {
             provision::skip(
                 test,
@@ -384,10 +392,11 @@ impl OwnPostgres {
                 .arg("postgres:postgres")
                 .arg(&dir));
         }
-        let server = Self {
+        let mut server = Self {
             bin,
             dir,
             port: free_port(),
+            settings: String::new(),
         };
         run(server
             .pg_tool("initdb")
@@ -403,6 +412,12 @@ impl OwnPostgres {
                 "--no-locale",
                 "--no-sync",
             ]));
+        server.settings = prepare(&server.dir);
+        if is_root() {
+            run(std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&server.dir));
+        }
         server.pg_start();
         Some(server)
     }
@@ -426,9 +441,10 @@ impl OwnPostgres {
 
     fn pg_start(&self) {
         let options = format!(
-            "-h 127.0.0.1 -p {} -k {} -F -c fsync=off",
+            "-h 127.0.0.1 -p {} -k {} -F -c fsync=off {}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.settings
         );
         run(self
             .pg_tool("pg_ctl")
@@ -534,4 +550,118 @@ fn run(cmd: &mut std::process::Command) {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// Writes a CA and a certificate for `localhost` only, signed by it, into
+/// `dir` (`ca.pem`, `server.pem`, `server.key` readable by its owner only);
+/// and a second, unrelated CA (`other-ca.pem`).
+fn write_test_pki(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use std::os::unix::fs::PermissionsExt;
+
+    let ca = || {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("ca key");
+        let cert = params.self_signed(&key).expect("ca cert");
+        (cert, Issuer::new(params, key))
+    };
+    let (ca_cert, issuer) = ca();
+    let (other_ca, _) = ca();
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca");
+    std::fs::write(dir.join("other-ca.pem"), other_ca.pem()).expect("write other ca");
+    std::fs::write(dir.join("server.pem"), server_cert.pem()).expect("write cert");
+    let key_file = dir.join("server.key");
+    std::fs::write(&key_file, server_key.serialize_pem()).expect("write key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+}
+
+/// TLS: a server with a certificate for `localhost` from a test CA. With
+/// `sslmode=verify-full` and that CA the store connects, and the
+/// connection is encrypted; a wrong CA, or a host name the certificate
+/// does not name, is a `Config` error that does not show the password;
+/// `sslmode=require` encrypts without checking the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_tls_verify_full_with_a_test_ca() {
+    let Some(server) = OwnPostgres::start_with("postgres_tls", |dir| {
+        write_test_pki(dir);
+        format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            dir.join("server.pem").display(),
+            dir.join("server.key").display()
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let url = |host: &str, params: &str| {
+        format!(
+            "postgres://postgres:tls-secret@{host}:{}/postgres?{params}",
+            server.port
+        )
+    };
+    let ca = server.dir.join("ca.pem").display().to_string();
+    let other = server.dir.join("other-ca.pem").display().to_string();
+
+    let verified = url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    );
+    let store = PostgresStore::connect(&verified).await.unwrap();
+    store.setup().await.unwrap();
+    store
+        .put(&key("k"), "over tls".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        &store.get(&key("k")).await.unwrap().unwrap().value[..],
+        b"over tls"
+    );
+    let (ssl,): (bool,) =
+        sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert!(ssl, "the connection is not encrypted");
+
+    let config = || PostgresConfig::default().acquire_timeout(Duration::from_secs(2));
+    for (case, bad) in [
+        (
+            "an unknown CA",
+            url(
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={other}"),
+            ),
+        ),
+        (
+            "a host the certificate does not name",
+            url(
+                "127.0.0.1",
+                &format!("sslmode=verify-full&sslrootcert={ca}"),
+            ),
+        ),
+    ] {
+        let err = PostgresStore::connect_with(&bad, config())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{case}: {err}");
+        assert!(err.message().contains("TLS"), "{case}: {err}");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("tls-secret"), "{case}: {shown}");
+    }
+
+    let encrypted = PostgresStore::connect(&url("127.0.0.1", "sslmode=require"))
+        .await
+        .unwrap();
+    assert!(encrypted.get(&key("k")).await.unwrap().is_some());
 }
