@@ -452,3 +452,199 @@ async fn mysql_a_statement_a_deadlock_rolled_back_is_run_again() {
         .expect("run again after the deadlock");
     assert_eq!(deleted, 2);
 }
+
+/// A MariaDB server of the test's own, on a free loopback port, with a
+/// certificate for `localhost` from a test CA; stopped and removed on drop.
+struct OwnMariadb {
+    server: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnMariadb {
+    fn start(test: &str) -> Option<Self> {
+        let Some(bin) = std::env::var_os("STORE_TEST_MYSQL_SERVER").filter(|b| !b.is_empty())
+        else {
+            return provision::skip(test, "STORE_TEST_MYSQL_SERVER is not set");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
+        let user = if is_root() { "root".to_owned() } else { user };
+        write_test_pki(dir.path());
+        let root = dir.path().to_owned();
+        let path = |name: &str| root.join(name).display().to_string();
+        run(std::process::Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", path("data")))
+            .arg(format!("--user={user}"))
+            .args(["--auth-root-authentication-method=socket", "--skip-test-db"]));
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let server = std::process::Command::new(bin)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", path("data")))
+            .arg(format!("--user={user}"))
+            .arg(format!("--port={port}"))
+            .arg(format!("--socket={}", path("sock")))
+            .arg(format!("--ssl-cert={}", path("server.pem")))
+            .arg(format!("--ssl-key={}", path("server.key")))
+            .arg(format!("--ssl-ca={}", path("ca.pem")))
+            .args(["--bind-address=127.0.0.1", "--skip-log-bin"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(path("log")).unwrap())
+            .spawn()
+            .unwrap();
+        let own = Self { server, dir, port };
+        let sql = "CREATE DATABASE store_test; \
+                   CREATE USER 'store'@'%' IDENTIFIED BY 'tls-secret'; \
+                   GRANT ALL ON *.* TO 'store'@'%';";
+        let started = std::time::Instant::now();
+        loop {
+            let done = std::process::Command::new("mariadb")
+                .arg("--no-defaults")
+                .arg(format!("--socket={}", path("sock")))
+                .arg(format!("-u{user}"))
+                .args(["-e", sql])
+                .output()
+                .unwrap();
+            if done.status.success() {
+                return Some(own);
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "mariadbd did not start: {}",
+                std::fs::read_to_string(path("log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn url(&self, host: &str, params: &str) -> String {
+        format!(
+            "mysql://store:tls-secret@{host}:{}/store_test?{params}",
+            self.port
+        )
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+impl Drop for OwnMariadb {
+    fn drop(&mut self) {
+        // mariadbd shuts down on SIGTERM.
+        let _ = std::process::Command::new("kill")
+            .arg(self.server.id().to_string())
+            .status();
+        let _ = self.server.wait();
+    }
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn run(cmd: &mut std::process::Command) {
+    let out = cmd.output().expect("run a MariaDB tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes a CA and a certificate for `localhost` only, signed by it, into
+/// `dir` (`ca.pem`, `server.pem`, `server.key`), and a second, unrelated CA
+/// (`other-ca.pem`).
+fn write_test_pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+    let ca = || {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("ca key");
+        let cert = params.self_signed(&key).expect("ca cert");
+        (cert, Issuer::new(params, key))
+    };
+    let (ca_cert, issuer) = ca();
+    let (other_ca, _) = ca();
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca");
+    std::fs::write(dir.join("other-ca.pem"), other_ca.pem()).expect("write other ca");
+    std::fs::write(dir.join("server.pem"), server_cert.pem()).expect("write cert");
+    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write key");
+}
+
+/// TLS: `ssl-mode=VERIFY_IDENTITY` with the test CA connects and the
+/// session is encrypted; an unknown CA or a host name the certificate does
+/// not name is a `Config` error without the password; `ssl-mode=REQUIRED`
+/// encrypts without checking the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_tls_verify_identity_with_a_test_ca() {
+    let Some(server) = OwnMariadb::start("mysql_tls") else {
+        return;
+    };
+    let ca = server.file("ca.pem");
+    let other = server.file("other-ca.pem");
+    let verified = server.url(
+        "localhost",
+        &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+    );
+    let store = MySqlStore::connect(&verified).await.unwrap();
+    store.setup().await.unwrap();
+    store
+        .put(&key("k"), "over tls".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        &store.get(&key("k")).await.unwrap().unwrap().value[..],
+        b"over tls"
+    );
+    let (_, cipher): (String, String) = sqlx::query_as("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(!cipher.is_empty(), "the session is not encrypted");
+
+    let config = || MySqlConfig::default().acquire_timeout(Duration::from_secs(2));
+    for (case, bad) in [
+        (
+            "an unknown CA",
+            server.url(
+                "localhost",
+                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={other}"),
+            ),
+        ),
+        (
+            "a host the certificate does not name",
+            server.url(
+                "127.0.0.1",
+                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+            ),
+        ),
+    ] {
+        let err = MySqlStore::connect_with(&bad, config()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{case}: {err}");
+        assert!(err.message().contains("TLS"), "{case}: {err}");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("tls-secret"), "{case}: {shown}");
+    }
+
+    let encrypted = MySqlStore::connect(&server.url("127.0.0.1", "ssl-mode=REQUIRED"))
+        .await
+        .unwrap();
+    assert!(encrypted.get(&key("k")).await.unwrap().is_some());
+}
