@@ -622,6 +622,8 @@ struct OwnServer {
     dir: PathBuf,
     port: u16,
     standalone: bool,
+    /// More command-line arguments (TLS files).
+    args: Vec<String>,
     child: Option<std::process::Child>,
 }
 
@@ -630,6 +632,16 @@ impl OwnServer {
     /// with `standalone` as a standalone server (no retryable writes, no
     /// transactions).
     fn start(test: &str, standalone: bool) -> Option<Self> {
+        Self::start_with(test, standalone, |_| Vec::new())
+    }
+
+    /// A server whose extra arguments `prepare` writes files for into its
+    /// directory and returns, before it starts.
+    fn start_with(
+        test: &str,
+        standalone: bool,
+        prepare: impl FnOnce(&std::path::Path) -> Vec<String>,
+    ) -> Option<Self> {
         let bin = std::env::var_os("STORE_TEST_MONGODB_SERVER")
             .map(PathBuf::from)
             .filter(|p| p.is_file())
@@ -648,11 +660,13 @@ impl OwnServer {
             .local_addr()
             .unwrap()
             .port();
+        let args = prepare(&dir);
         let mut server = Self {
             bin,
             dir,
             port,
             standalone,
+            args,
             child: None,
         };
         server.run();
@@ -681,6 +695,7 @@ impl OwnServer {
             // Acknowledged writes reach the disk before the reply, so a
             // kill -9 loses none (as with mongod's journal and `j: true`).
             .arg("--sync-on-commit")
+            .args(&self.args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -1178,4 +1193,101 @@ async fn mongodb_scan_is_in_byte_order_under_a_collection_default_collation() {
         let keys: Vec<&str> = seen.entries.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["B", "D", "a", "c", "Ä"], "limit {limit}");
     }
+}
+
+/// Writes a CA and a certificate for `localhost` only, signed by it, into
+/// `dir` (`ca.pem`, `server.pem`, `server.key`), and a second, unrelated CA
+/// (`other-ca.pem`).
+fn write_test_pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+    let ca = || {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("ca key");
+        let cert = params.self_signed(&key).expect("ca cert");
+        (cert, Issuer::new(params, key))
+    };
+    let (ca_cert, issuer) = ca();
+    let (other_ca, _) = ca();
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca");
+    std::fs::write(dir.join("other-ca.pem"), other_ca.pem()).expect("write other ca");
+    std::fs::write(dir.join("server.pem"), server_cert.pem()).expect("write cert");
+    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write key");
+}
+
+/// TLS: a server with a certificate for `localhost` from a test CA. With
+/// `tls=true` and that CA (`tlsCAFile`) the store works. A certificate the
+/// driver refuses (an unknown CA) leaves it without a server: the driver
+/// reports that as a server selection timeout, so the store gives a
+/// retryable `Unavailable` (it cannot tell it from a server that is down
+/// without reading the message), still without the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongodb_tls_with_a_test_ca() {
+    let Some(server) = OwnServer::start_with("mongodb_tls", true, |dir| {
+        write_test_pki(dir);
+        vec![
+            "--tls-cert-file".to_owned(),
+            dir.join("server.pem").display().to_string(),
+            "--tls-key-file".to_owned(),
+            dir.join("server.key").display().to_string(),
+        ]
+    }) else {
+        return;
+    };
+    let url = |ca: &str| {
+        format!(
+            "mongodb://app:tls-secret@localhost:{}/app?tls=true&tlsCAFile={}&\
+             directConnection=true&serverSelectionTimeoutMS=1000&authSource=admin",
+            server.port,
+            server.dir.join(ca).display()
+        )
+    };
+    let plain = |ca: &str| {
+        url(ca)
+            .replace("app:tls-secret@", "")
+            .replace("&authSource=admin", "")
+    };
+    let store = MongoStore::connect_with(&plain("ca.pem"), MongoConfig::default().namespace("tls"))
+        .await
+        .unwrap();
+    store.setup().await.unwrap();
+    store
+        .put(&key("k"), "over tls".into(), PutMode::Create.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        &store.get(&key("k")).await.unwrap().unwrap().value[..],
+        b"over tls"
+    );
+
+    // The server speaks TLS only: without it there is no server either.
+    let clear = format!(
+        "mongodb://localhost:{}/app?directConnection=true&serverSelectionTimeoutMS=1000",
+        server.port
+    );
+    let without = MongoStore::connect_with(&clear, MongoConfig::default().namespace("tls")).await;
+    let err = match without {
+        Ok(store) => store.get(&key("k")).await.unwrap_err(),
+        Err(err) => err,
+    };
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+
+    let refused = MongoStore::connect_with(&url("other-ca.pem"), MongoConfig::default()).await;
+    let err = match refused {
+        Ok(store) => store.get(&key("k")).await.unwrap_err(),
+        Err(err) => err,
+    };
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("tls-secret"), "{shown}");
 }
