@@ -7,6 +7,8 @@ mod fixture;
 pub mod linearizability;
 #[cfg(feature = "logs")]
 pub mod logs;
+#[cfg(feature = "pki")]
+pub mod pki;
 pub mod provision;
 pub mod proxy;
 

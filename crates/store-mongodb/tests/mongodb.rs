@@ -1195,36 +1195,6 @@ async fn mongodb_scan_is_in_byte_order_under_a_collection_default_collation() {
     }
 }
 
-/// Writes a CA and a certificate for `localhost` only, signed by it, into
-/// `dir` (`ca.pem`, `server.pem`, `server.key`), and a second, unrelated CA
-/// (`other-ca.pem`).
-fn write_test_pki(dir: &std::path::Path) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-
-    let ca = || {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().expect("ca key");
-        let cert = params.self_signed(&key).expect("ca cert");
-        (cert, Issuer::new(params, key))
-    };
-    let (ca_cert, issuer) = ca();
-    let (other_ca, _) = ca();
-    let server_key = KeyPair::generate().expect("server key");
-    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .expect("server params")
-        .signed_by(&server_key, &issuer)
-        .expect("server cert");
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca");
-    std::fs::write(dir.join("other-ca.pem"), other_ca.pem()).expect("write other ca");
-    std::fs::write(dir.join("server.pem"), server_cert.pem()).expect("write cert");
-    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write key");
-}
-
 /// TLS: a server with a certificate for `localhost` from a test CA. With
 /// `tls=true` and that CA (`tlsCAFile`) the store works. A certificate the
 /// driver refuses (an unknown CA) leaves it without a server: the driver
@@ -1234,7 +1204,7 @@ fn write_test_pki(dir: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mongodb_tls_with_a_test_ca() {
     let Some(server) = OwnServer::start_with("mongodb_tls", true, |dir| {
-        write_test_pki(dir);
+        store_conformance::pki::write_test_pki(dir, &["localhost"]);
         vec![
             "--tls-cert-file".to_owned(),
             dir.join("server.pem").display().to_string(),

@@ -8,7 +8,7 @@
 //! start their own `redis-server` (`STORE_TEST_REDIS_SERVER`, else the one on
 //! `PATH`). Without them the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -403,7 +403,7 @@ mod redis_single {
             store_conformance::random_namespace()
         ));
         std::fs::create_dir_all(&dir).expect("tls dir");
-        let ca_pem = write_test_pki(&dir);
+        let ca_pem = store_conformance::pki::write_test_pki(&dir, &["127.0.0.1", "localhost"]);
         let tls_port = free_port().to_string();
         let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
         let (cert, key_file, ca) = (file("server.pem"), file("server.key"), file("ca.pem"));
@@ -654,33 +654,4 @@ mod redis_cluster {
         assert_eq!(store.delete_by_owner(&carol).await.expect("revoke"), 64);
         assert!(store.list_by_owner(&carol).await.expect("list").is_empty());
     }
-}
-
-/// Writes a CA and a server certificate for 127.0.0.1 signed by it into
-/// `dir` (`ca.pem`, `server.pem`, `server.key`); returns the CA's PEM.
-fn write_test_pki(dir: &Path) -> Vec<u8> {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().expect("ca key");
-    let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let server_params =
-        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("server params");
-    let server_key = KeyPair::generate().expect("server key");
-    let server_cert = server_params
-        .signed_by(&server_key, &issuer)
-        .expect("server cert");
-
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca");
-    std::fs::write(dir.join("server.pem"), server_cert.pem()).expect("write cert");
-    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write key");
-    ca_cert.pem().into_bytes()
 }

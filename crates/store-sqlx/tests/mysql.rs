@@ -470,7 +470,7 @@ impl OwnMariadb {
         let dir = tempfile::tempdir().unwrap();
         let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
         let user = if is_root() { "root".to_owned() } else { user };
-        write_test_pki(dir.path());
+        store_conformance::pki::write_test_pki(dir.path(), &["localhost"]);
         let root = dir.path().to_owned();
         let path = |name: &str| root.join(name).display().to_string();
         run(std::process::Command::new("mariadb-install-db")
@@ -556,36 +556,6 @@ fn run(cmd: &mut std::process::Command) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Writes a CA and a certificate for `localhost` only, signed by it, into
-/// `dir` (`ca.pem`, `server.pem`, `server.key`), and a second, unrelated CA
-/// (`other-ca.pem`).
-fn write_test_pki(dir: &std::path::Path) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-
-    let ca = || {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().expect("ca key");
-        let cert = params.self_signed(&key).expect("ca cert");
-        (cert, Issuer::new(params, key))
-    };
-    let (ca_cert, issuer) = ca();
-    let (other_ca, _) = ca();
-    let server_key = KeyPair::generate().expect("server key");
-    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .expect("server params")
-        .signed_by(&server_key, &issuer)
-        .expect("server cert");
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca");
-    std::fs::write(dir.join("other-ca.pem"), other_ca.pem()).expect("write other ca");
-    std::fs::write(dir.join("server.pem"), server_cert.pem()).expect("write cert");
-    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write key");
 }
 
 /// TLS: `ssl-mode=VERIFY_IDENTITY` with the test CA connects and the

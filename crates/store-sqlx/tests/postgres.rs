@@ -552,39 +552,6 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Writes a CA and a certificate for `localhost` only, signed by it, into
-/// `dir` (`ca.pem`, `server.pem`, `server.key` readable by its owner only);
-/// and a second, unrelated CA (`other-ca.pem`).
-fn write_test_pki(dir: &Path) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-    use std::os::unix::fs::PermissionsExt;
-
-    let ca = || {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().expect("ca key");
-        let cert = params.self_signed(&key).expect("ca cert");
-        (cert, Issuer::new(params, key))
-    };
-    let (ca_cert, issuer) = ca();
-    let (other_ca, _) = ca();
-    let server_key = KeyPair::generate().expect("server key");
-    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .expect("server params")
-        .signed_by(&server_key, &issuer)
-        .expect("server cert");
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca");
-    std::fs::write(dir.join("other-ca.pem"), other_ca.pem()).expect("write other ca");
-    std::fs::write(dir.join("server.pem"), server_cert.pem()).expect("write cert");
-    let key_file = dir.join("server.key");
-    std::fs::write(&key_file, server_key.serialize_pem()).expect("write key");
-    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
-}
-
 /// TLS: a server with a certificate for `localhost` from a test CA. With
 /// `sslmode=verify-full` and that CA the store connects, and the
 /// connection is encrypted; a wrong CA, or a host name the certificate
@@ -593,7 +560,7 @@ fn write_test_pki(dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_tls_verify_full_with_a_test_ca() {
     let Some(server) = OwnPostgres::start_with("postgres_tls", |dir| {
-        write_test_pki(dir);
+        store_conformance::pki::write_test_pki(dir, &["localhost"]);
         format!(
             "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
             dir.join("server.pem").display(),

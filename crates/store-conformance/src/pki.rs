@@ -1,0 +1,63 @@
+//! Certificates for TLS tests (feature `pki`): a test CA and a server
+//! certificate it signed, written as PEM files for a server started by the
+//! test, and an unrelated CA that must be refused.
+
+use std::path::Path;
+
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
+
+/// Writes into `dir`: `ca.pem` (a fresh test CA), `server.pem` and
+/// `server.key` (a certificate for `hosts`, signed by that CA; the key
+/// readable by its owner only, as PostgreSQL requires), and `other-ca.pem`
+/// (another CA, which signed nothing here). Returns the CA's PEM.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let ca = store_conformance::pki::write_test_pki(dir.path(), &["localhost"]);
+/// assert!(String::from_utf8(ca).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+/// for file in ["ca.pem", "server.pem", "server.key", "other-ca.pem"] {
+///     assert!(dir.path().join(file).exists(), "{file}");
+/// }
+/// ```
+///
+/// # Panics
+/// When a key cannot be generated or a file cannot be written.
+pub fn write_test_pki(dir: &Path, hosts: &[&str]) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (ca, issuer) = test_ca();
+    let (other_ca, _) = test_ca();
+    let names: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+    let server_key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(names)
+        .expect("server certificate parameters")
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    let write = |name: &str, pem: &str| {
+        std::fs::write(dir.join(name), pem).unwrap_or_else(|e| panic!("write {name}: {e}"));
+    };
+    write("ca.pem", &ca.pem());
+    write("other-ca.pem", &other_ca.pem());
+    write("server.pem", &server.pem());
+    write("server.key", &server_key.serialize_pem());
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("make server.key private");
+    ca.pem().into_bytes()
+}
+
+fn test_ca() -> (Certificate, Issuer<'static, KeyPair>) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = KeyPair::generate().expect("CA key");
+    let cert = params.self_signed(&key).expect("CA certificate");
+    (cert, Issuer::new(params, key))
+}
