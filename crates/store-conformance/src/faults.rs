@@ -234,3 +234,30 @@ pub async fn wait_for_recovery(
         }
     }
 }
+
+/// Runs `delete_expired` from `purgers` tasks at once on clones of `store`
+/// and returns how many entries they removed together: each expired entry
+/// must be counted once, however the purgers' batches interleave.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = store_memory::MemoryStore::new();
+/// assert_eq!(store_conformance::faults::purge_concurrently(&store, 4).await, 0);
+/// # });
+/// ```
+///
+/// # Panics
+/// When a purge fails or its task panics.
+pub async fn purge_concurrently<S: Store + Clone + 'static>(store: &S, purgers: usize) -> u64 {
+    let tasks: Vec<_> = (0..purgers)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_expired().await })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("a purge task").expect("a purge");
+    }
+    total
+}

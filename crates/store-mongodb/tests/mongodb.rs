@@ -443,16 +443,7 @@ async fn mongodb_concurrent_purges_count_each_document_once() {
         .await
         .unwrap();
     clock.advance(Duration::from_secs(2));
-    let tasks: Vec<_> = (0..4)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.delete_expired().await })
-        })
-        .collect();
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap().unwrap();
-    }
+    let total = store_conformance::faults::purge_concurrently(&store, 4).await;
     assert_eq!(total, 2500);
     assert_eq!(store.delete_expired().await.unwrap(), 0);
     assert_eq!(

@@ -303,16 +303,7 @@ async fn mysql_concurrent_purges_count_each_row_once() {
             .unwrap();
     }
     clock.advance(Duration::from_secs(2));
-    let purges: Vec<_> = (0..4)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.delete_expired().await })
-        })
-        .collect();
-    let mut total = 0;
-    for purge in purges {
-        total += purge.await.unwrap().unwrap();
-    }
+    let total = store_conformance::faults::purge_concurrently(&store, 4).await;
     assert_eq!(total, 600);
     assert!(store.scan(None, 10).await.unwrap().entries.is_empty());
 }

@@ -188,16 +188,7 @@ async fn postgres_concurrent_purges_count_each_row_once() {
         .await
         .unwrap();
     clock.advance(Duration::from_secs(2));
-    let purgers: Vec<_> = (0..4)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.delete_expired().await })
-        })
-        .collect();
-    let mut total = 0;
-    for p in purgers {
-        total += p.await.unwrap().unwrap();
-    }
+    let total = store_conformance::faults::purge_concurrently(&store, 4).await;
     assert_eq!(
         total, 2500,
         "four purgers together remove each expired row once"
