@@ -11,6 +11,8 @@
 //!
 //! Without the server the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +22,8 @@ use store_core::{
     Store,
 };
 use store_sqlx::{MySqlConfig, MySqlStore};
+
+use crate::common::{is_root, run};
 
 async fn server_url(test: &str) -> Option<String> {
     let url = provision::service_url(Service::MySql).await;
@@ -532,21 +536,6 @@ impl Drop for OwnMariadb {
             .status();
         let _ = self.server.wait();
     }
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-fn run(cmd: &mut std::process::Command) {
-    let out = cmd.output().expect("run a MariaDB tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// TLS: `ssl-mode=VERIFY_IDENTITY` with the test CA connects and the

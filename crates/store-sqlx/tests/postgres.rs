@@ -9,7 +9,8 @@
 //! `STORE_TEST_POSTGRES_BIN` (else the newest `/usr/lib/postgresql/*/bin`).
 //! Without them the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
 
-use std::os::unix::fs::MetadataExt;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +22,8 @@ use store_core::{
     Clock, ErrorKind, Expiry, Key, ManualClock, Owner, PutMode, PutOptions, Store, SystemClock,
 };
 use store_sqlx::{PostgresConfig, PostgresStore};
+
+use crate::common::{is_root, run};
 
 async fn shared_url(test: &str) -> Option<String> {
     let url = provision::service_url(Service::Postgres).await;
@@ -522,20 +525,6 @@ fn postgres_bin() -> Option<PathBuf> {
             .and_then(|v| v.parse::<u32>().ok())
     });
     found.pop()
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-fn run(cmd: &mut std::process::Command) {
-    let out = cmd.output().expect("run a Postgres tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn free_port() -> u16 {
