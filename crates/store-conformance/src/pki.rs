@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use store_core::{Error, ErrorKind, Key, PutMode, Store};
+
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
@@ -48,6 +50,46 @@ pub fn write_test_pki(dir: &Path, hosts: &[&str]) -> Vec<u8> {
     )
     .expect("make server.key private");
     ca.pem().into_bytes()
+}
+
+/// Writes one entry through `store` and reads it back: the proof that a
+/// store connected over TLS works.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// store_conformance::pki::assert_round_trip(&store_memory::MemoryStore::new()).await;
+/// # });
+/// ```
+///
+/// # Panics
+/// When the write or the read fails, or reads something else.
+pub async fn assert_round_trip(store: &dyn Store) {
+    let key = Key::new("k").expect("key");
+    store
+        .put(&key, "over tls".into(), PutMode::Create.into())
+        .await
+        .expect("write over TLS");
+    let entry = store.get(&key).await.expect("read over TLS");
+    assert_eq!(&entry.expect("the entry written").value[..], b"over tls");
+}
+
+/// Checks the error of a connection whose certificate the client refused
+/// (`case` says why): a `Config` error that names TLS and does not show
+/// `secret`, the URL's password.
+///
+/// ```
+/// use store_core::{Error, ErrorKind};
+/// let err = Error::new(ErrorKind::Config, "the TLS handshake with the database failed");
+/// store_conformance::pki::assert_refused("an unknown CA", &err, "hunter2");
+/// ```
+///
+/// # Panics
+/// When the error is anything else.
+pub fn assert_refused(case: &str, err: &Error, secret: &str) {
+    assert_eq!(err.kind(), ErrorKind::Config, "{case}: {err}");
+    assert!(err.message().contains("TLS"), "{case}: {err}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(secret), "{case}: {shown}");
 }
 
 fn test_ca() -> (Certificate, Issuer<'static, KeyPair>) {

@@ -1222,14 +1222,7 @@ async fn mongodb_tls_with_a_test_ca() {
         .await
         .unwrap();
     store.setup().await.unwrap();
-    store
-        .put(&key("k"), "over tls".into(), PutMode::Create.into())
-        .await
-        .unwrap();
-    assert_eq!(
-        &store.get(&key("k")).await.unwrap().unwrap().value[..],
-        b"over tls"
-    );
+    store_conformance::pki::assert_round_trip(&store).await;
 
     // The server speaks TLS only: without it there is no server either.
     let clear = format!(
