@@ -2,11 +2,11 @@
 # Real servers for the test matrix and the benchmarks, on loopback, without
 # Docker. Source it, then:
 #
-#   services_start redis redis-cluster postgres mongodb mysql   # installs what is missing, starts, exports URLs
+#   services_start redis redis-cluster redis-sentinel postgres mongodb mysql   # installs what is missing, starts, exports URLs
 #   services_stop                                 # stops every server it started, by PID
 #
 # Exports STORE_TEST_REDIS_URL, STORE_TEST_REDIS_CLUSTER_URLS,
-# STORE_TEST_POSTGRES_URL, STORE_TEST_MONGODB_URL, STORE_TEST_MYSQL_URL, and
+# STORE_TEST_REDIS_SENTINEL_URL, STORE_TEST_POSTGRES_URL, STORE_TEST_MONGODB_URL, STORE_TEST_MYSQL_URL, and
 # STORE_TEST_REDIS_SERVER / STORE_TEST_POSTGRES_BIN / STORE_TEST_MONGODB_SERVER
 # / STORE_TEST_MYSQL_SERVER (the redis-server binary, the Postgres bin
 # directory, the MongoDB-compatible server and mariadbd binaries, for the
@@ -108,20 +108,21 @@ svc_start_redis_cluster() {
   fi
   svc_ensure_redis
   # Ports must stay <= 55535: the cluster bus listens on port + 10000.
+  # STORE_REDIS_CLUSTER_REPLICAS=1 gives each of the 3 masters a replica.
+  local replicas=${STORE_REDIS_CLUSTER_REPLICAS:-0}
   local base=${STORE_REDIS_CLUSTER_PORT:-27001} ports=() urls=() addrs=() p i
-  for i in 1 2 3; do
+  for i in $(seq 1 $((3 * (1 + replicas)))); do
     p=$(svc_free_port "$base" bus)
     ports+=("$p")
     base=$((p + 1))
   done
-  for i in 0 1 2; do
-    p=${ports[$i]}
+  for p in "${ports[@]}"; do
     svc_redis_server "cluster-$p" "$p" --cluster-enabled yes \
       --cluster-config-file "$SERVICES_DIR/cluster-$p/nodes.conf" --cluster-node-timeout 1000
     addrs+=("127.0.0.1:$p")
     urls+=("redis://127.0.0.1:$p/")
   done
-  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$SERVICES_DIR/cluster-create.log" 2>&1 || {
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" --cluster-yes >"$SERVICES_DIR/cluster-create.log" 2>&1 || {
     cat "$SERVICES_DIR/cluster-create.log" >&2
     return 1
   }
@@ -136,7 +137,66 @@ svc_start_redis_cluster() {
   [ "$ok" = 1 ] || { svc_log "redis-cluster did not reach cluster_state:ok"; return 1; }
   STORE_TEST_REDIS_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
   export STORE_TEST_REDIS_CLUSTER_URLS
-  svc_log "redis-cluster: 3 masters on ports ${ports[*]}"
+  svc_log "redis-cluster: 3 masters, $replicas replica(s) each, on ports ${ports[*]}"
+}
+
+# A Sentinel group: a master, one replica and three sentinels watching them
+# under the name `store-test` (quorum 2, a master is down after 1 s).
+# Exports STORE_TEST_REDIS_SENTINEL_URL.
+svc_start_redis_sentinel() {
+  if [ -n "${STORE_TEST_REDIS_SENTINEL_URL:-}" ]; then
+    svc_log "redis-sentinel: using STORE_TEST_REDIS_SENTINEL_URL from the environment"
+    return 0
+  fi
+  svc_ensure_redis
+  local base=${STORE_REDIS_SENTINEL_PORT:-28001} master replica p i hosts=() sports=()
+  master=$(svc_free_port "$base")
+  svc_redis_server "sentinel-master-$master" "$master"
+  replica=$(svc_free_port $((master + 1)))
+  svc_redis_server "sentinel-replica-$replica" "$replica" --replicaof 127.0.0.1 "$master"
+  p=$((replica + 1))
+  for i in 1 2 3; do
+    p=$(svc_free_port "$p")
+    local dir="$SERVICES_DIR/sentinel-$p"
+    mkdir -p "$dir"
+    cat >"$dir/sentinel.conf" <<CONF
+port $p
+bind 127.0.0.1
+daemonize yes
+pidfile $dir/redis.pid
+logfile $dir/redis.log
+dir $dir
+sentinel monitor store-test 127.0.0.1 $master 2
+sentinel down-after-milliseconds store-test 1000
+sentinel failover-timeout store-test 10000
+sentinel parallel-syncs store-test 1
+CONF
+    redis-server "$dir/sentinel.conf" --sentinel
+    local j
+    for j in $(seq 1 200); do
+      redis-cli -p "$p" ping 2>/dev/null | grep -q PONG && break
+      sleep 0.05
+    done
+    SERVICES_PIDS+=("$(cat "$dir/redis.pid")")
+    sports+=("$p")
+    hosts+=("127.0.0.1:$p")
+    p=$((p + 1))
+  done
+  # Ready once every sentinel sees the replica and the other sentinels.
+  local ok=0
+  for i in $(seq 1 300); do
+    ok=1
+    for p in "${sports[@]}"; do
+      redis-cli -p "$p" sentinel ckquorum store-test 2>/dev/null | grep -q 'OK 3 usable' || ok=0
+      redis-cli -p "$p" sentinel replicas store-test 2>/dev/null | grep -q "$replica" || ok=0
+    done
+    [ "$ok" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$ok" = 1 ] || { svc_log "redis-sentinel: the sentinels did not agree within 30 s"; return 1; }
+  STORE_TEST_REDIS_SENTINEL_URL="redis+sentinel://$(IFS=,; echo "${hosts[*]}")/store-test"
+  export STORE_TEST_REDIS_SENTINEL_URL
+  svc_log "redis-sentinel: master $master, replica $replica, sentinels ${sports[*]}"
 }
 
 svc_ensure_postgres() {
@@ -293,6 +353,7 @@ services_start() {
     case "$s" in
       redis) svc_start_redis ;;
       redis-cluster) svc_start_redis_cluster ;;
+      redis-sentinel) svc_start_redis_sentinel ;;
       postgres) svc_start_postgres ;;
       mongodb) svc_start_mongodb ;;
       mysql) svc_start_mysql ;;

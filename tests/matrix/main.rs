@@ -12,6 +12,7 @@ mod mysql;
 mod postgres;
 mod redis;
 mod redis_cluster;
+mod redis_sentinel;
 mod sql;
 mod sqlite_file;
 mod sqlite_memory;

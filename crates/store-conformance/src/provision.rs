@@ -2,7 +2,7 @@
 //!
 //! Order: an environment URL (`STORE_TEST_REDIS_URL`, `STORE_TEST_POSTGRES_URL`,
 //! `STORE_TEST_MONGODB_URL`, `STORE_TEST_REDIS_CLUSTER_URLS`,
-//! `STORE_TEST_MYSQL_URL`), then a Docker
+//! `STORE_TEST_REDIS_SENTINEL_URL`, `STORE_TEST_MYSQL_URL`), then a Docker
 //! container when a Docker daemon answers within [`DOCKER_PROBE_TIMEOUT`],
 //! then a skip with a printed reason. With `STORE_TEST_REQUIRE=1` a skip is a
 //! test failure, so CI cannot silently test nothing.
@@ -26,6 +26,9 @@ pub enum Service {
     Redis,
     /// A Redis Cluster (the URL variable holds comma-separated node URLs).
     RedisCluster,
+    /// The master of a Redis Sentinel group (a `redis+sentinel://` URL
+    /// naming the sentinels and the master).
+    RedisSentinel,
     /// PostgreSQL.
     Postgres,
     /// MongoDB or a wire-compatible server.
@@ -45,6 +48,7 @@ impl Service {
         match self {
             Self::Redis => "STORE_TEST_REDIS_URL",
             Self::RedisCluster => "STORE_TEST_REDIS_CLUSTER_URLS",
+            Self::RedisSentinel => "STORE_TEST_REDIS_SENTINEL_URL",
             Self::Postgres => "STORE_TEST_POSTGRES_URL",
             Self::MongoDb => "STORE_TEST_MONGODB_URL",
             Self::MySql => "STORE_TEST_MYSQL_URL",
@@ -52,16 +56,18 @@ impl Service {
     }
 
     /// Every service, in the order the test scripts start them.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Self::Redis,
         Self::RedisCluster,
+        Self::RedisSentinel,
         Self::Postgres,
         Self::MongoDb,
         Self::MySql,
     ];
 
     /// The service of that [`Service::name`] (`redis`, `redis-cluster`,
-    /// `postgres`, `mongodb`, `mysql`), as the backend registry names them.
+    /// `redis-sentinel`, `postgres`, `mongodb`, `mysql`), as the backend
+    /// registry names them.
     ///
     /// ```
     /// use store_conformance::provision::Service;
@@ -78,6 +84,7 @@ impl Service {
         match self {
             Self::Redis => "redis",
             Self::RedisCluster => "redis-cluster",
+            Self::RedisSentinel => "redis-sentinel",
             Self::Postgres => "postgres",
             Self::MongoDb => "mongodb",
             Self::MySql => "mysql",
@@ -386,7 +393,7 @@ pub mod containers {
                 })
                 .await
                 .clone(),
-            Service::RedisCluster => Err(format!(
+            Service::RedisCluster | Service::RedisSentinel => Err(format!(
                 "there is no container recipe for {}; set {}",
                 service.name(),
                 service.env_var()

@@ -244,3 +244,218 @@ pub(crate) fn validate_namespace(namespace: &str) -> Result<()> {
 pub(crate) fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::Config, message).with_backend(crate::BACKEND)
 }
+
+/// The default port of a Redis Sentinel.
+const SENTINEL_PORT: u16 = 26379;
+
+/// Where a Redis URL points (see [`RedisStore::connect`](crate::RedisStore::connect)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Topology {
+    /// One server (`redis://`, `rediss://`, `redis+unix://`, `unix://`):
+    /// the URL is used as given.
+    Single,
+    /// A Redis Cluster (`redis+cluster://` or `rediss+cluster://`): one
+    /// node URL per seed node, with the URL's credentials.
+    Cluster(Vec<String>),
+    /// The master of a Sentinel group (`redis+sentinel://`).
+    Sentinel {
+        /// One `redis://` URL per sentinel, with the `sentinel_username`
+        /// and `sentinel_password` parameters as credentials.
+        sentinels: Vec<String>,
+        /// The name the sentinels know the master by.
+        master: String,
+        /// A `redis://` URL carrying the credentials and database the
+        /// master (whichever server it is) is opened with.
+        data: String,
+    },
+}
+
+/// The topology a URL names, its host list split into one URL per node.
+///
+/// Multi-host URLs are `SCHEME://[user:password@]host[:port],host[:port]…/`
+/// then, for Sentinel, `MASTER-NAME[/db][?sentinel_username=…&sentinel_password=…]`.
+/// Errors never contain the URL: where its password is cannot be known.
+pub(crate) fn topology(url: &str) -> Result<Topology> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(Topology::Single);
+    };
+    let (node_scheme, sentinel) = match scheme.to_ascii_lowercase().as_str() {
+        "redis+cluster" => ("redis", false),
+        "rediss+cluster" => ("rediss", false),
+        "redis+sentinel" => ("redis", true),
+        "rediss+sentinel" => {
+            return Err(config_error(
+                "TLS through Redis Sentinel (rediss+sentinel://) is not supported; \
+                 use redis+sentinel:// on a private network",
+            ));
+        }
+        _ => return Ok(Topology::Single),
+    };
+    let form = if sentinel {
+        "redis+sentinel://[user:password@]host:port,host:port/master-name[/db]"
+    } else {
+        "redis+cluster://[user:password@]host:port,host:port/"
+    };
+    let malformed =
+        |what: &str| config_error(format!("invalid Redis URL: {what}; expected {form}"));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (auth, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (format!("{userinfo}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let hosts: Vec<&str> = hosts.split(',').map(str::trim).collect();
+    if hosts.iter().any(|h| h.is_empty()) {
+        return Err(malformed("an empty host in the host list"));
+    }
+    if tail.contains('#') {
+        return Err(malformed("a fragment (#…)"));
+    }
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    if !sentinel {
+        if !matches!(path, "" | "/" | "/0") {
+            return Err(malformed("a Redis Cluster has only database 0"));
+        }
+        if !query.is_empty() {
+            return Err(malformed("query parameters are not taken"));
+        }
+        let nodes = hosts
+            .iter()
+            .map(|h| format!("{node_scheme}://{auth}{h}/"))
+            .collect();
+        return Ok(Topology::Cluster(nodes));
+    }
+    let mut parts = path.trim_start_matches('/').split('/');
+    let master = parts.next().unwrap_or("");
+    if master.is_empty() {
+        return Err(malformed("the master's name is missing"));
+    }
+    let db = parts.next().filter(|d| !d.is_empty()).unwrap_or("0");
+    if db.parse::<u32>().is_err() || parts.next().is_some() {
+        return Err(malformed(
+            "the database after the master's name must be a number",
+        ));
+    }
+    let (mut user, mut password) = ("", None);
+    for param in query.split('&').filter(|p| !p.is_empty()) {
+        match param.split_once('=') {
+            Some(("sentinel_username", v)) => user = v,
+            Some(("sentinel_password", v)) => password = Some(v),
+            // Only the name is shown: the value may be a secret.
+            _ => {
+                let name = param.split_once('=').map_or(param, |(n, _)| n);
+                return Err(malformed(&format!(
+                    "unknown parameter `{name}` (taken: sentinel_username, sentinel_password)"
+                )));
+            }
+        }
+    }
+    let sentinel_auth = match password {
+        Some(p) => format!("{user}:{p}@"),
+        None if !user.is_empty() => format!("{user}@"),
+        None => String::new(),
+    };
+    let sentinels = hosts
+        .iter()
+        .map(|h| format!("redis://{sentinel_auth}{}/", with_port(h, SENTINEL_PORT)))
+        .collect();
+    Ok(Topology::Sentinel {
+        sentinels,
+        master: master.to_owned(),
+        data: format!("redis://{auth}{}/{db}", hosts[0]),
+    })
+}
+
+/// `host` with `:port` added unless it has one (`[v6]:port` included).
+fn with_port(host: &str, port: u16) -> String {
+    let has_port = match host.rsplit_once(']') {
+        Some((_, after)) => after.starts_with(':'),
+        None => host.contains(':'),
+    };
+    if has_port {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_server_urls_are_used_as_given() {
+        for url in [
+            "redis://h:1/",
+            "rediss://h/2",
+            "redis+unix:///tmp/r.sock",
+            "nonsense",
+        ] {
+            assert_eq!(topology(url).unwrap(), Topology::Single, "{url}");
+        }
+    }
+
+    #[test]
+    fn cluster_urls_become_one_url_per_node() {
+        let t = topology("redis+cluster://u:p%40w@10.0.0.1:7001,10.0.0.2:7002/").unwrap();
+        assert_eq!(
+            t,
+            Topology::Cluster(vec![
+                "redis://u:p%40w@10.0.0.1:7001/".into(),
+                "redis://u:p%40w@10.0.0.2:7002/".into(),
+            ])
+        );
+        let t = topology("rediss+cluster://h1:1, h2:2").unwrap();
+        assert_eq!(
+            t,
+            Topology::Cluster(vec!["rediss://h1:1/".into(), "rediss://h2:2/".into()])
+        );
+    }
+
+    #[test]
+    fn sentinel_urls_name_the_sentinels_the_master_and_its_database() {
+        let t = topology(
+            "redis+sentinel://app:s3cret@s1,s2:5000,[::1]/mymaster/3\
+             ?sentinel_username=sen&sentinel_password=tinel",
+        )
+        .unwrap();
+        assert_eq!(
+            t,
+            Topology::Sentinel {
+                sentinels: vec![
+                    "redis://sen:tinel@s1:26379/".into(),
+                    "redis://sen:tinel@s2:5000/".into(),
+                    "redis://sen:tinel@[::1]:26379/".into(),
+                ],
+                master: "mymaster".into(),
+                data: "redis://app:s3cret@s1/3".into(),
+            }
+        );
+        let Topology::Sentinel {
+            sentinels, data, ..
+        } = topology("redis+sentinel://h:1/m").unwrap()
+        else {
+            panic!("not a sentinel topology");
+        };
+        assert_eq!(sentinels, ["redis://h:1/"]);
+        assert_eq!(data, "redis://h:1/0");
+    }
+
+    #[test]
+    fn malformed_multi_host_urls_are_config_errors_without_the_password() {
+        for url in [
+            "redis+cluster://u:hunter2@h1,,h2/",
+            "redis+cluster://u:hunter2@h1/3",
+            "redis+cluster://u:hunter2@h1/?pass=hunter2",
+            "redis+sentinel://u:hunter2@h1/",
+            "redis+sentinel://u:hunter2@h1/m/x",
+            "redis+sentinel://u:hunter2@h1/m?password=hunter2",
+            "redis+sentinel://u:hunter2@h1/m#hunter2",
+            "rediss+sentinel://u:hunter2@h1/m",
+        ] {
+            let e = topology(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
+            assert!(!format!("{e:?} {e}").contains("hunter2"), "{url}: {e}");
+        }
+    }
+}

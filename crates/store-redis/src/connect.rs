@@ -13,7 +13,8 @@ use store_core::{
 };
 
 use crate::config::{
-    DEFAULT_BUCKETS_CLUSTER, DEFAULT_BUCKETS_SINGLE, RedisConfig, config_error, validate_namespace,
+    DEFAULT_BUCKETS_CLUSTER, DEFAULT_BUCKETS_SINGLE, RedisConfig, Topology, config_error, topology,
+    validate_namespace,
 };
 use crate::error::classify;
 use crate::query::{Bucket, bases};
@@ -33,6 +34,10 @@ pub(crate) enum Conn {
     /// by itself.
     #[cfg(feature = "cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
+    /// The master of a Redis Sentinel group, found again through the
+    /// sentinels after a failover.
+    #[cfg(feature = "sentinel")]
+    Sentinel(SentinelConn),
 }
 
 impl ConnectionLike for Conn {
@@ -41,6 +46,8 @@ impl ConnectionLike for Conn {
             Conn::Single(c) => c.req_packed_command(cmd),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "sentinel")]
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -54,6 +61,8 @@ impl ConnectionLike for Conn {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            #[cfg(feature = "sentinel")]
+            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -62,7 +71,141 @@ impl ConnectionLike for Conn {
             Conn::Single(c) => c.get_db(),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.get_db(),
+            #[cfg(feature = "sentinel")]
+            Conn::Sentinel(c) => c.get_db(),
         }
+    }
+}
+
+/// A connection to whichever server the sentinels name as the master of a
+/// Sentinel group.
+///
+/// Clones share one multiplexed connection. A call that finds the
+/// connection lost, the server no longer a master (`READONLY`) or not
+/// answering fails with its (retryable) error and drops the connection, so
+/// the next call asks the sentinels again: after a failover the store
+/// follows the promoted replica by itself.
+#[cfg(feature = "sentinel")]
+#[derive(Clone)]
+pub(crate) struct SentinelConn(Arc<SentinelShared>);
+
+#[cfg(feature = "sentinel")]
+struct SentinelShared {
+    /// Asks the sentinels; one lookup at a time.
+    client: tokio::sync::Mutex<redis::sentinel::SentinelClient>,
+    /// The master's connection and the number of the lookup that found it.
+    current: std::sync::Mutex<Option<(u64, redis::aio::MultiplexedConnection)>>,
+    lookups: std::sync::atomic::AtomicU64,
+    config: redis::AsyncConnectionConfig,
+    db: i64,
+}
+
+#[cfg(feature = "sentinel")]
+impl SentinelConn {
+    fn new(
+        client: redis::sentinel::SentinelClient,
+        config: redis::AsyncConnectionConfig,
+        db: i64,
+    ) -> Self {
+        Self(Arc::new(SentinelShared {
+            client: tokio::sync::Mutex::new(client),
+            current: std::sync::Mutex::new(None),
+            lookups: std::sync::atomic::AtomicU64::new(0),
+            config,
+            db,
+        }))
+    }
+
+    fn cached(&self) -> Option<(u64, redis::aio::MultiplexedConnection)> {
+        self.0
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The master's connection: the shared one, or a new one to the server
+    /// the sentinels name now (which also checks that it says it is a master).
+    async fn master(&self) -> redis::RedisResult<(u64, redis::aio::MultiplexedConnection)> {
+        if let Some(found) = self.cached() {
+            return Ok(found);
+        }
+        let mut client = self.0.client.lock().await;
+        if let Some(found) = self.cached() {
+            return Ok(found);
+        }
+        let conn = client
+            .get_async_connection_with_config(&self.0.config)
+            .await?;
+        let lookup = self
+            .0
+            .lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self
+            .0
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((lookup, conn.clone()));
+        Ok((lookup, conn))
+    }
+
+    /// After `e` on the connection of `lookup`: drops that connection when
+    /// `e` says it is gone or no longer a master's.
+    fn after_error(&self, lookup: u64, e: &redis::RedisError) {
+        use redis::{ErrorKind as RedisKind, ServerErrorKind};
+        let lost = e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+            || e.is_unrecoverable_error()
+            || matches!(
+                e.kind(),
+                RedisKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)
+            );
+        if lost {
+            let mut current = self
+                .0
+                .current
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if current.as_ref().is_some_and(|(l, _)| *l == lookup) {
+                *current = None;
+            }
+        }
+    }
+}
+
+#[cfg(feature = "sentinel")]
+impl ConnectionLike for SentinelConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let (lookup, mut conn) = self.master().await?;
+            let reply = conn.req_packed_command(cmd).await;
+            if let Err(e) = &reply {
+                self.after_error(lookup, e);
+            }
+            reply
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let (lookup, mut conn) = self.master().await?;
+            let reply = conn.req_packed_commands(cmd, offset, count).await;
+            if let Err(e) = &reply {
+                self.after_error(lookup, e);
+            }
+            reply
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.db
     }
 }
 
@@ -98,6 +241,8 @@ impl RedisConnection {
             Conn::Single(_) => false,
             #[cfg(feature = "cluster")]
             Conn::Cluster(_) => true,
+            #[cfg(feature = "sentinel")]
+            Conn::Sentinel(_) => false,
         }
     }
 }
@@ -171,12 +316,28 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to one Redis server (`redis://`, `rediss://` with the `tls`
-    /// feature, or `redis+unix://`) with the default [`RedisConfig`].
+    /// Connects with the default [`RedisConfig`] to what the URL names:
+    ///
+    /// - one server: `redis://[user:password@]host[:port][/db]`,
+    ///   `rediss://…` (feature `tls`), `redis+unix:///path/to.sock`;
+    /// - a Redis Cluster through any of its nodes (feature `cluster`):
+    ///   `redis+cluster://[user:password@]host:port,host:port,…/`
+    ///   (`rediss+cluster://` over TLS with the `tls` feature), as
+    ///   [`RedisStore::connect_cluster`];
+    /// - the master of a Sentinel group (feature `sentinel`):
+    ///   `redis+sentinel://[user:password@]host:port,host:port,…/master-name[/db]`,
+    ///   the hosts being the sentinels (port 26379 when left out) and the
+    ///   credentials the master's; `?sentinel_username=…&sentinel_password=…`
+    ///   authenticate to the sentinels. The store asks the sentinels which
+    ///   server is the master, checks it says so (`ROLE`), and asks again
+    ///   whenever the connection is lost or the server turns read-only: during
+    ///   a failover calls fail with a retryable `Unavailable`, then work on
+    ///   the promoted replica without a restart.
     ///
     /// # Errors
     /// `Config` for a malformed URL or rejected credentials, `Unavailable`
-    /// when the server cannot be reached. No error contains the password.
+    /// when the server (or no sentinel, or no master of that name) can be
+    /// reached. No error contains the password.
     ///
     /// ```no_run
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -188,7 +349,8 @@ impl RedisStore {
         Self::connect_with(url, RedisConfig::default()).await
     }
 
-    /// Connects to one Redis server with `config`.
+    /// Connects to what the URL names (see [`RedisStore::connect`]) with
+    /// `config`.
     ///
     /// # Errors
     /// As [`RedisStore::connect`], plus `Config` for an invalid `config`.
@@ -203,6 +365,34 @@ impl RedisStore {
     /// ```
     pub async fn connect_with(url: &str, config: RedisConfig) -> Result<Self> {
         config.validate()?;
+        match topology(url)? {
+            Topology::Single => Self::connect_single(url, config).await,
+            #[cfg(feature = "cluster")]
+            Topology::Cluster(nodes) => {
+                let mut store = Self::connect_cluster_with(nodes, config)
+                    .await
+                    .map_err(|e| without_url_secrets(e, url))?;
+                store.endpoint = redact_url(url).into();
+                Ok(store)
+            }
+            #[cfg(not(feature = "cluster"))]
+            Topology::Cluster(_) => Err(config_error(
+                "redis+cluster:// URLs need the `cluster` feature of store-redis",
+            )),
+            #[cfg(feature = "sentinel")]
+            Topology::Sentinel {
+                sentinels,
+                master,
+                data,
+            } => Self::connect_sentinel(url, &sentinels, master, &data, config).await,
+            #[cfg(not(feature = "sentinel"))]
+            Topology::Sentinel { .. } => Err(config_error(
+                "redis+sentinel:// URLs need the `sentinel` feature of store-redis",
+            )),
+        }
+    }
+
+    async fn connect_single(url: &str, config: RedisConfig) -> Result<Self> {
         let client = open_client(url, &config)?;
         // One plain attempt first, so that an unreachable server or bad
         // credentials fail at once with their own error instead of after
@@ -365,6 +555,54 @@ impl RedisStore {
         Ok(Self::build(Conn::Cluster(conn), config, shown))
     }
 
+    /// The master of a Sentinel group, found through `sentinels`; `data`
+    /// carries the master's credentials and database.
+    #[cfg(feature = "sentinel")]
+    async fn connect_sentinel(
+        url: &str,
+        sentinels: &[String],
+        master: String,
+        data: &str,
+        config: RedisConfig,
+    ) -> Result<Self> {
+        use redis::IntoConnectionInfo;
+        use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+        let scrub = |e: Error| {
+            sentinels.iter().fold(
+                without_url_secrets(without_url_secrets(e, url), data),
+                |e, s| without_url_secrets(e, s),
+            )
+        };
+        let info = data.into_connection_info().map_err(bad_url)?;
+        let settings = info.redis_settings().clone();
+        let db = settings.db();
+        let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(settings);
+        let client = SentinelClient::build(
+            sentinels.to_vec(),
+            master,
+            Some(node),
+            SentinelServerType::Master,
+        )
+        .map_err(|e| scrub(bad_url(e)))?;
+        let conn_config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_response_timeout(Some(config.operation_timeout));
+        let conn = SentinelConn::new(client, conn_config, db);
+        // Find the master now, so that unreachable sentinels, an unknown
+        // master or bad credentials fail here with their own error.
+        let mut probe = conn.clone();
+        let ping = async {
+            redis::cmd("PING")
+                .query_async::<()>(&mut probe)
+                .await
+                .map_err(|e| classify(e, Operation::Connect))
+        };
+        store_core::within(config.connection_timeout, BACKEND, Operation::Connect, ping)
+            .await
+            .map_err(scrub)?;
+        Ok(Self::build(Conn::Sentinel(conn), config, redact_url(url)))
+    }
+
     fn build(conn: Conn, config: RedisConfig, endpoint: String) -> Self {
         let cluster = RedisConnection(conn.clone()).is_cluster();
         let buckets = config.buckets.unwrap_or(if cluster {
@@ -461,7 +699,9 @@ impl RedisStore {
     }
 }
 
-/// `redis://`, `rediss://` (feature `tls`), `redis+unix://` and `unix://`:
+/// Every URL of [`SCHEMES`]: one server (`redis://`, `rediss://`,
+/// `redis+unix://`, `unix://`), a Redis Cluster (`redis+cluster://`,
+/// `rediss+cluster://`) or a Sentinel group's master (`redis+sentinel://`):
 /// [`RedisStore::connect_with`] with the options' namespace and
 /// operation timeout (a purge batch is ignored: Redis expires entries by
 /// itself), then [`RedisStore::setup`] when asked.

@@ -47,6 +47,11 @@ fn kind_of(e: &RedisError) -> (ErrorKind, &'static str) {
             ErrorKind::Unavailable,
             "the Redis server cannot serve this key right now (loading, failover or resharding)",
         ),
+        RedisKind::MasterNameNotFoundBySentinel => (
+            ErrorKind::Unavailable,
+            "no sentinel names a reachable master of that name (a failover in progress, \
+             or a wrong master name)",
+        ),
         RedisKind::ClusterConnectionNotFound => (
             ErrorKind::Unavailable,
             "no connection to the Redis Cluster node that serves this key",

@@ -24,11 +24,22 @@ pub use store_core;
 /// ```
 pub const BACKEND: &str = "redis";
 
-/// The URL schemes a [`RedisStore`] opens (see [`store_core::Open`]): one
-/// server over TCP, over TLS (feature `tls`), or over a Unix socket.
+/// The URL schemes a [`RedisStore`] opens (see [`store_core::Open`] and
+/// [`RedisStore::connect`]): one server over TCP, over TLS (feature `tls`)
+/// or over a Unix socket; a Redis Cluster (feature `cluster`); the master
+/// of a Sentinel group (feature `sentinel`).
 ///
 /// ```
 /// assert_eq!(store_redis::SCHEMES[0], "redis");
 /// assert!(store_redis::SCHEMES.contains(&"rediss"));
+/// assert!(store_redis::SCHEMES.contains(&"redis+sentinel"));
 /// ```
-pub const SCHEMES: &[&str] = &["redis", "rediss", "redis+unix", "unix"];
+pub const SCHEMES: &[&str] = &[
+    "redis",
+    "rediss",
+    "redis+unix",
+    "unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+];

@@ -183,6 +183,12 @@ impl RedisStore {
     ) -> Result<ScanPage> {
         let (names, next) = match &self.conn {
             Conn::Single(_) => self.scan_single(cursor, limit).await?,
+            // A cursor taken before a failover goes on on the promoted
+            // replica: its keys are the same (bar what replication lost),
+            // but SCAN's guarantee of reaching each key holds only on one
+            // server, so a page may repeat or miss a key then.
+            #[cfg(feature = "sentinel")]
+            Conn::Sentinel(_) => self.scan_single(cursor, limit).await?,
             #[cfg(feature = "cluster")]
             Conn::Cluster(conn) => self.scan_cluster(conn, cursor, limit).await?,
         };
