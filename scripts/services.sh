@@ -117,7 +117,7 @@ svc_start_redis_cluster() {
     base=$((p + 1))
   done
   for p in "${ports[@]}"; do
-    svc_redis_server "cluster-$p" "$p" --cluster-enabled yes \
+    svc_redis_server "cluster-$p" "$p" --cluster-enabled yes --repl-diskless-sync-delay 0 \
       --cluster-config-file "$SERVICES_DIR/cluster-$p/nodes.conf" --cluster-node-timeout 1000
     addrs+=("127.0.0.1:$p")
     urls+=("redis://127.0.0.1:$p/")
@@ -135,9 +135,28 @@ svc_start_redis_cluster() {
     sleep 0.05
   done
   [ "$ok" = 1 ] || { svc_log "redis-cluster did not reach cluster_state:ok"; return 1; }
+  svc_replicas_synced "${ports[@]}" || return 1
   STORE_TEST_REDIS_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
   export STORE_TEST_REDIS_CLUSTER_URLS
   svc_log "redis-cluster: 3 masters, $replicas replica(s) each, on ports ${ports[*]}"
+}
+
+# Waits until every replica among the servers on ports $@ has finished its
+# first sync (a replica still syncing has no data to take over with).
+svc_replicas_synced() {
+  local p i info
+  for p in "$@"; do
+    for i in $(seq 1 300); do
+      info=$(redis-cli -p "$p" info replication 2>/dev/null)
+      if ! grep -q '^role:slave' <<<"$info" || grep -q '^master_link_status:up' <<<"$info"; then
+        break
+      fi
+      sleep 0.1
+    done
+    grep -q '^role:slave' <<<"$info" && ! grep -q '^master_link_status:up' <<<"$info" &&
+      { svc_log "the replica on port $p did not finish its first sync within 30 s"; return 1; }
+  done
+  return 0
 }
 
 # A Sentinel group: a master, one replica and three sentinels watching them
@@ -151,7 +170,7 @@ svc_start_redis_sentinel() {
   svc_ensure_redis
   local base=${STORE_REDIS_SENTINEL_PORT:-28001} master replica p i hosts=() sports=()
   master=$(svc_free_port "$base")
-  svc_redis_server "sentinel-master-$master" "$master"
+  svc_redis_server "sentinel-master-$master" "$master" --repl-diskless-sync-delay 0
   replica=$(svc_free_port $((master + 1)))
   svc_redis_server "sentinel-replica-$replica" "$replica" --replicaof 127.0.0.1 "$master"
   p=$((replica + 1))
@@ -194,6 +213,7 @@ CONF
     sleep 0.1
   done
   [ "$ok" = 1 ] || { svc_log "redis-sentinel: the sentinels did not agree within 30 s"; return 1; }
+  svc_replicas_synced "$replica" || return 1
   STORE_TEST_REDIS_SENTINEL_URL="redis+sentinel://$(IFS=,; echo "${hosts[*]}")/store-test"
   export STORE_TEST_REDIS_SENTINEL_URL
   svc_log "redis-sentinel: master $master, replica $replica, sentinels ${sports[*]}"
@@ -393,6 +413,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   services_start "$@"
   env | grep '^STORE_TEST_' | sed 's/^/export /'
   echo "# servers are running; Ctrl-C stops them" >&2
-  trap 'exit 0' INT TERM
-  while :; do sleep 3600; done
+  # `wait` returns at once on a signal, where a foreground `sleep` would
+  # hold the trap back until it ends.
+  trap 'kill "$!" 2>/dev/null; exit 0' INT TERM
+  while :; do
+    sleep 3600 &
+    wait "$!"
+  done
 fi
