@@ -51,6 +51,8 @@ pub struct RedisConfig {
     pub(crate) operation_timeout: Duration,
     pub(crate) reconnect_retries: usize,
     pub(crate) max_value_len: usize,
+    /// `WAIT` after each write: how many replicas, and for how long.
+    pub(crate) replica_acks: Option<(u32, Duration)>,
     #[cfg(feature = "tls")]
     pub(crate) tls_root_cert: Option<Vec<u8>>,
 }
@@ -64,6 +66,7 @@ impl Default for RedisConfig {
             operation_timeout: DEFAULT_TIMEOUT,
             reconnect_retries: DEFAULT_RECONNECT_RETRIES,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
+            replica_acks: None,
             #[cfg(feature = "tls")]
             tls_root_cert: None,
         }
@@ -78,7 +81,8 @@ impl fmt::Debug for RedisConfig {
             .field("connection_timeout", &self.connection_timeout)
             .field("operation_timeout", &self.operation_timeout)
             .field("reconnect_retries", &self.reconnect_retries)
-            .field("max_value_len", &self.max_value_len);
+            .field("max_value_len", &self.max_value_len)
+            .field("replica_acks", &self.replica_acks);
         #[cfg(feature = "tls")]
         d.field(
             "tls_root_cert",
@@ -184,6 +188,35 @@ impl RedisConfig {
         self
     }
 
+    /// Acknowledged by replicas: after each write (`put`, `delete`,
+    /// `touch`, `delete_by_owner`) the store sends `WAIT replicas timeout`
+    /// in the same round trip, so that the write is on `replicas` replicas
+    /// before the call returns. Redis replicates asynchronously: without
+    /// this, a write acknowledged in the last moments before the master
+    /// fails can be missing from the replica promoted in its place.
+    ///
+    /// When fewer replicas acknowledge within `timeout`, the call fails
+    /// with a retryable `Unavailable` that says so: **the write was applied
+    /// on the master** and may still reach the replicas, so a retried
+    /// `Create` can find its own entry. This narrows the loss window but
+    /// does not close it: a failover can still promote a replica that did
+    /// not acknowledge (Redis' `WAIT` is not a consensus protocol). `timeout`
+    /// must be shorter than [`RedisConfig::operation_timeout`].
+    ///
+    /// The cost: one `WAIT` in the write's round trip, that is the
+    /// replication delay (on a local network, well under a millisecond).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = store_redis::RedisConfig::default()
+    ///     .wait_for_replicas(1, Duration::from_millis(200));
+    /// assert!(format!("{config:?}").contains("replica_acks: Some((1, 200ms))"));
+    /// ```
+    pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.replica_acks = Some((replicas, timeout));
+        self
+    }
+
     /// Trust this PEM root certificate for `rediss://` instead of the
     /// system's roots (for a private CA or a self-signed server).
     ///
@@ -217,6 +250,15 @@ impl RedisConfig {
         }
         if self.connection_timeout.is_zero() || self.operation_timeout.is_zero() {
             return Err(config_error("timeouts must be greater than zero"));
+        }
+        if let Some((replicas, timeout)) = self.replica_acks {
+            if replicas == 0 || timeout.is_zero() || timeout >= self.operation_timeout {
+                return Err(config_error(format!(
+                    "wait_for_replicas needs at least 1 replica and a timeout above zero and \
+                     below the operation timeout ({:?}), got {replicas} and {timeout:?}",
+                    self.operation_timeout
+                )));
+            }
         }
         Ok(())
     }

@@ -327,7 +327,7 @@ impl RedisStore {
         args: &[&[u8]],
         op: Operation,
     ) -> Result<Value> {
-        let mut conn = self.conn.clone();
+        let conn = self.conn.clone();
         let build = |verb: &str, script: &[u8]| {
             let mut cmd = redis::cmd(verb);
             cmd.arg(script).arg(keys.len());
@@ -339,20 +339,57 @@ impl RedisStore {
             }
             cmd
         };
-        let first = build("EVALSHA", lua.hash.as_bytes())
-            .query_async(&mut conn)
-            .await;
-        match first {
+        let writes = matches!(
+            op,
+            Operation::Put | Operation::Delete | Operation::Touch | Operation::DeleteByOwner
+        );
+        let acks = self.config.replica_acks.filter(|_| writes);
+        // With `wait_for_replicas`, the script and a `WAIT` go in one
+        // pipeline (on a cluster, to the script's node).
+        let send = |cmd: redis::Cmd| {
+            let mut conn = conn.clone();
+            async move {
+                match acks {
+                    None => cmd.query_async::<Value>(&mut conn).await.map(|v| (v, None)),
+                    Some((replicas, timeout)) => {
+                        let mut wait = redis::cmd("WAIT");
+                        wait.arg(replicas)
+                            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+                        let (value, acked): (Value, u32) = redis::pipe()
+                            .add_command(cmd)
+                            .add_command(wait)
+                            .query_async(&mut conn)
+                            .await?;
+                        Ok((value, Some(acked)))
+                    }
+                }
+            }
+        };
+        let first = send(build("EVALSHA", lua.hash.as_bytes())).await;
+        let (value, acked) = match first {
             // A restarted or flushed server forgot the script: send it whole
             // (EVAL also caches it again).
             Err(e) if e.kind() == RedisKind::Server(ServerErrorKind::NoScript) => {
-                build("EVAL", lua.source.as_bytes())
-                    .query_async(&mut conn)
+                send(build("EVAL", lua.source.as_bytes()))
                     .await
-                    .map_err(|e| classify(e, op))
+                    .map_err(|e| classify(e, op))?
             }
-            other => other.map_err(|e| classify(e, op)),
+            other => other.map_err(|e| classify(e, op))?,
+        };
+        if let (Some(acked), Some((replicas, timeout))) = (acked, acks) {
+            if acked < replicas {
+                return Err(Error::new(
+                    store_core::ErrorKind::Unavailable,
+                    format!(
+                        "the write was applied on the Redis master but acknowledged by {acked} \
+                         of {replicas} replicas within {timeout:?} (wait_for_replicas); a \
+                         failover now could lose it"
+                    ),
+                )
+                .in_context(BACKEND, op));
+            }
         }
+        Ok(value)
     }
 }
 

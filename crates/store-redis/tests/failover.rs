@@ -24,7 +24,7 @@ use store_redis::{RedisConfig, RedisStore};
 
 /// How long before the kill an acknowledged write may still be lost: the
 /// replication lag a loaded loopback replica can have.
-const REPLICATION_WINDOW: Duration = Duration::from_secs(1);
+const REPLICATION_WINDOW: Duration = Duration::from_secs(2);
 
 /// How long the store may take to work again after the kill.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
@@ -307,6 +307,78 @@ mod redis_sentinel {
              checked, {lost} lost by asynchronous replication",
             failures.len()
         );
+    }
+}
+
+mod redis_sentinel_acks {
+    use super::*;
+
+    /// `wait_for_replicas` on the test Sentinel group (one replica): asking
+    /// for one acknowledgement, writes succeed and are on the replica when
+    /// they return; asking for two, a write fails with `Unavailable`
+    /// saying it was applied on the master, and it was.
+    #[tokio::test]
+    async fn redis_sentinel_wait_for_replicas_acknowledges_or_says_so() {
+        let Some(url) = provision::service_url(provision::Service::RedisSentinel).await else {
+            return;
+        };
+        let config = fast_config().wait_for_replicas(1, Duration::from_millis(500));
+        let store = RedisStore::connect_with(&url, config)
+            .await
+            .expect("connect through the sentinels");
+        let k = Key::new("acked").expect("key");
+        store
+            .put(&k, "on the replica".into(), PutOptions::default())
+            .await
+            .expect("acknowledged by the replica");
+        let replica: u16 = {
+            let sentinel: u16 = url["redis+sentinel://127.0.0.1:".len()..]
+                .split(',')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("the first sentinel's port");
+            let replicas: Vec<std::collections::HashMap<String, String>> = redis::cmd("SENTINEL")
+                .arg("replicas")
+                .arg("store-test")
+                .query_async(&mut raw(sentinel).await)
+                .await
+                .expect("SENTINEL replicas");
+            replicas[0]["port"].parse().expect("port")
+        };
+        let on_replica: usize = redis::cmd("DBSIZE")
+            .query_async(&mut raw(replica).await)
+            .await
+            .expect("DBSIZE");
+        assert!(on_replica > 0);
+        store.delete(&k, None).await.expect("delete, acknowledged");
+
+        let config = fast_config().wait_for_replicas(2, Duration::from_millis(100));
+        let store = RedisStore::connect_with(&url, config)
+            .await
+            .expect("connect through the sentinels");
+        let e = store
+            .put(&k, "on the master".into(), PutOptions::default())
+            .await
+            .expect_err("only one replica can acknowledge");
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.is_retryable());
+        assert!(
+            e.to_string()
+                .contains("applied on the Redis master but acknowledged by 1 of 2"),
+            "{e}"
+        );
+        let entry = store
+            .get(&k)
+            .await
+            .expect("get")
+            .expect("applied on the master");
+        assert_eq!(entry.value, "on the master".as_bytes());
+
+        let bad = fast_config().wait_for_replicas(1, Duration::from_secs(5));
+        let e = RedisStore::connect_with(&url, bad)
+            .await
+            .expect_err("timeout too long");
+        assert_eq!(e.kind(), ErrorKind::Config);
     }
 }
 
