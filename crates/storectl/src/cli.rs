@@ -1,6 +1,7 @@
 //! The command line: every command, flag and its help text.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -85,7 +86,8 @@ pub(crate) enum Command {
         owner: String,
     },
     /// Copy every live entry (value, expiry, owner) to another store,
-    /// then check the destination against the source.
+    /// then check the destination against the source; with `--follow`,
+    /// keep the destination in step with the source until stopped.
     Copy(CopyArgs),
     /// Write every live entry as JSON lines (values in base64).
     Export {
@@ -145,7 +147,9 @@ pub(crate) struct CopyArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) state: Option<PathBuf>,
     /// Replace entries that already exist at the destination (default:
-    /// keep them and count them).
+    /// keep them and count them). With --follow it applies to the first
+    /// copy; every later change at the source replaces the destination's
+    /// entry anyway.
     #[arg(long)]
     pub(crate) overwrite: bool,
     /// Read the source and the destination, report what a copy would do,
@@ -155,4 +159,32 @@ pub(crate) struct CopyArgs {
     /// Skip the final check of every copied entry at the destination.
     #[arg(long)]
     pub(crate) no_verify: bool,
+    /// After the copy, keep the destination in step with the source until
+    /// SIGINT (Ctrl-C) or SIGTERM, so the application can switch stores
+    /// without pausing writes.
+    ///
+    /// Every --interval, a pass scans the whole source: what was created or
+    /// changed since the last pass is written, replacing the destination's
+    /// entry as --overwrite does (the source wins), and what was deleted or
+    /// expired at the source is deleted at the destination (a logout
+    /// wins). On a signal it finishes the pass under way, runs one last
+    /// pass, prints a summary and exits with 0 (1 if the destination
+    /// refused entries). A pass that fails with a retryable error (server
+    /// unreachable) is run again after the interval; any other error ends
+    /// the command. The check after the copy is not run: the source changes
+    /// meanwhile, and the passes compare instead. Memory grows with the
+    /// number of keys. Not with --dry-run or --state: what a follow knows
+    /// about the source is held in memory only.
+    #[arg(long, conflicts_with_all = ["dry_run", "state"])]
+    pub(crate) follow: bool,
+    /// With --follow, the pause between the end of a pass and the start of
+    /// the next: 500ms, 2s, 1m.
+    #[arg(
+        long,
+        default_value = "1s",
+        value_parser = humantime::parse_duration,
+        requires = "follow",
+        value_name = "DURATION"
+    )]
+    pub(crate) interval: Duration,
 }

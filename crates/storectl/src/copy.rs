@@ -1,5 +1,6 @@
 //! `storectl copy`: every live entry from one store to another, resumable,
-//! then checked at the destination.
+//! then checked at the destination; with `--follow`, kept in step with the
+//! source afterwards (see [`crate::follow`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use store::{
 
 use crate::cli::CopyArgs;
 use crate::fail::{Failure, Outcome};
+use crate::follow::{self, Follow, Snapshot};
 use crate::open::{Scanner, describe, open};
 use crate::progress;
 
@@ -27,7 +29,8 @@ pub(crate) struct Item {
 }
 
 impl Item {
-    fn of(key: Key, entry: Entry) -> Self {
+    /// The entry `entry` under `key`, to write elsewhere.
+    pub(crate) fn of(key: Key, entry: Entry) -> Self {
         Self {
             key,
             value: entry.value,
@@ -268,6 +271,8 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
     let bar = progress::bar(total, counts.total(), "copying");
     let mut scan = Scanner::new(&*source, start, args.batch);
     let mut existing_seen = 0u64;
+    // With --follow, what the destination is given, for the passes.
+    let mut snapshot = args.follow.then(Snapshot::default);
     let mut page = match finished {
         true => None,
         false => scan.next_page().await?,
@@ -282,6 +287,9 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
             page = scan.next_page().await?;
             bar.inc(n);
             continue;
+        }
+        if let Some(snapshot) = &mut snapshot {
+            snapshot.record(&current);
         }
         // Read the next page while this one is written.
         let items = current.into_iter().map(|(k, e)| Item::of(k, e)).collect();
@@ -353,6 +361,24 @@ pub(crate) async fn run(args: &CopyArgs) -> Outcome {
         counts.rejected,
         unreadable_before + scan.totals.unreadable
     );
+    if let Some(snapshot) = snapshot {
+        if counts.existing > 0 {
+            eprintln!(
+                "storectl: warning: {} entries already at the destination were kept; each is \
+                 replaced when it changes at the source (--overwrite replaces them now)",
+                counts.existing
+            );
+        }
+        let follow = Follow {
+            source: &*source,
+            dest: &*dest,
+            batch: args.batch,
+            concurrency: args.concurrency,
+            interval: args.interval,
+            shown: (from_shown, to_shown),
+        };
+        return follow::run(follow, snapshot, counts.rejected).await;
+    }
     if counts.rejected > 0 {
         return Err(Failure::failed(format!(
             "{} entries were refused by the destination (see the warnings above)",

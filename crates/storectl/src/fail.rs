@@ -20,6 +20,9 @@ pub(crate) struct Failure {
     code: u8,
     message: String,
     hint: Option<String>,
+    /// Whether the same operation may succeed later (a store error the
+    /// backend calls retryable).
+    retryable: bool,
 }
 
 impl Failure {
@@ -29,6 +32,7 @@ impl Failure {
             code: EXIT_FAILED,
             message: message.into(),
             hint: None,
+            retryable: false,
         }
     }
 
@@ -38,6 +42,7 @@ impl Failure {
             code: EXIT_USAGE,
             message: message.into(),
             hint: None,
+            retryable: false,
         }
     }
 
@@ -53,7 +58,7 @@ impl Failure {
     /// password.
     pub(crate) fn store(what: &str, e: &Error) -> Self {
         let message = format!("{what}: {e}");
-        match e.kind() {
+        let failure = match e.kind() {
             ErrorKind::Config if e.operation() == Some(Operation::Connect) => {
                 Self::usage(message).hint("check the URL: scheme, host, credentials and database")
             }
@@ -66,7 +71,17 @@ impl Failure {
                 Self::failed(message).hint("the server did not answer; try again later")
             }
             _ => Self::failed(message),
+        };
+        Self {
+            retryable: e.is_retryable(),
+            ..failure
         }
+    }
+
+    /// Whether the operation may succeed when tried again: the store error
+    /// it came from is retryable ([`Error::is_retryable`]).
+    pub(crate) fn is_retryable(&self) -> bool {
+        self.retryable
     }
 
     /// Names which store the failure is about (`source`, `destination`).

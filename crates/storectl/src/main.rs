@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod copy;
 mod fail;
+mod follow;
 mod jsonl;
 mod open;
 mod progress;
