@@ -27,13 +27,24 @@ SERVICES_PIDS=()
 
 svc_log() { printf '    [services] %s\n' "$*" >&2; }
 
+# Whether a TCP socket uses local port $1: a listener, or (in the ephemeral
+# range) the local end of any connection, which would make a bind fail as
+# well. Without `ss`, only a listener on loopback is seen.
+svc_port_busy() {
+  if command -v ss >/dev/null 2>&1; then
+    [ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
 # The first free loopback port at or after $1 (whose +10000 cluster bus port is
 # free too when $2 is "bus").
 svc_free_port() {
   local port=$1
   while :; do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      if [ "${2:-}" != bus ] || ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 10000))") 2>/dev/null; then
+    if ! svc_port_busy "$port"; then
+      if [ "${2:-}" != bus ] || ! svc_port_busy $((port + 10000)); then
         echo "$port"
         return
       fi

@@ -251,7 +251,7 @@ mod redis_sentinel {
             test,
             "redis-sentinel",
             "STORE_TEST_REDIS_SENTINEL_URL",
-            &[("STORE_REDIS_SENTINEL_PORT", "38001")],
+            &[("STORE_REDIS_SENTINEL_PORT", "29101")],
         ) else {
             return;
         };
@@ -397,7 +397,7 @@ mod redis_cluster {
             "redis-cluster",
             "STORE_TEST_REDIS_CLUSTER_URLS",
             &[
-                ("STORE_REDIS_CLUSTER_PORT", "37001"),
+                ("STORE_REDIS_CLUSTER_PORT", "30101"),
                 ("STORE_REDIS_CLUSTER_REPLICAS", "1"),
             ],
         ) else {
