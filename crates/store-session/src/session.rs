@@ -29,6 +29,9 @@ pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// [`Sessions::load`], by default: 60 seconds.
 pub const DEFAULT_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The longest user agent a session records, in bytes.
+pub const MAX_USER_AGENT_LEN: usize = 256;
+
 /// How many fresh ids `create` and `cycle_id` try when an id is taken.
 const ID_ATTEMPTS: u32 = 3;
 
@@ -133,6 +136,12 @@ struct Record {
     /// saved with a new owner), ms since the epoch; `created` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     owned_since: Option<i64>,
+    /// When the session was last saved, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    saved: Option<i64>,
+    /// The user agent of the request that created it, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_agent: Option<String>,
     data: Map<String, Value>,
 }
 
@@ -161,6 +170,9 @@ pub struct Session {
     owned_since: Expiry,
     /// `set_owner` changed the owner since the last load or save.
     owner_changed: bool,
+    /// When it was last saved (created, saved or cycled).
+    saved: Expiry,
+    user_agent: Option<String>,
 }
 
 impl fmt::Debug for Session {
@@ -211,6 +223,37 @@ impl Session {
         self.created
     }
 
+    /// The user agent (browser, device) the session was created from, as
+    /// given to [`set_user_agent`](Self::set_user_agent); shown in "my
+    /// sessions" lists.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
+    }
+
+    /// Records the user agent (the `User-Agent` header) the session is used
+    /// from, cut to [`MAX_USER_AGENT_LEN`] bytes; stored at the next save.
+    /// The axum layer sets it when it creates a session.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let sessions = store_session::Sessions::new(std::sync::Arc::new(store_memory::MemoryStore::new()), Default::default());
+    /// let mut session = sessions.create(None).await?;
+    /// session.set_user_agent(Some("Mozilla/5.0 (X11; Linux x86_64)"));
+    /// sessions.save(&mut session).await?;
+    /// assert_eq!(session.user_agent(), Some("Mozilla/5.0 (X11; Linux x86_64)"));
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_user_agent(&mut self, user_agent: Option<&str>) {
+        self.user_agent = user_agent.map(|ua| {
+            let mut end = ua.len().min(MAX_USER_AGENT_LEN);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].chars().filter(|c| !c.is_control()).collect()
+        });
+    }
+
     /// A field of the data, decoded; `None` when missing or of another type.
     pub fn get<T: DeserializeOwned>(&self, field: &str) -> Option<T> {
         self.data
@@ -241,15 +284,25 @@ impl Session {
 }
 
 /// A live session as listed for its owner: a non-secret handle (the hashed
-/// key), never the id.
+/// key), never the id, and what a "my sessions" page shows.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionInfo {
     /// Pass to [`Sessions::revoke`]. Not usable as a cookie.
     pub handle: Key,
     /// When the session was created.
     pub created: Expiry,
+    /// When it was last used, as precisely as the touch interval allows:
+    /// the later of its last save and its last expiry refresh.
+    pub last_seen: Expiry,
     /// When it expires unless used again.
     pub expires_at: Option<Expiry>,
+    /// The user agent it was created from, when recorded.
+    pub user_agent: Option<String>,
+    /// Whether it is the session that asked for the list (set by
+    /// [`Sessions::list_for_session`] and the axum layer; `false` from
+    /// [`Sessions::list_for`]).
+    pub current: bool,
 }
 
 /// Web sessions on any [`Store`]: create, load (with a throttled idle
@@ -306,6 +359,8 @@ impl Sessions {
             created: session.created.as_unix_millis(),
             deadline: session.deadline.as_unix_millis(),
             owned_since: Some(session.owned_since.as_unix_millis()),
+            saved: Some(session.saved.as_unix_millis()),
+            user_agent: session.user_agent.clone(),
             data: session.data.clone(),
         };
         serde_json::to_vec(&record).map(Bytes::from).map_err(|e| {
@@ -328,6 +383,8 @@ impl Sessions {
         let created = Expiry::from_unix_millis(record.created).map_err(|_| bad())?;
         let deadline = Expiry::from_unix_millis(record.deadline).map_err(|_| bad())?;
         let owned_since = Expiry::from_unix_millis(record.owned_since()).map_err(|_| bad())?;
+        let saved =
+            Expiry::from_unix_millis(record.saved.unwrap_or(record.created)).map_err(|_| bad())?;
         Ok(Session {
             id: id.clone(),
             data: record.data,
@@ -338,12 +395,14 @@ impl Sessions {
             expires_at: entry.expires_at.unwrap_or(deadline),
             owned_since,
             owner_changed: false,
+            saved,
+            user_agent: record.user_agent,
         })
     }
 
     /// Writes `session` under a fresh id with `Create` (never over another
     /// session), trying new ids if one is taken.
-    async fn insert_new(&self, session: &mut Session) -> Result<()> {
+    pub(crate) async fn insert_new(&self, session: &mut Session) -> Result<()> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -371,9 +430,17 @@ impl Sessions {
     /// # Errors
     /// The store's errors.
     pub async fn create(&self, owner: Option<Owner>) -> Result<Session> {
+        let mut session = self.fresh(owner)?;
+        self.insert_new(&mut session).await?;
+        Ok(session)
+    }
+
+    /// A new session owned by `owner`, not stored yet (its id is chosen
+    /// when [`Sessions::insert_new`] stores it).
+    pub(crate) fn fresh(&self, owner: Option<Owner>) -> Result<Session> {
         let now = self.now();
         let deadline = self.after(now, self.config.absolute_lifetime);
-        let mut session = Session {
+        Ok(Session {
             id: SessionId::generate()?,
             data: Map::new(),
             owner,
@@ -383,9 +450,9 @@ impl Sessions {
             expires_at: self.idle_expiry(now, deadline),
             owned_since: now,
             owner_changed: false,
-        };
-        self.insert_new(&mut session).await?;
-        Ok(session)
+            saved: now,
+            user_agent: None,
+        })
     }
 
     /// Loads a live session. When its expiry would move by at least the
@@ -437,6 +504,7 @@ impl Sessions {
         if record.owner_changed {
             record.owned_since = now;
         }
+        record.saved = now;
         let written = self
             .store
             .put(&session.id.key(), Self::encode(&record)?, options)
@@ -445,6 +513,7 @@ impl Sessions {
         session.expires_at = expires_at;
         session.owned_since = record.owned_since;
         session.owner_changed = false;
+        session.saved = now;
         Ok(())
     }
 
@@ -471,6 +540,7 @@ impl Sessions {
         moved.expires_at = self.idle_expiry(now, session.deadline);
         moved.owned_since = now;
         moved.owner_changed = false;
+        moved.saved = now;
         self.insert_new(&mut moved).await?;
         let outcome = self.store.delete(&old_id.key(), Some(old_version)).await;
         let failure = match outcome {
@@ -519,13 +589,64 @@ impl Sessions {
                 )
             };
             let record: Record = serde_json::from_slice(&entry.value).map_err(|_| bad())?;
+            let created = Expiry::from_unix_millis(record.created).map_err(|_| bad())?;
+            let saved = Expiry::from_unix_millis(record.saved.unwrap_or(record.created))
+                .map_err(|_| bad())?;
             found.push(SessionInfo {
+                current: false,
+                last_seen: self.last_seen(saved, entry.expires_at, record.deadline),
                 handle: key,
-                created: Expiry::from_unix_millis(record.created).map_err(|_| bad())?,
+                created,
                 expires_at: entry.expires_at,
+                user_agent: record.user_agent,
             });
         }
+        found.sort_by_key(|info| std::cmp::Reverse(info.last_seen));
         Ok(found)
+    }
+
+    /// [`Sessions::list_for`], with [`SessionInfo::current`] set on the
+    /// session `id` (the one of the request asking).
+    ///
+    /// # Errors
+    /// As [`Sessions::list_for`].
+    ///
+    /// ```
+    /// use store_core::Owner;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let sessions = store_session::Sessions::new(std::sync::Arc::new(store_memory::MemoryStore::new()), Default::default());
+    /// let alice = Owner::new("alice")?;
+    /// let here = sessions.create(Some(alice.clone())).await?;
+    /// sessions.create(Some(alice.clone())).await?;
+    /// let listed = sessions.list_for_session(&alice, here.id()).await?;
+    /// assert_eq!(listed.iter().filter(|s| s.current).count(), 1);
+    /// # Ok::<(), store_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn list_for_session(
+        &self,
+        owner: &Owner,
+        id: &SessionId,
+    ) -> Result<Vec<SessionInfo>> {
+        let here = id.key();
+        let mut found = self.list_for(owner).await?;
+        for info in &mut found {
+            info.current = info.handle == here;
+        }
+        Ok(found)
+    }
+
+    /// When a session was last used: its expiry minus the idle timeout,
+    /// unless the absolute deadline capped that expiry, and never before
+    /// its last save.
+    fn last_seen(&self, saved: Expiry, expires_at: Option<Expiry>, deadline: i64) -> Expiry {
+        let refreshed = expires_at
+            .filter(|e| e.as_unix_millis() < deadline)
+            .and_then(|e| {
+                let millis = i64::try_from(self.config.idle_timeout.as_millis()).ok()?;
+                Expiry::from_unix_millis(e.as_unix_millis().checked_sub(millis)?).ok()
+            });
+        refreshed.map_or(saved, |r| r.max(saved))
     }
 
     /// Deletes one session by its handle (from [`list_for`](Self::list_for)),
