@@ -12,19 +12,32 @@ use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, SessionStore};
 
+mod owner;
+
+use owner::OwnerSource;
+pub use owner::SessionInfo;
+
+/// The start of every store key this adapter writes; the rest is the
+/// SHA-256 of the session id.
+const KEY_PREFIX: &str = "tower-session:";
+
 /// How many random ids `create` tries before giving up.
 const ID_ATTEMPTS: u32 = 3;
 
-/// A tower-sessions [`SessionStore`] over any [`Store`].
+/// A tower-sessions [`SessionStore`] over any [`Store`], with an owner
+/// index when told where the owner is in the record
+/// ([`owner_field`](Self::owner_field), [`owner_from`](Self::owner_from)).
 ///
 /// ```
 /// use std::sync::Arc;
-/// let sessions = store_tower_sessions::TowerStore::new(Arc::new(store_memory::MemoryStore::new()));
+/// let sessions = store_tower_sessions::TowerStore::new(Arc::new(store_memory::MemoryStore::new()))
+///     .owner_field("user_id");
 /// # let _ = sessions;
 /// ```
 #[derive(Debug, Clone)]
 pub struct TowerStore {
     store: Arc<dyn Store>,
+    owner: Option<OwnerSource>,
 }
 
 /// How far ahead of this process's clock a store's clock (a server's) may
@@ -33,26 +46,37 @@ pub struct TowerStore {
 const CLOCK_MARGIN: time::Duration = time::Duration::seconds(5);
 
 impl TowerStore {
-    /// Sessions in `store`. Use a namespace of their own (a prefix, a
-    /// table, a collection).
+    /// Sessions in `store`, without owners. Use a namespace of their own
+    /// (a prefix, a table, a collection).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use store_tower_sessions::TowerStore;
+    ///
+    /// let sessions = TowerStore::new(Arc::new(store_memory::MemoryStore::new()));
+    /// assert_eq!(sessions.owner_source(), None);
+    /// ```
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, owner: None }
     }
 
     /// The store key of a session id: never the id itself.
     fn key(id: &Id) -> Key {
         let digest = Sha256::digest(id.to_string().as_bytes());
-        Key::new(format!("tower-session:{}", URL_SAFE_NO_PAD.encode(digest)))
+        Key::new(format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(digest)))
             .expect("a hashed session key is always valid")
     }
 
-    fn options(mode: PutMode, record: &Record) -> session_store::Result<PutOptions> {
+    /// The options of a write of `record`: its expiry and its owner (none
+    /// when no owner source is configured or the record names none).
+    fn options(&self, mode: PutMode, record: &Record) -> session_store::Result<PutOptions> {
         let millis = record.expiry_date.unix_timestamp_nanos() / 1_000_000;
         let expiry = i64::try_from(millis)
             .ok()
             .and_then(|ms| Expiry::from_unix_millis(ms).ok())
             .ok_or_else(|| session_store::Error::Encode("expiry date out of range".into()))?;
-        Ok(PutOptions::new(mode).expires_at(expiry))
+        let owner = self.owner.as_ref().and_then(|o| o.owner_in(&record.data));
+        Ok(PutOptions::new(mode).expires_at(expiry).owned_by(owner))
     }
 
     /// Whether a live session is stored under `key`: an id an expired
@@ -97,7 +121,7 @@ impl SessionStore for TowerStore {
                 // middleware.
                 self.id_taken(&key).await?
             } else {
-                let options = Self::options(PutMode::Create, record)?;
+                let options = self.options(PutMode::Create, record)?;
                 match self
                     .store
                     .put(&key, Self::encode(record)?.into(), options)
@@ -137,7 +161,7 @@ impl SessionStore for TowerStore {
             self.store.delete(&key, None).await.map_err(backend)?;
             return Ok(());
         }
-        let options = Self::options(PutMode::Update, record)?;
+        let options = self.options(PutMode::Update, record)?;
         match self
             .store
             .put(&key, Self::encode(record)?.into(), options)
