@@ -40,7 +40,11 @@ done
 head -1 "$work/out.log"
 
 jar="$work/cookies"
-get() { curl -sS -c "$jar" -b "$jar" "$url${1#/}" | head -1; }
+# A page's one-line status, from its x-demo-status header.
+get() {
+  curl -sS -c "$jar" -b "$jar" -D - -o /dev/null "$url${1#/}" |
+    tr -d '\r' | sed -n 's/^x-demo-status: //Ip'
+}
 post() { curl -sS -c "$jar" -b "$jar" -o /dev/null -w '%{http_code}' --data "${2:-}" "$url${1#/}"; }
 expect() {
   if [ "$1" != "$2" ]; then echo "demo: expected '$2', got '$1'"; exit 1; fi
@@ -58,6 +62,14 @@ case "$(get /token)" in
   "token demo-access-1 "*) echo "  token demo-access-1 …" ;;
   *) echo "demo: the token page did not answer"; exit 1 ;;
 esac
+# The justfile's storectl example, on the demo's own database: the demo
+# and storectl use the same (default) namespace.
+stats=$(cd "$work" && cargo run -q --manifest-path "$root/Cargo.toml" -p storectl -- stats --url sqlite://store-demo.db)
+grep -q '^live entries: *[1-9]' <<<"$stats" || { echo "demo: storectl stats found no entries:"; echo "$stats"; exit 1; }
+echo "  storectl stats --url sqlite://store-demo.db: $(grep '^live entries' <<<"$stats")"
+listed=$(cd "$work" && cargo run -q --manifest-path "$root/Cargo.toml" -p storectl -- list --owner ci --url sqlite://store-demo.db)
+grep -q '1 entries of owner ci\|1 entry of owner ci' <<<"$listed" || { echo "demo: storectl list --owner ci:"; echo "$listed"; exit 1; }
+echo "  storectl list --owner ci: 1 session"
 expect "$(post /logout)" "303"
 expect "$(get /)" "not logged in"
 [ -f "$work/store-demo.db" ] || { echo "demo: no SQLite file store-demo.db"; exit 1; }

@@ -30,7 +30,9 @@ async fn run() -> Result<(), String> {
             .map_err(|_| format!("PORT={p} is not a port number"))?,
         Err(_) => 3000,
     };
-    let store = store::open_with(&url, OpenOptions::default().namespace("demo"))
+    // The backend's default namespace, as storectl's: `storectl stats --url
+    // sqlite://store-demo.db` reads the demo's sessions as they are.
+    let store = store::open_with(&url, OpenOptions::default())
         .await
         .map_err(|e| e.to_string())?;
     let backend = store.capabilities().backend;

@@ -1,6 +1,9 @@
 //! The demo over HTTP (`tower::ServiceExt::oneshot` on the real router):
-//! login, counter, a second session revoking the first, the token page,
-//! logout. On memory here; `store::open` gives the same app any backend.
+//! login, counter, a second session revoking the first, the race of a
+//! slow save against a logout, the token page, logout. On memory here;
+//! `store::open` gives the same app any backend. `status` is the page's
+//! one-line status (the `x-demo-status` header, also the HTML comment on
+//! the body's first line).
 
 use std::sync::Arc;
 
@@ -8,11 +11,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use store_web_demo::{App, COOKIE};
+use store_web_demo::{App, COOKIE, STATUS_HEADER};
 use tower::ServiceExt;
 
 struct Answer {
     status: StatusCode,
+    /// The page's status line.
     first_line: String,
     body: String,
     cookie: Option<String>,
@@ -32,6 +36,11 @@ async fn send(app: &Router, method: &str, path: &str, cookie: Option<&str>, form
         .await
         .unwrap();
     let status = response.status();
+    let first_line = response
+        .headers()
+        .get(STATUS_HEADER)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     let cookie = response
         .headers()
         .get(header::SET_COOKIE)
@@ -40,9 +49,16 @@ async fn send(app: &Router, method: &str, path: &str, cookie: Option<&str>, form
         .map(|v| v.split(';').next().unwrap_or("").to_owned());
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = String::from_utf8(bytes.to_vec()).unwrap();
+    if !first_line.is_empty() {
+        let comment = body.lines().next().unwrap_or("");
+        assert!(
+            comment.starts_with("<!-- ") && comment.ends_with(" -->"),
+            "the status line is a comment, not shown: {comment}"
+        );
+    }
     Answer {
         status,
-        first_line: body.lines().next().unwrap_or("").to_owned(),
+        first_line,
         body,
         cookie,
     }
@@ -184,4 +200,38 @@ async fn bad_input_is_a_clear_answer() {
         send(&app, "GET", "/", Some("forged"), "").await.first_line,
         "not logged in"
     );
+}
+
+#[tokio::test]
+async fn a_slow_save_racing_a_logout_stays_logged_out() {
+    let app = app().await;
+    let cookie = login(&app, "frank").await;
+    send(&app, "POST", "/count", Some(&cookie), "").await;
+    let raced = send(&app, "POST", "/race", Some(&cookie), "").await;
+    assert_eq!(raced.status, StatusCode::SEE_OTHER, "not a 500");
+    assert_eq!(raced.cookie.as_deref(), Some(""), "the cookie is cleared");
+    let after = send(&app, "GET", "/?raced=1", Some(&cookie), "").await;
+    assert_eq!(after.first_line, "not logged in");
+    assert!(after.body.contains("id=\"race-result\""));
+}
+
+#[tokio::test]
+async fn the_sessions_page_names_devices_and_times() {
+    let app = app().await;
+    let cookie = login(&app, "gina").await;
+    let list = send(&app, "GET", "/sessions", Some(&cookie), "").await;
+    assert_eq!(list.first_line, "sessions of gina: 1");
+    assert!(
+        list.body.contains(r#"data-current="true""#),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("created just now"), "{}", list.body);
+    assert!(
+        list.body.contains("expires in 29 min") || list.body.contains("expires in 30 min"),
+        "{}",
+        list.body
+    );
+    let home = send(&app, "GET", "/", Some(&cookie), "").await;
+    assert!(home.body.contains(r#"<span id="backend">memory</span>"#));
 }
