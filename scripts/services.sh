@@ -13,6 +13,11 @@
 # fault and TLS tests that start servers of their own). A URL already set in
 # the environment is used as is and nothing is started for it.
 #
+#   svc_ensure_chromium                           # installs Debian's chromium and chromedriver if missing
+#
+# exports STORE_TEST_CHROMIUM and STORE_TEST_CHROMEDRIVER for the demo's
+# browser test (crates/store-web-demo/tests/browser.rs).
+#
 # MongoDB: there is no mongod package here, so `mongodb` runs secantusd-rs, a
 # MongoDB wire-compatible server (crate secantus-mdb, GPL-2.0, a separate
 # test-only process, never a dependency of our crates). It is built once with
@@ -68,6 +73,17 @@ svc_ensure_redis() {
   command -v redis-server >/dev/null 2>&1 || svc_apt_install redis-server
   command -v redis-server >/dev/null 2>&1 || { svc_log "redis-server is not installed"; return 1; }
   export STORE_TEST_REDIS_SERVER="${STORE_TEST_REDIS_SERVER:-$(command -v redis-server)}"
+}
+
+# Headless Chromium and chromedriver (Debian's chromium, chromium-driver)
+# for the demo's browser test, which starts them itself.
+svc_ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    svc_apt_install chromium chromium-driver || return 1
+  fi
+  export STORE_TEST_CHROMIUM="${STORE_TEST_CHROMIUM:-$(command -v chromium)}"
+  export STORE_TEST_CHROMEDRIVER="${STORE_TEST_CHROMEDRIVER:-$(command -v chromedriver)}"
+  svc_log "chromium: $("$STORE_TEST_CHROMEDRIVER" --version | cut -d' ' -f1-2)"
 }
 
 svc_dir() {

@@ -2,8 +2,9 @@
 # The one set-up + test command (README, `just test-all`, `.ci/run`).
 #
 # On a fresh machine it installs what it needs (`just`, redis-server,
-# postgresql, cmake and the MongoDB wire-compatible test server secantusd-rs,
-# built once into the cache dir), then runs the lints (fmt, clippy
+# postgresql, cmake, the MongoDB wire-compatible test server secantusd-rs,
+# built once into the cache dir, and chromium with chromedriver for the
+# demo's browser test), then runs the lints (fmt, clippy
 # -D warnings, rustdoc -D warnings), packages every publishable crate and
 # builds it from its package (a dry run), starts the servers on loopback
 # (scripts/services.sh: Redis, a 3-master Redis Cluster, Postgres, MongoDB),
@@ -67,6 +68,7 @@ mapfile -t servers < <(registry_servers)
 step "servers the backend registry names: ${servers[*]}"
 trap services_stop EXIT
 services_start "${servers[@]}"
+svc_ensure_chromium || svc_log "no chromium: the demo's browser test skips (fails under STORE_TEST_REQUIRE=1)"
 
 step "tests: unit, doc and the conformance matrix (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0})"
 just test
