@@ -51,6 +51,29 @@ ensure_just() {
   just --version
 }
 
+# How many tests passed, failed or were ignored per row (the first part of
+# each test name) of the matrix and of the reliability suite, from a
+# `cargo test` log.
+row_counts() {
+  awk '
+    /^ *Running (matrix|reliability)\/main\.rs/ { suite = $2; sub(/\/main\.rs/, "", suite); next }
+    /^ *Running / { suite = ""; next }
+    suite != "" && /^test [^ ]+ \.\.\. / {
+      split($2, part, "::")
+      row = suite " " part[1]
+      rows[row] = 1
+      if ($4 == "ok") passed[row]++
+      else if ($4 == "ignored") ignored[row]++
+      else failed[row]++
+    }
+    END {
+      for (row in rows) {
+        split(row, f, " ")
+        printf "    %-12s %-22s %5d passed %3d failed %3d ignored\n", f[1], f[2], passed[row], failed[row], ignored[row]
+      }
+    }' "$1" | sort
+}
+
 step "tools"
 cargo --version
 rustc --version
@@ -71,7 +94,13 @@ services_start "${servers[@]}"
 svc_ensure_chromium || svc_log "no chromium: the demo's browser test skips (fails under STORE_TEST_REQUIRE=1)"
 
 step "tests: unit, doc and the conformance matrix (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0})"
-just test
+test_log="$(mktemp "${TMPDIR:-/tmp}/store-tests.XXXXXX")"
+tests_ok=1
+just test 2>&1 | tee "$test_log" || tests_ok=0
+step "tests per row of the matrix and of the reliability suite"
+row_counts "$test_log"
+rm -f "$test_log"
+[ "$tests_ok" = 1 ] || { echo "tests failed (see above)" >&2; exit 1; }
 
 step "new-backend: a throwaway backend from the template passes the suite"
 just check-new-backend
