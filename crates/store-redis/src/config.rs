@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use store_core::{DEFAULT_MAX_VALUE_LEN, Error, ErrorKind, Result};
+use store_core::{DEFAULT_MAX_VALUE_LEN, Error, ErrorKind, Result, redact_url};
 
 /// The namespace (key prefix) of a store whose config does not set one.
 pub const DEFAULT_NAMESPACE: &str = "store";
@@ -291,7 +291,8 @@ pub(crate) fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -
 const SENTINEL_PORT: u16 = 26379;
 
 /// Where a Redis URL points (see [`RedisStore::connect`](crate::RedisStore::connect)).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` redacts the URLs' passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Topology {
     /// One server (`redis://`, `rediss://`, `redis+unix://`, `unix://`):
     /// the URL is used as given.
@@ -310,6 +311,26 @@ pub(crate) enum Topology {
         /// master (whichever server it is) is opened with.
         data: String,
     },
+}
+
+impl fmt::Debug for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |urls: &[String]| urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>();
+        match self {
+            Self::Single => f.write_str("Single"),
+            Self::Cluster(nodes) => f.debug_tuple("Cluster").field(&redacted(nodes)).finish(),
+            Self::Sentinel {
+                sentinels,
+                master,
+                data,
+            } => f
+                .debug_struct("Sentinel")
+                .field("sentinels", &redacted(sentinels))
+                .field("master", master)
+                .field("data", &redact_url(data))
+                .finish(),
+        }
+    }
 }
 
 /// The topology a URL names, its host list split into one URL per node.
@@ -481,6 +502,22 @@ mod tests {
         };
         assert_eq!(sentinels, ["redis://h:1/"]);
         assert_eq!(data, "redis://h:1/0");
+    }
+
+    #[test]
+    fn debug_shows_no_password() {
+        let t = topology(
+            "redis+sentinel://app:hunter2@s1,s2/m?sentinel_username=u&sentinel_password=hunter3",
+        )
+        .unwrap();
+        let shown = format!("{t:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert!(shown.contains("s1:26379"), "{shown}");
+        let t = topology("redis+cluster://u:hunter2@h1:1,h2:2/").unwrap();
+        assert!(!format!("{t:?}").contains("hunter2"));
     }
 
     #[test]
