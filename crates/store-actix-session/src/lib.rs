@@ -14,8 +14,8 @@ use store_core::{Bytes, Error, ErrorKind, Expiry, Key, PutMode, PutOptions, Stor
 
 mod owner;
 
-use owner::OwnerSource;
 pub use owner::SessionInfo;
+use store_session::owner_index::OwnerSource;
 
 /// The prefix of every store key this adapter writes: `actix-session:`,
 /// followed by the SHA-256 of the session key in URL-safe base64.
@@ -118,7 +118,7 @@ impl ActixStore {
     fn owner(&self, state: &SessionState) -> Option<store_core::Owner> {
         self.owner
             .as_ref()
-            .and_then(|source| source.owner_in(state))
+            .and_then(|source| source.owner_in_json(state))
     }
 
     /// Deletes the session under `key`: one whose TTL is over.

@@ -1,107 +1,10 @@
 //! The owner index for actix-session: where a session's owner is read from
 //! in its state, and listing or revoking one owner's sessions.
 
-use std::collections::HashMap;
-use std::fmt;
-
-use store_core::{Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, Result, Version};
+use store_core::{Expiry, Key, Owner, Result};
+use store_session::owner_index::{OwnerIndex, OwnerSource};
 
 use crate::{ActixStore, KEY_PREFIX};
-
-/// How many times a revoke checks a session again when it changed between
-/// the check and the delete.
-const REVOKE_ATTEMPTS: u32 = 3;
-
-/// Where in a session's state [`ActixStore`] reads the owner: an entry of
-/// the state and a JSON pointer into its (JSON) value (`""` for the value
-/// itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OwnerSource {
-    field: String,
-    pointer: String,
-}
-
-/// Why a state's owner value was not used.
-enum Unusable {
-    /// Not JSON: actix-session writes every value as JSON, so something
-    /// else wrote this one.
-    NotJson,
-    /// Neither a JSON string nor a number.
-    NotText(&'static str),
-    /// Text that [`Owner::new`] refuses.
-    Invalid(Error),
-}
-
-impl fmt::Display for Unusable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotJson => f.write_str("it is not JSON"),
-            Self::NotText(kind) => write!(f, "it is a JSON {kind}, not a string or a number"),
-            Self::Invalid(e) => f.write_str(e.message()),
-        }
-    }
-}
-
-impl OwnerSource {
-    /// # Panics
-    /// When `pointer` is neither empty nor starts with `/`.
-    pub(crate) fn new(field: String, pointer: String) -> Self {
-        assert!(
-            pointer.is_empty() || pointer.starts_with('/'),
-            "the owner's JSON pointer must be empty or start with '/', as in \"/id\"; got {pointer:?}"
-        );
-        Self { field, pointer }
-    }
-
-    pub(crate) fn field(&self) -> &str {
-        &self.field
-    }
-
-    pub(crate) fn pointer(&self) -> &str {
-        &self.pointer
-    }
-
-    /// The owner `state` names: `None` when the entry, the value at the
-    /// pointer, or both are missing or `null`, and when the value is not a
-    /// valid owner, which is reported as a warning (without the value or
-    /// the session key).
-    pub(crate) fn owner_in(&self, state: &HashMap<String, String>) -> Option<Owner> {
-        match self.read(state) {
-            Ok(owner) => owner,
-            Err(why) => {
-                tracing::warn!(
-                    field = %self.field,
-                    pointer = %self.pointer,
-                    reason = %why,
-                    "session stored without an owner: its owner value is not a valid owner"
-                );
-                None
-            }
-        }
-    }
-
-    fn read(
-        &self,
-        state: &HashMap<String, String>,
-    ) -> std::result::Result<Option<Owner>, Unusable> {
-        let Some(raw) = state.get(&self.field) else {
-            return Ok(None);
-        };
-        let json: serde_json::Value = serde_json::from_str(raw).map_err(|_| Unusable::NotJson)?;
-        let Some(value) = json.pointer(&self.pointer) else {
-            return Ok(None);
-        };
-        let text = match value {
-            serde_json::Value::Null => return Ok(None),
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::Bool(_) => return Err(Unusable::NotText("boolean")),
-            serde_json::Value::Array(_) => return Err(Unusable::NotText("array")),
-            serde_json::Value::Object(_) => return Err(Unusable::NotText("object")),
-        };
-        Owner::new(text).map(Some).map_err(Unusable::Invalid)
-    }
-}
 
 /// One live session of an owner, as [`ActixStore::list_for`] gives it: a
 /// handle and the expiry, never the session key or the state.
@@ -189,7 +92,7 @@ impl ActixStore {
     /// ```
     #[must_use]
     pub fn owner_from(mut self, field: impl Into<String>, pointer: impl Into<String>) -> Self {
-        self.owner = Some(OwnerSource::new(field.into(), pointer.into()));
+        self.owner = Some(OwnerSource::new(field, pointer));
         self
     }
 
@@ -233,7 +136,8 @@ impl ActixStore {
     /// The store's errors (`Unavailable`, `Backend`, `Encoding`).
     pub async fn list_for(&self, owner: &Owner) -> Result<Vec<SessionInfo>> {
         Ok(self
-            .owned(owner)
+            .index()
+            .list_for(owner)
             .await?
             .into_iter()
             .map(|(handle, entry)| SessionInfo {
@@ -274,15 +178,7 @@ impl ActixStore {
     /// The store's errors; `VersionMismatch` when the session kept
     /// changing while it was being revoked (try again).
     pub async fn revoke(&self, owner: &Owner, handle: &Key) -> Result<bool> {
-        if !handle.as_str().starts_with(KEY_PREFIX) {
-            return Ok(false);
-        }
-        match self.store.get(handle).await? {
-            Some(entry) if entry.owner.as_ref() == Some(owner) => {
-                self.delete_owned(owner, handle, entry.version).await
-            }
-            _ => Ok(false),
-        }
+        self.index().revoke(owner, handle).await
     }
 
     /// Deletes every live session of `owner` written by this adapter: "log
@@ -317,109 +213,11 @@ impl ActixStore {
     /// The store's errors; `VersionMismatch` when a session kept changing
     /// while it was being revoked (the others are revoked; try again).
     pub async fn revoke_all(&self, owner: &Owner) -> Result<u64> {
-        let mut revoked = 0;
-        let mut busy = None;
-        for (key, entry) in self.owned(owner).await? {
-            match self.delete_owned(owner, &key, entry.version).await {
-                Ok(true) => revoked += 1,
-                Ok(false) => {}
-                Err(e) if e.kind() == ErrorKind::VersionMismatch => busy = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        match busy {
-            Some(e) => Err(e),
-            None => Ok(revoked),
-        }
+        self.index().revoke_all(owner).await
     }
 
-    /// The live entries of `owner` under this adapter's keys.
-    async fn owned(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
-        let mut listed = self.store.list_by_owner(owner).await?;
-        listed.retain(|(key, _)| key.as_str().starts_with(KEY_PREFIX));
-        Ok(listed)
-    }
-
-    /// Deletes `key` if it is still `owner`'s, conditional on the version
-    /// checked, so a session that changed owner meanwhile is left alone.
-    async fn delete_owned(&self, owner: &Owner, key: &Key, mut version: Version) -> Result<bool> {
-        for _ in 0..REVOKE_ATTEMPTS {
-            match self.store.delete(key, Some(version)).await {
-                Err(e) if e.kind() == ErrorKind::VersionMismatch => {
-                    match self.store.get(key).await? {
-                        Some(entry) if entry.owner.as_ref() == Some(owner) => {
-                            version = entry.version;
-                        }
-                        _ => return Ok(false),
-                    }
-                }
-                other => return other,
-            }
-        }
-        Err(Error::new(
-            ErrorKind::VersionMismatch,
-            "the session kept changing while it was being revoked; try again",
-        )
-        .with_operation(Operation::Delete))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn owner_of(source: &OwnerSource, value: &str) -> Option<String> {
-        let state = HashMap::from([("f".to_owned(), value.to_owned())]);
-        source.owner_in(&state).map(|o| o.as_str().to_owned())
-    }
-
-    #[test]
-    fn strings_and_numbers_make_owners_and_nothing_else_does() {
-        let whole = OwnerSource::new("f".into(), String::new());
-        assert_eq!(owner_of(&whole, "\"alice\"").as_deref(), Some("alice"));
-        assert_eq!(owner_of(&whole, "42").as_deref(), Some("42"));
-        assert_eq!(owner_of(&whole, "-7").as_deref(), Some("-7"));
-        assert_eq!(
-            owner_of(&whole, "18446744073709551615").as_deref(),
-            Some("18446744073709551615")
-        );
-        let long = format!("\"{}\"", "x".repeat(store_core::MAX_OWNER_LEN + 1));
-        for unusable in [
-            "null",
-            "true",
-            "[1]",
-            r#"{"id": 1}"#,
-            "\"\"",
-            "\"tab\\there\"",
-            long.as_str(),
-            "not json",
-        ] {
-            assert_eq!(owner_of(&whole, unusable), None, "{unusable}");
-        }
-        assert_eq!(whole.owner_in(&HashMap::new()), None, "no entry");
-    }
-
-    #[test]
-    fn a_pointer_reads_inside_the_entry() {
-        let user = OwnerSource::new("f".into(), "/id".into());
-        assert_eq!(
-            owner_of(&user, r#"{"id": 42, "name": "Alice"}"#).as_deref(),
-            Some("42")
-        );
-        assert_eq!(owner_of(&user, r#"{"id": "u-1"}"#).as_deref(), Some("u-1"));
-        assert_eq!(owner_of(&user, r#"{"id": null}"#), None);
-        assert_eq!(owner_of(&user, r#"{"other": 1}"#), None);
-        assert_eq!(owner_of(&user, "\"not an object\""), None);
-        let escaped = OwnerSource::new("f".into(), "/a~1b/0".into());
-        assert_eq!(
-            owner_of(&escaped, r#"{"a/b": ["first", "second"]}"#).as_deref(),
-            Some("first")
-        );
-    }
-
-    #[test]
-    #[should_panic(expected = "must be empty or start with '/'")]
-    fn a_pointer_without_a_leading_slash_is_refused() {
-        let _ = OwnerSource::new("f".into(), "id".into());
+    /// This adapter's sessions in the store's owner index.
+    fn index(&self) -> OwnerIndex<'_> {
+        OwnerIndex::new(&*self.store, KEY_PREFIX)
     }
 }

@@ -4,6 +4,7 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod id;
+pub mod owner_index;
 mod session;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -14,8 +14,8 @@ use tower_sessions_core::session_store::{self, SessionStore};
 
 mod owner;
 
-use owner::OwnerSource;
 pub use owner::SessionInfo;
+use store_session::owner_index::OwnerSource;
 
 /// The start of every store key this adapter writes; the rest is the
 /// SHA-256 of the session id.

@@ -1,103 +1,11 @@
 //! The owner index for tower-sessions: where a session's owner is read
 //! from in its record, and listing or revoking one owner's sessions.
 
-use std::collections::HashMap;
-use std::fmt;
-
-use store_core::{Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, Result, Version};
+use store_core::{Expiry, Key, Owner, Result};
+use store_session::owner_index::{OwnerIndex, OwnerSource};
 use tower_sessions_core::session::Id;
 
 use crate::{KEY_PREFIX, TowerStore};
-
-/// How many times a revoke checks a session again when it changed between
-/// the check and the delete.
-const REVOKE_ATTEMPTS: u32 = 3;
-
-/// Where in a session record [`TowerStore`] reads the owner: a field of
-/// `Record::data` and a JSON pointer into its value (`""` for the value
-/// itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OwnerSource {
-    field: String,
-    pointer: String,
-}
-
-/// Why a record's owner value was not used.
-enum Unusable {
-    /// Neither a JSON string nor a number.
-    NotText(&'static str),
-    /// Text that [`Owner::new`] refuses.
-    Invalid(Error),
-}
-
-impl fmt::Display for Unusable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotText(kind) => write!(f, "it is a JSON {kind}, not a string or a number"),
-            Self::Invalid(e) => f.write_str(e.message()),
-        }
-    }
-}
-
-impl OwnerSource {
-    /// # Panics
-    /// When `pointer` is neither empty nor starts with `/`.
-    pub(crate) fn new(field: String, pointer: String) -> Self {
-        assert!(
-            pointer.is_empty() || pointer.starts_with('/'),
-            "the owner's JSON pointer must be empty or start with '/', as in \"/user_id\"; got {pointer:?}"
-        );
-        Self { field, pointer }
-    }
-
-    pub(crate) fn field(&self) -> &str {
-        &self.field
-    }
-
-    pub(crate) fn pointer(&self) -> &str {
-        &self.pointer
-    }
-
-    /// The owner `data` names: `None` when the field, the value at the
-    /// pointer, or both are missing or `null`, and when the value is not a
-    /// valid owner, which is reported as a warning (without the value or
-    /// the session id).
-    pub(crate) fn owner_in(&self, data: &HashMap<String, serde_json::Value>) -> Option<Owner> {
-        match self.read(data) {
-            Ok(owner) => owner,
-            Err(why) => {
-                tracing::warn!(
-                    field = %self.field,
-                    pointer = %self.pointer,
-                    reason = %why,
-                    "session stored without an owner: its owner value is not a valid owner"
-                );
-                None
-            }
-        }
-    }
-
-    fn read(
-        &self,
-        data: &HashMap<String, serde_json::Value>,
-    ) -> std::result::Result<Option<Owner>, Unusable> {
-        let Some(value) = data
-            .get(&self.field)
-            .and_then(|field| field.pointer(&self.pointer))
-        else {
-            return Ok(None);
-        };
-        let text = match value {
-            serde_json::Value::Null => return Ok(None),
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::Bool(_) => return Err(Unusable::NotText("boolean")),
-            serde_json::Value::Array(_) => return Err(Unusable::NotText("array")),
-            serde_json::Value::Object(_) => return Err(Unusable::NotText("object")),
-        };
-        Owner::new(text).map(Some).map_err(Unusable::Invalid)
-    }
-}
 
 /// One live session of an owner, as [`TowerStore::list_for`] gives it: a
 /// handle and the expiry, never the session id or the data.
@@ -181,7 +89,7 @@ impl TowerStore {
     /// ```
     #[must_use]
     pub fn owner_from(mut self, field: impl Into<String>, pointer: impl Into<String>) -> Self {
-        self.owner = Some(OwnerSource::new(field.into(), pointer.into()));
+        self.owner = Some(OwnerSource::new(field, pointer));
         self
     }
 
@@ -247,7 +155,8 @@ impl TowerStore {
     /// The store's errors (`Unavailable`, `Backend`, `Encoding`).
     pub async fn list_for(&self, owner: &Owner) -> Result<Vec<SessionInfo>> {
         Ok(self
-            .owned(owner)
+            .index()
+            .list_for(owner)
             .await?
             .into_iter()
             .map(|(handle, entry)| SessionInfo {
@@ -293,15 +202,7 @@ impl TowerStore {
     /// The store's errors; `VersionMismatch` when the session kept
     /// changing while it was being revoked (call again).
     pub async fn revoke(&self, owner: &Owner, handle: &Key) -> Result<bool> {
-        if !handle.as_str().starts_with(KEY_PREFIX) {
-            return Ok(false);
-        }
-        match self.store.get(handle).await? {
-            Some(entry) if entry.owner.as_ref() == Some(owner) => {
-                self.delete_owned(owner, handle, entry.version).await
-            }
-            _ => Ok(false),
-        }
+        self.index().revoke(owner, handle).await
     }
 
     /// Deletes every session of `owner` that this adapter wrote: "log out
@@ -342,7 +243,7 @@ impl TowerStore {
     /// The store's errors; `VersionMismatch` when a session kept changing
     /// while it was being revoked (the others are revoked; call again).
     pub async fn revoke_all(&self, owner: &Owner) -> Result<u64> {
-        self.revoke_listed(owner, None).await
+        self.index().revoke_all(owner).await
     }
 
     /// Deletes every session of `owner` that this adapter wrote, except the
@@ -378,118 +279,13 @@ impl TowerStore {
     /// # Errors
     /// As [`revoke_all`](Self::revoke_all).
     pub async fn revoke_all_except(&self, owner: &Owner, keep: &Id) -> Result<u64> {
-        self.revoke_listed(owner, Some(&Self::key(keep))).await
+        self.index()
+            .revoke_all_except(owner, &Self::key(keep))
+            .await
     }
 
-    /// The owner's entries under this adapter's keys.
-    async fn owned(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
-        let mut listed = self.store.list_by_owner(owner).await?;
-        listed.retain(|(key, _)| key.as_str().starts_with(KEY_PREFIX));
-        Ok(listed)
-    }
-
-    async fn revoke_listed(&self, owner: &Owner, keep: Option<&Key>) -> Result<u64> {
-        let mut revoked = 0;
-        let mut busy = None;
-        for (key, entry) in self.owned(owner).await? {
-            if Some(&key) == keep {
-                continue;
-            }
-            match self.delete_owned(owner, &key, entry.version).await {
-                Ok(true) => revoked += 1,
-                Ok(false) => {}
-                Err(e) if e.kind() == ErrorKind::VersionMismatch => busy = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        match busy {
-            Some(e) => Err(e),
-            None => Ok(revoked),
-        }
-    }
-
-    /// Deletes `key` if its version is `version`; when it changed, checks
-    /// again that it is still `owner`'s.
-    async fn delete_owned(&self, owner: &Owner, key: &Key, mut version: Version) -> Result<bool> {
-        for _ in 0..REVOKE_ATTEMPTS {
-            match self.store.delete(key, Some(version)).await {
-                Err(e) if e.kind() == ErrorKind::VersionMismatch => {
-                    match self.store.get(key).await? {
-                        Some(entry) if entry.owner.as_ref() == Some(owner) => {
-                            version = entry.version;
-                        }
-                        _ => return Ok(false),
-                    }
-                }
-                other => return other,
-            }
-        }
-        Err(Error::new(
-            ErrorKind::VersionMismatch,
-            "the session kept changing while it was being revoked; try again",
-        )
-        .with_operation(Operation::Delete))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn data(field: &str, value: serde_json::Value) -> HashMap<String, serde_json::Value> {
-        [(field.to_owned(), value)].into()
-    }
-
-    fn owner_of(source: &OwnerSource, value: serde_json::Value) -> Option<String> {
-        source
-            .owner_in(&data("f", value))
-            .map(|o| o.as_str().to_owned())
-    }
-
-    #[test]
-    fn strings_and_numbers_make_owners_and_nothing_else_does() {
-        let whole = OwnerSource::new("f".into(), String::new());
-        assert_eq!(owner_of(&whole, "alice".into()).as_deref(), Some("alice"));
-        assert_eq!(owner_of(&whole, 42.into()).as_deref(), Some("42"));
-        assert_eq!(owner_of(&whole, (-7).into()).as_deref(), Some("-7"));
-        assert_eq!(
-            owner_of(&whole, u64::MAX.into()).as_deref(),
-            Some("18446744073709551615")
-        );
-        for unusable in [
-            serde_json::Value::Null,
-            true.into(),
-            serde_json::json!([1]),
-            serde_json::json!({"id": 1}),
-            "".into(),
-            "tab\there".into(),
-            "x".repeat(store_core::MAX_OWNER_LEN + 1).into(),
-        ] {
-            assert_eq!(owner_of(&whole, unusable.clone()), None, "{unusable}");
-        }
-        assert_eq!(whole.owner_in(&HashMap::new()), None, "no field");
-    }
-
-    #[test]
-    fn a_pointer_reads_inside_the_field() {
-        let login = OwnerSource::new("f".into(), "/user_id".into());
-        let shaped = |id| serde_json::json!({"user_id": id, "auth_hash": [1, 2, 3]});
-        assert_eq!(owner_of(&login, shaped(42.into())).as_deref(), Some("42"));
-        assert_eq!(
-            owner_of(&login, shaped("u-1".into())).as_deref(),
-            Some("u-1")
-        );
-        assert_eq!(owner_of(&login, shaped(serde_json::Value::Null)), None);
-        assert_eq!(owner_of(&login, serde_json::json!({"other": 1})), None);
-        assert_eq!(owner_of(&login, "not an object".into()), None);
-        let escaped = OwnerSource::new("f".into(), "/a~1b/0".into());
-        let nested = serde_json::json!({"a/b": ["first", "second"]});
-        assert_eq!(owner_of(&escaped, nested).as_deref(), Some("first"));
-    }
-
-    #[test]
-    #[should_panic(expected = "must be empty or start with '/'")]
-    fn a_pointer_without_a_leading_slash_is_refused() {
-        let _ = OwnerSource::new("f".into(), "user_id".into());
+    /// This adapter's sessions in the store's owner index.
+    fn index(&self) -> OwnerIndex<'_> {
+        OwnerIndex::new(&*self.store, KEY_PREFIX)
     }
 }
