@@ -153,30 +153,124 @@ async fn roundtrip(place: &str, store: &dyn Store) {
     assert!(store.get(&key).await.unwrap().is_some(), "{place}");
 }
 
+/// `url`'s user, if its user-info names one.
+fn user_of(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let (info, _) = authority.rsplit_once('@')?;
+    let user = info.split_once(':').map_or(info, |(u, _)| u);
+    (!user.is_empty()).then_some(user)
+}
+
+/// `url`'s own password when it can be told apart from the rest of the
+/// URL (at least 6 characters, not part of the user, host or database
+/// name), so that a check for it means something.
+fn distinct_password(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let (info, _) = authority.rsplit_once('@')?;
+    let (_, password) = info.split_once(':')?;
+    let without = url.replacen(&format!(":{password}@"), "@", 1);
+    (password.len() >= 6 && !without.contains(password)).then_some(password)
+}
+
+/// `url` with `path_and_query` (starting with `/`) instead of its own,
+/// keeping its user-info.
+fn with_path(url: &str, path_and_query: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    format!("{scheme}://{}{path_and_query}", &rest[..end])
+}
+
+/// Whether the Postgres server at `wrong` (a URL with the test password,
+/// which is not the user's) checks passwords: `false` when it lets the
+/// connection in (trust authentication), `true` when it refuses it with
+/// SQLSTATE 28P01 (invalid password). Asked of the server directly, so
+/// that the decision reads the SQLSTATE, not a message.
+///
+/// # Panics
+/// On any other outcome: then the server cannot tell us.
+async fn postgres_checks_passwords(wrong: &str) -> bool {
+    use store::store_sqlx::sqlx::{Connection, PgConnection};
+    match PgConnection::connect(wrong).await {
+        Ok(connection) => {
+            connection
+                .close()
+                .await
+                .expect("close the probe connection");
+            false
+        }
+        Err(store::store_sqlx::sqlx::Error::Database(e))
+            if e.code().as_deref() == Some("28P01") =>
+        {
+            true
+        }
+        Err(e) => panic!("probing whether the server checks passwords: {e}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_password_never_shown() {
     let log = capture();
     let Some(url) = service_url(Service::Postgres).await else {
         return;
     };
+    let user = user_of(&url).unwrap_or("postgres").to_owned();
 
-    // Connected (the test server trusts every password).
-    let url = with_password(&url, "postgres", path_and_query(&url));
+    // The URL's user with the test password, which is not theirs: a server
+    // with trust authentication (a native test cluster) lets it in, one
+    // that checks passwords (the Postgres images: scram-sha-256) refuses it.
+    let wrong = with_password(&url, &user, path_and_query(&url));
+    let checks_passwords = postgres_checks_passwords(&wrong).await;
+
+    // Connected: with the test password where the server lets it in (so
+    // that every check below looks for it), else with the URL's own
+    // credentials, as given.
+    let connect_url = if checks_passwords {
+        url.clone()
+    } else {
+        wrong.clone()
+    };
     let table = namespace();
-    let store = PostgresStore::connect_with(&url, PostgresConfig::default().namespace(&table))
-        .await
-        .expect("connect with a password");
+    let store =
+        PostgresStore::connect_with(&connect_url, PostgresConfig::default().namespace(&table))
+            .await
+            .expect("connect with a password");
     store.setup().await.expect("setup");
     roundtrip("PostgresStore", &store).await;
     check_debug("the Debug of a PostgresStore", &store);
-    let opened = store::open_with(&url, OpenOptions::default().namespace(&table))
+    let opened = store::open_with(&connect_url, OpenOptions::default().namespace(&table))
         .await
         .expect("store::open with a password");
     roundtrip("store::open postgres", &*opened).await;
     check_debug("the Debug of store::open's postgres store", &opened);
+    if let Some(own) = distinct_password(&connect_url).filter(|_| checks_passwords) {
+        for (place, debug) in [
+            (
+                "the Debug of a PostgresStore",
+                format!("{store:?}{store:#?}"),
+            ),
+            (
+                "the Debug of store::open's postgres store",
+                format!("{opened:?}{opened:#?}"),
+            ),
+        ] {
+            assert!(
+                !debug.contains(own),
+                "the URL's password leaked into {place}"
+            );
+        }
+    }
 
-    // The server refuses: an unknown database, an unknown role.
-    let no_database = with_password(&url, "postgres", "/no_such_database_sec");
+    // The server refuses: a wrong password (only a server that checks
+    // passwords), an unknown database, an unknown role.
+    if checks_passwords {
+        must_fail(&wrong, PostgresStore::connect(&wrong)).await;
+        must_fail(&wrong, store::open(&wrong)).await;
+    } else {
+        eprintln!("the Postgres server lets any password in: a wrong one is not refused here");
+    }
+    let no_database = with_path(&connect_url, "/no_such_database_sec");
     let no_role = with_password(&url, "no_such_role_sec", path_and_query(&url));
     for bad in [&no_database, &no_role] {
         must_fail(bad, PostgresStore::connect(bad)).await;
