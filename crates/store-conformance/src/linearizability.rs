@@ -239,10 +239,33 @@ pub struct Summary {
     pub steps: u64,
 }
 
-/// A history that no order of its calls explains, with a readable trace.
+/// A history that no order of its calls explains, with a readable trace;
+/// or one the search could not decide within its step budget
+/// ([`Violation::is_inconclusive`]).
 #[derive(Debug, Clone)]
 pub struct Violation {
     trace: String,
+    inconclusive: bool,
+}
+
+impl Violation {
+    /// Whether the search gave up (a key's calls, many of them of unknown
+    /// outcome, allowed more orders than the step budget covers) rather
+    /// than proved that no order explains the history.
+    ///
+    /// ```
+    /// use store_conformance::linearizability::{HistoryConfig, check, record};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store: std::sync::Arc<dyn store_core::Store> = std::sync::Arc::new(store_memory::MemoryStore::new());
+    /// let now = store_core::SystemClock.now();
+    /// # use store_core::Clock;
+    /// let history = record(&[store], &HistoryConfig::new(2, 10, 1), now, "doc").await;
+    /// assert!(check(&history).map_err(|v| v.is_inconclusive()).is_ok());
+    /// # });
+    /// ```
+    pub fn is_inconclusive(&self) -> bool {
+        self.inconclusive
+    }
 }
 
 impl fmt::Display for Violation {
@@ -479,6 +502,9 @@ fn seen(entry: Entry) -> Seen {
 pub struct RunSummary {
     /// Histories checked.
     pub histories: usize,
+    /// Histories recorded but left undecided, the search having given up
+    /// ([`Violation::is_inconclusive`]); not counted in `histories`.
+    pub inconclusive: usize,
     /// Calls checked, over all histories.
     pub operations: usize,
     /// Calls whose outcome was unknown.
@@ -497,9 +523,10 @@ impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} histories linearizable: {} calls ({} of unknown outcome) on {} keys, {} tasks \
-             over {} store objects each (seed {})",
+            "{} histories linearizable ({} more undecided): {} calls ({} of unknown outcome) on \
+             {} keys, {} tasks over {} store objects each (seed {})",
             self.histories,
+            self.inconclusive,
             self.operations,
             self.unknown,
             self.keys,
@@ -521,12 +548,20 @@ pub fn budget_from_env() -> Duration {
 }
 
 /// Records and checks histories shaped by `config` over `stores`, one
-/// after another, until `budget` has passed (at least two). The seed of
-/// history `i` is `config`'s plus `i`; `STORE_LINEARIZABILITY_SEED` fixes
-/// `config`'s seed to replay a failure's choices.
+/// after another, until `budget` has passed and at least two were decided.
+/// The seed of history `i` is `config`'s plus `i`;
+/// `STORE_LINEARIZABILITY_SEED` fixes `config`'s seed to replay a failure's
+/// choices.
+///
+/// A history the search cannot decide within its step budget (it gave up:
+/// many calls of unknown outcome, as under connection cuts on a slow
+/// network, allow more orders than it covers) proves nothing either way:
+/// it is counted in [`RunSummary::inconclusive`] and another is recorded.
 ///
 /// # Panics
-/// On the first history that is not linearizable, with its trace.
+/// On the first history that is not linearizable, with its trace; when
+/// fewer than two histories were decided after 20 times `budget` (and at
+/// least 20 undecided), with the last undecided one's trace.
 pub async fn run(
     stores: &[Arc<dyn Store>],
     config: &HistoryConfig,
@@ -546,10 +581,9 @@ pub async fn run(
         ..RunSummary::default()
     };
     while total.histories < 2 || started.elapsed() < budget {
-        let round = config
-            .clone()
-            .with_seed(seed.wrapping_add(total.histories as u64));
-        let name = format!("{prefix}-h{}", total.histories);
+        let index = total.histories + total.inconclusive;
+        let round = config.clone().with_seed(seed.wrapping_add(index as u64));
+        let name = format!("{prefix}-h{index}");
         let history = record(stores, &round, now, &name).await;
         // The search is CPU work: off the runtime's threads, so that what
         // runs beside it (a proxy cutting connections on a schedule) keeps
@@ -563,6 +597,20 @@ pub async fn run(
                 total.operations += summary.operations;
                 total.unknown += summary.unknown;
                 total.keys += summary.keys;
+            }
+            Err(undecided) if undecided.is_inconclusive() => {
+                total.inconclusive += 1;
+                if total.histories < 2
+                    && total.inconclusive >= 20
+                    && started.elapsed() > budget * 20
+                {
+                    panic!(
+                        "only {} of {} histories could be decided; the last undecided one:\n\
+                         {undecided}",
+                        total.histories,
+                        total.histories + total.inconclusive
+                    );
+                }
             }
             Err(violation) => panic!("{violation}"),
         }
@@ -718,6 +766,7 @@ fn step(state: State, op: &Operation) -> Vec<State> {
 pub fn check(history: &History) -> Result<Summary, Violation> {
     if !history.unexpected.is_empty() {
         return Err(Violation {
+            inconclusive: false,
             trace: format!(
                 "errors the contract does not allow for these calls (seed {}):\n  {}",
                 history.seed,
@@ -744,6 +793,7 @@ pub fn check(history: &History) -> Result<Summary, Violation> {
             Ok(steps) => summary.steps += steps,
             Err(failure) => {
                 return Err(Violation {
+                    inconclusive: failure.gave_up,
                     trace: failure.render(history, key, &ops),
                 });
             }
