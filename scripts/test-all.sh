@@ -105,16 +105,23 @@ run_containers() {
   step "containers: a Docker daemon and the project's images (never pulled)"
   trap docker_stop EXIT
   docker_start
-  images_build
   local service
   for service in REDIS POSTGRES MONGODB MYSQL REDIS_CLUSTER REDIS_SENTINEL; do
     unset "STORE_TEST_${service}_URL" "STORE_TEST_${service}_URLS"
   done
-  export STORE_TEST_PULL=never
+  # The project's images unless a variable names another (for example the
+  # official ones on Docker Desktop, where they can be pulled); ours are
+  # built here when missing and never pulled.
   export STORE_TEST_REDIS_IMAGE="${STORE_TEST_REDIS_IMAGE:-store-rs/redis:7}"
   export STORE_TEST_POSTGRES_IMAGE="${STORE_TEST_POSTGRES_IMAGE:-store-rs/postgres:15}"
   export STORE_TEST_MONGODB_IMAGE="${STORE_TEST_MONGODB_IMAGE:-store-rs/mongodb:secantus}"
   export STORE_TEST_MYSQL_IMAGE="${STORE_TEST_MYSQL_IMAGE:-store-rs/mariadb:10.11}"
+  local ours=() pair
+  for pair in redis:REDIS postgres:POSTGRES mongodb:MONGODB mariadb:MYSQL; do
+    local var="STORE_TEST_${pair#*:}_IMAGE"
+    case "${!var}" in store-rs/*) ours+=("${pair%%:*}") ;; esac
+  done
+  if [ "${#ours[@]}" -gt 0 ]; then images_build "${ours[@]}"; fi
   # Rows whose servers have no container recipe yet.
   local no_recipe=(redis_cluster redis_sentinel)
   step "tests in containers: the matrix and the reliability suite (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0}); rows without a container recipe yet, not run: ${no_recipe[*]}"
