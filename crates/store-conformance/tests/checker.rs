@@ -79,7 +79,10 @@ async fn first_violation(store: Arc<dyn Store>, histories: u64) -> Option<(u64, 
         let config = HistoryConfig::new(6, 30, 2).with_seed(1000 + i);
         let history = record(&stores, &config, SystemClock.now(), &format!("h{i}")).await;
         if let Err(v) = check(&history) {
-            assert!(!v.is_inconclusive(), "the search gave up instead of deciding:\n{v}");
+            assert!(
+                !v.is_inconclusive(),
+                "the search gave up instead of deciding:\n{v}"
+            );
             return Some((i + 1, v.to_string()));
         }
     }
