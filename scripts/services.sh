@@ -29,6 +29,16 @@
 
 SERVICES_DIR="${SERVICES_DIR:-}"
 SERVICES_PIDS=()
+# Where the Redis servers listen: loopback, unless STORE_SERVICES_BIND says
+# otherwise (0.0.0.0 inside a container, whose ports are published). A
+# cluster node or replica then announces STORE_SERVICES_ANNOUNCE_IP.
+SVC_BIND="${STORE_SERVICES_BIND:-127.0.0.1}"
+SVC_PROTECTED=yes
+[ "$SVC_BIND" = 127.0.0.1 ] || SVC_PROTECTED=no
+SVC_ANNOUNCE=()
+if [ -n "${STORE_SERVICES_ANNOUNCE_IP:-}" ]; then
+  SVC_ANNOUNCE=(--replica-announce-ip "$STORE_SERVICES_ANNOUNCE_IP")
+fi
 
 svc_log() { printf '    [services] %s\n' "$*" >&2; }
 
@@ -100,7 +110,7 @@ svc_redis_server() {
   shift 2
   local dir="$SERVICES_DIR/$name"
   mkdir -p "$dir"
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+  redis-server --port "$port" --bind "$SVC_BIND" --protected-mode "$SVC_PROTECTED" --save '' --appendonly no \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" "$@"
   local i
   for i in $(seq 1 200); do
@@ -144,8 +154,13 @@ svc_start_redis_cluster() {
     base=$((p + 1))
   done
   for p in "${ports[@]}"; do
+    local announce=()
+    if [ -n "${STORE_SERVICES_ANNOUNCE_IP:-}" ]; then
+      announce=(--cluster-announce-ip "$STORE_SERVICES_ANNOUNCE_IP")
+    fi
     svc_redis_server "cluster-$p" "$p" --cluster-enabled yes --repl-diskless-sync-delay 0 \
-      --cluster-config-file "$SERVICES_DIR/cluster-$p/nodes.conf" --cluster-node-timeout 1000
+      --cluster-config-file "$SERVICES_DIR/cluster-$p/nodes.conf" --cluster-node-timeout 1000 \
+      "${announce[@]}" "${SVC_ANNOUNCE[@]}"
     addrs+=("127.0.0.1:$p")
     urls+=("redis://127.0.0.1:$p/")
   done
@@ -197,9 +212,9 @@ svc_start_redis_sentinel() {
   svc_ensure_redis
   local base=${STORE_REDIS_SENTINEL_PORT:-28001} master replica p i hosts=() sports=()
   master=$(svc_free_port "$base")
-  svc_redis_server "sentinel-master-$master" "$master" --repl-diskless-sync-delay 0
+  svc_redis_server "sentinel-master-$master" "$master" --repl-diskless-sync-delay 0 "${SVC_ANNOUNCE[@]}"
   replica=$(svc_free_port $((master + 1)))
-  svc_redis_server "sentinel-replica-$replica" "$replica" --replicaof 127.0.0.1 "$master"
+  svc_redis_server "sentinel-replica-$replica" "$replica" --replicaof 127.0.0.1 "$master" "${SVC_ANNOUNCE[@]}"
   p=$((replica + 1))
   for i in 1 2 3; do
     p=$(svc_free_port "$p")
@@ -207,7 +222,8 @@ svc_start_redis_sentinel() {
     mkdir -p "$dir"
     cat >"$dir/sentinel.conf" <<CONF
 port $p
-bind 127.0.0.1
+bind $SVC_BIND
+protected-mode $SVC_PROTECTED
 daemonize yes
 pidfile $dir/redis.pid
 logfile $dir/redis.log

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod behaviours;
+pub mod container;
 pub mod faults;
 mod fixture;
 pub mod linearizability;

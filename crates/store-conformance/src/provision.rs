@@ -50,10 +50,27 @@ pub const IMAGE_LABEL: &str = "store-rs.image";
 /// when the image was present before the start.
 pub const IMAGE_ID_LABEL: &str = "store-rs.image-id";
 
+/// The label marking a container a test owns for its duration (see
+/// [`crate::container::ServerContainer`]): never reused, removed when the
+/// test ends.
+pub const OWNED_LABEL: &str = "store-rs.owned";
+
+/// The label distinguishing reusable containers of one service that differ
+/// in more than the image, such as the host ports of a Redis group.
+pub const REUSE_KEY_LABEL: &str = "store-rs.reuse-key";
+
+/// The host port of the first server of the Redis Cluster container the
+/// matrix uses (3 masters on 31001–31003).
+pub const CLUSTER_BASE_PORT: u16 = 31001;
+
+/// The host port of the first server of the Redis Sentinel container the
+/// matrix uses (master 31101, replica 31102, sentinels 31103–31105).
+pub const SENTINEL_BASE_PORT: u16 = 31101;
+
 /// The version of the container recipes (environment, command, ports and
 /// the URL built from them). Bump it whenever a recipe changes, so that no
 /// container started from an older recipe is reused.
-pub const RECIPE_VERSION: u32 = 2;
+pub const RECIPE_VERSION: u32 = 3;
 
 /// The name prefix of the project's own images, which no registry holds.
 pub const LOCAL_IMAGE_PREFIX: &str = "store-rs/";
@@ -1034,13 +1051,16 @@ pub mod containers {
         static POSTGRES: OnceCell<Started> = OnceCell::const_new();
         static MONGO: OnceCell<Started> = OnceCell::const_new();
         static MARIADB: OnceCell<Started> = OnceCell::const_new();
-        match service {
-            Service::Redis => Some(&REDIS),
-            Service::Postgres => Some(&POSTGRES),
-            Service::MongoDb => Some(&MONGO),
-            Service::MySql => Some(&MARIADB),
-            Service::RedisCluster | Service::RedisSentinel => None,
-        }
+        static CLUSTER: OnceCell<Started> = OnceCell::const_new();
+        static SENTINEL: OnceCell<Started> = OnceCell::const_new();
+        Some(match service {
+            Service::Redis => &REDIS,
+            Service::Postgres => &POSTGRES,
+            Service::MongoDb => &MONGO,
+            Service::MySql => &MARIADB,
+            Service::RedisCluster => &CLUSTER,
+            Service::RedisSentinel => &SENTINEL,
+        })
     }
 
     /// The outcome of this process's start of the service's container, if
@@ -1055,6 +1075,18 @@ pub mod containers {
     /// # Errors
     /// The image is missing and may not be pulled, or the daemon could not
     /// say.
+    /// Checks that the recipe's image is there (or may be pulled) and
+    /// returns its ID on the daemon (`None` when it will be pulled).
+    ///
+    /// # Errors
+    /// The image is missing and may not be pulled, or no daemon answered.
+    pub(crate) async fn prepare(recipe: &Recipe) -> Result<Option<String>, String> {
+        let docker = docker_client_instance()
+            .await
+            .map_err(|e| format!("no Docker client: {e}"))?;
+        image_id(&docker, recipe).await
+    }
+
     async fn image_id(docker: &Docker, recipe: &Recipe) -> Result<Option<String>, String> {
         match docker.inspect_image(&recipe.image.to_string()).await {
             Ok(inspect) => Ok(inspect.id),
@@ -1074,7 +1106,10 @@ pub mod containers {
 
     /// Removes the stopped containers that carry `labels`: testcontainers
     /// would start one again without waiting until its server is ready.
-    async fn remove_stopped(docker: &Docker, labels: &[(&str, String)]) -> Result<(), String> {
+    pub(crate) async fn remove_stopped(labels: &[(&str, String)]) -> Result<(), String> {
+        let docker = docker_client_instance()
+            .await
+            .map_err(|e| format!("no Docker client: {e}"))?;
         let filters = HashMap::from([
             (
                 "label",
@@ -1118,7 +1153,7 @@ pub mod containers {
         // Checked before testcontainers' start, which pulls a missing image.
         let id = image_id(&docker, recipe).await?;
         let labels = container_labels(recipe.service, &recipe.image, id.as_deref());
-        remove_stopped(&docker, &labels).await?;
+        remove_stopped(&labels).await?;
         let request = request
             .with_name(recipe.image.name())
             .with_tag(recipe.image.tag())
@@ -1164,11 +1199,32 @@ pub mod containers {
                 })
                 .await
             }
-            Service::RedisCluster | Service::RedisSentinel => Err(format!(
-                "there is no container recipe for {}",
-                r.service.name()
-            )),
+            Service::RedisCluster | Service::RedisSentinel => unreachable!("a Redis group"),
         }
+    }
+
+    /// A Redis Cluster or Sentinel group for the matrix rows: reusable, on
+    /// fixed host ports ([`CLUSTER_BASE_PORT`](super::CLUSTER_BASE_PORT),
+    /// [`SENTINEL_BASE_PORT`](super::SENTINEL_BASE_PORT)).
+    async fn start_group(service: Service) -> Started {
+        let base = match service {
+            Service::RedisCluster => super::CLUSTER_BASE_PORT,
+            _ => super::SENTINEL_BASE_PORT,
+        };
+        let group = crate::container::redis_group_reusable(service, base).await?;
+        let url = group
+            .var(service.env_var())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                format!(
+                    "the {} container exported no {}",
+                    service.name(),
+                    service.env_var()
+                )
+            });
+        // Left running for the later tests of this process and later runs.
+        std::mem::forget(group);
+        url
     }
 
     /// The URL of the service's test container, starting it on first use
@@ -1187,8 +1243,13 @@ pub mod containers {
                 service.env_var()
             )
         };
-        let recipe = Recipe::from_env(service)?.ok_or_else(no_recipe)?;
         let cell = cell(service).ok_or_else(no_recipe)?;
+        if matches!(service, Service::RedisCluster | Service::RedisSentinel) {
+            // Checked here so a bad value is an error, as for the others.
+            Recipe::from_env(Service::Redis)?.ok_or_else(no_recipe)?;
+            return cell.get_or_init(|| start_group(service)).await.clone();
+        }
+        let recipe = Recipe::from_env(service)?.ok_or_else(no_recipe)?;
         cell.get_or_init(|| start_recipe(recipe)).await.clone()
     }
 }
