@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # The one set-up + test command (README, `just test-all`, `.ci/run`).
 #
-# On a fresh machine it installs what it needs (`just`, redis-server,
-# postgresql, cmake, the MongoDB wire-compatible test server secantusd-rs,
-# built once into the cache dir, and chromium with chromedriver for the
-# demo's browser test), then runs the lints (fmt, clippy
-# -D warnings, rustdoc -D warnings), packages every publishable crate and
-# builds it from its package (a dry run), starts the servers on loopback
-# (scripts/services.sh: Redis, a 3-master Redis Cluster, Postgres, MongoDB),
-# runs every test of the workspace including the conformance matrix against
-# them, proves `just new-backend` in a throwaway copy, runs the quickstart
-# and the demo web app (driven with curl), and stops every server it
-# started, by PID.
+# It runs the lints (fmt, clippy -D warnings, rustdoc -D warnings),
+# packages every publishable crate and builds it from its package (a dry
+# run), provides the servers, runs every test of the workspace including
+# the conformance matrix against them, proves `just new-backend` in a
+# throwaway copy, runs the benchmark briefly, the quickstart and the demo
+# web app (driven with curl), and stops every server it started, by PID.
+#
+# Two modes (STORE_TEST_MODE, chosen below when unset):
+# - native: installs what it needs on a fresh machine (`just`, redis-server,
+#   postgresql, mariadb, cmake, the MongoDB wire-compatible test server
+#   secantusd-rs built once into the cache dir, chromium with chromedriver
+#   for the demo's browser test) and starts the servers on loopback
+#   (scripts/services.sh);
+# - containers: needs a Docker daemon and no server binary; every server,
+#   including those the fault and TLS tests start for themselves, runs in a
+#   container of the project's images (scripts/images.sh).
 #
 # Builds go to a target dir outside the clone ($STORE_CACHE_DIR/target, by
 # default ~/.cache/store-rs/target) so fresh clones on one machine reuse them.
@@ -75,9 +80,9 @@ row_counts() {
 }
 
 # The mode: `native` runs every step against servers started on loopback
-# (installed with apt as root); `containers` runs the conformance matrix and
-# the reliability suite against containers of the project's own images
-# (scripts/images.sh: built here from Debian packages, never pulled).
+# (installed with apt as root); `containers` runs every step against
+# containers of the project's own images (scripts/images.sh: built here
+# from Debian packages, never pulled), with no server binary on the host.
 # STORE_TEST_MODE chooses; without it, `containers` when native servers
 # cannot be installed (not root, or no apt-get) and a Docker daemon answers,
 # else `native`.
@@ -97,9 +102,22 @@ case "$mode" in
   *) echo "STORE_TEST_MODE=$mode: expected native or containers" >&2; exit 2 ;;
 esac
 
-# Container mode: the matrix and the reliability suite, every service in a
-# container of its own (labelled store-rs.service), from local images only.
-run_containers() {
+# STORE_TEST_STEPS: `all` (the default) runs every step below; `servers`
+# runs only the tests that need servers (the conformance matrix, the
+# reliability suite, and the backends' tests that own a server of their
+# own), as CI's second, container-mode run does.
+steps="${STORE_TEST_STEPS:-all}"
+case "$steps" in
+  all | servers) ;;
+  *) echo "STORE_TEST_STEPS=$steps: expected all or servers" >&2; exit 2 ;;
+esac
+export STORE_TEST_MODE="$mode"
+
+# Container mode: every server in a container of its own (labelled
+# store-rs.service), from local images only. Tests that kill, restart or
+# reconfigure a server run it in a container of their own too
+# (store_conformance::container), so no server binary is needed here.
+containers_start() {
   # shellcheck source=scripts/images.sh
   source scripts/images.sh
   step "containers: a Docker daemon and the project's images (never pulled)"
@@ -109,6 +127,7 @@ run_containers() {
   for service in REDIS POSTGRES MONGODB MYSQL REDIS_CLUSTER REDIS_SENTINEL; do
     unset "STORE_TEST_${service}_URL" "STORE_TEST_${service}_URLS"
   done
+  unset STORE_TEST_REDIS_SERVER STORE_TEST_POSTGRES_BIN STORE_TEST_MONGODB_SERVER STORE_TEST_MYSQL_SERVER
   # The project's images unless a variable names another (for example the
   # official ones on Docker Desktop, where they can be pulled); ours are
   # built here when missing and never pulled.
@@ -122,55 +141,72 @@ run_containers() {
     case "${!var}" in store-rs/*) ours+=("${pair%%:*}") ;; esac
   done
   if [ "${#ours[@]}" -gt 0 ]; then images_build "${ours[@]}"; fi
-  # Rows whose servers have no container recipe yet.
-  local no_recipe=(redis_cluster redis_sentinel)
-  step "tests in containers: the matrix and the reliability suite (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0}); rows without a container recipe yet, not run: ${no_recipe[*]}"
-  local log skips=() row ok=1
-  for row in "${no_recipe[@]}"; do skips+=(--skip "$row::"); done
-  log="$(mktemp "${TMPDIR:-/tmp}/store-tests.XXXXXX")"
-  cargo test -p store-matrix --features store-conformance/testcontainers \
-    --test matrix --test reliability -- "${skips[@]}" 2>&1 | tee "$log" || ok=0
-  step "tests per row, in containers"
-  row_counts "$log"
-  rm -f "$log"
-  step "containers used"
-  docker ps -a --filter label=store-rs.service --format '    {{.Label "store-rs.service"}}  {{.Image}}  {{.Status}}'
-  [ "$ok" = 1 ] || { echo "tests in containers failed (see above)" >&2; exit 1; }
-  step "all passed (containers)"
 }
 
-step "tools (mode: $mode)"
+# Runs "$@" (a test command), printing its output, then the tests per row
+# of the matrix and of the reliability suite; fails when it failed.
+run_counted() {
+  local log ok=1
+  log="$(mktemp "${TMPDIR:-/tmp}/store-tests.XXXXXX")"
+  "$@" 2>&1 | tee "$log" || ok=0
+  step "tests per row of the matrix and of the reliability suite ($mode)"
+  row_counts "$log"
+  awk '/^test result:/ { p += $4; f += $6; i += $8 } END {
+    printf "    all test binaries: %d passed, %d failed, %d ignored\n", p, f, i }' "$log"
+  rm -f "$log"
+  [ "$ok" = 1 ] || { echo "tests failed (see above)" >&2; exit 1; }
+}
+
+step "tools (mode: $mode, steps: $steps)"
 cargo --version
 rustc --version
 ensure_just
 
-if [ "$mode" = containers ]; then
-  run_containers
-  exit 0
+if [ "$steps" = all ]; then
+  step "lints: fmt, clippy -D warnings, rustdoc -D warnings"
+  just lint
+
+  step "packaging: every publishable crate builds from its package (cargo publish --dry-run)"
+  just package
 fi
-
-step "lints: fmt, clippy -D warnings, rustdoc -D warnings"
-just lint
-
-step "packaging: every publishable crate builds from its package (cargo publish --dry-run)"
-just package
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
-mapfile -t servers < <(registry_servers)
-step "servers the backend registry names: ${servers[*]}"
-trap services_stop EXIT
-services_start "${servers[@]}"
+if [ "$mode" = containers ]; then
+  containers_start
+else
+  mapfile -t servers < <(registry_servers)
+  step "servers the backend registry names: ${servers[*]}"
+  trap services_stop EXIT
+  services_start "${servers[@]}"
+fi
+
+if [ "$steps" = servers ]; then
+  step "tests that need servers ($mode, STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0}): the matrix, the reliability suite, the tests that own their servers"
+  # The whole workspace's features, as `just test` builds them: nothing
+  # is compiled again after a native run.
+  run_counted cargo test --workspace --all-features \
+    --test matrix --test reliability --test redis --test failover --test postgres --test mysql --test mongodb
+  if [ "$mode" = containers ]; then
+    step "containers used"
+    docker ps -a --filter label=store-rs.service --format '    {{.Label "store-rs.service"}}  {{.Image}}  {{.Status}}'
+  fi
+  step "all passed ($mode, servers)"
+  exit 0
+fi
+
 svc_ensure_chromium || svc_log "no chromium: the demo's browser test skips (fails under STORE_TEST_REQUIRE=1)"
 
-step "tests: unit, doc and the conformance matrix (STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0})"
-test_log="$(mktemp "${TMPDIR:-/tmp}/store-tests.XXXXXX")"
-tests_ok=1
-just test 2>&1 | tee "$test_log" || tests_ok=0
-step "tests per row of the matrix and of the reliability suite"
-row_counts "$test_log"
-rm -f "$test_log"
-[ "$tests_ok" = 1 ] || { echo "tests failed (see above)" >&2; exit 1; }
+step "tests: unit, doc and the conformance matrix ($mode, STORE_TEST_REQUIRE=${STORE_TEST_REQUIRE:-0})"
+run_counted just test
+
+if [ "$mode" = containers ]; then
+  step "containers used by the tests"
+  docker ps -a --filter label=store-rs.service --format '    {{.Label "store-rs.service"}}  {{.Image}}  {{.Status}}'
+  # The steps below read the servers' URLs from the environment: those of
+  # the containers the tests used (reused by their labels).
+  eval "$(cargo run -q -p store-conformance --features testcontainers --example container_urls)"
+fi
 
 step "new-backend: a throwaway backend from the template passes the suite"
 just check-new-backend
