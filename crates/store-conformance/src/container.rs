@@ -535,7 +535,11 @@ impl RedisGroup {
             .lines()
             .find_map(|l| l.trim().strip_prefix("process_id:").map(str::to_owned))
             .ok_or_else(|| format!("no server answered on port {port}"))?;
-        self.container.exec(&["kill", "-KILL", pid.trim()]).await?;
+        // `kill` through the shell: images need not have a `kill` binary
+        // (ours has only the shell's builtin).
+        self.container
+            .exec(&["sh", "-c", "kill -KILL \"$0\"", pid.trim()])
+            .await?;
         Ok(())
     }
 }
