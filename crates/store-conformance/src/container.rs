@@ -86,6 +86,8 @@ pub struct ServerSpec {
 }
 
 #[derive(Debug, Clone)]
+// Read only by the container start (feature `testcontainers`).
+#[cfg_attr(not(feature = "testcontainers"), allow(dead_code))]
 enum Ready {
     Stdout(String),
     Stderr(String),
@@ -440,6 +442,7 @@ pub async fn redis_group(service: Service, base: u16, replicas: u16) -> Result<R
 
 /// [`redis_group`] without replicas in a reusable container (left running,
 /// attached to by later runs): the matrix rows' servers.
+#[cfg_attr(not(feature = "testcontainers"), allow(dead_code))]
 pub(crate) async fn redis_group_reusable(
     service: Service,
     base: u16,
