@@ -9,13 +9,28 @@
 //! concurrent callers; and errors are typed from error numbers, without the
 //! password.
 //!
-//! Without the server the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
+//! Where the servers come from:
+//!
+//! - The shared server: `STORE_TEST_MYSQL_URL`; unset, a container of the
+//!   MariaDB image (`STORE_TEST_MYSQL_IMAGE`) that `provision::service_url`
+//!   starts or reuses.
+//! - The TLS test's own server, started with a certificate from a test CA:
+//!   the host's `mariadbd` (`STORE_TEST_MYSQL_SERVER`, with
+//!   `mariadb-install-db` and `mariadb` on the `PATH`) in native mode, or a
+//!   container of the MariaDB image in container mode
+//!   (`STORE_TEST_MODE=containers`, or unset with no `mariadbd` and a
+//!   Docker daemon: see `store_conformance::container`), the certificates
+//!   copied in and the server's certificate naming the host the container
+//!   is reached at.
+//!
+//! Without a server the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use store_conformance::container::{self, ServerContainer, ServerSpec};
 use store_conformance::provision::{self, Service};
 use store_core::{
     Clock, ErrorKind, Key, MAX_KEY_LEN, MAX_OWNER_LEN, ManualClock, Owner, PutMode, PutOptions,
@@ -448,20 +463,46 @@ async fn mysql_a_statement_a_deadlock_rolled_back_is_run_again() {
     assert_eq!(deleted, 2);
 }
 
-/// A MariaDB server of the test's own, on a free loopback port, with a
-/// certificate for `localhost` from a test CA; stopped and removed on drop.
+/// The MariaDB port inside a container.
+const CONTAINER_PORT: u16 = 3306;
+/// Where a container's TLS files are copied.
+const CONTAINER_TLS_DIR: &str = "/store-rs/tls";
+
+/// A MariaDB server of the test's own, with a certificate from a test CA
+/// for the host clients reach it at, a database `store_test` and a user
+/// `store` (password `tls-secret`) with every right on it: a `mariadbd` of
+/// the host on a free loopback port, or a container of the MariaDB image
+/// (see the module documentation). Stopped and removed on drop.
 struct OwnMariadb {
-    server: std::process::Child,
+    /// The certificates (and, on the host, the data directory, the socket
+    /// and the log).
     dir: tempfile::TempDir,
     port: u16,
+    server: Server,
+}
+
+enum Server {
+    Host(std::process::Child),
+    Container(Box<ServerContainer>),
 }
 
 impl OwnMariadb {
-    fn start(test: &str) -> Option<Self> {
-        let Some(bin) = std::env::var_os("STORE_TEST_MYSQL_SERVER").filter(|b| !b.is_empty())
-        else {
-            return provision::skip(test, "STORE_TEST_MYSQL_SERVER is not set");
-        };
+    async fn start(test: &str) -> Option<Self> {
+        let bin = std::env::var_os("STORE_TEST_MYSQL_SERVER").filter(|b| !b.is_empty());
+        if container::own_server_in_container(bin.is_some()).await {
+            Some(Self::start_container(test).await)
+        } else if let Some(bin) = bin {
+            Some(Self::start_host(&bin))
+        } else {
+            provision::skip(
+                test,
+                "STORE_TEST_MYSQL_SERVER is not set (or run the servers in containers: \
+                 STORE_TEST_MODE=containers)",
+            )
+        }
+    }
+
+    fn start_host(bin: &std::ffi::OsStr) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
         let user = if is_root() { "root".to_owned() } else { user };
@@ -491,7 +532,11 @@ impl OwnMariadb {
             .stderr(std::fs::File::create(path("log")).unwrap())
             .spawn()
             .unwrap();
-        let own = Self { server, dir, port };
+        let own = Self {
+            dir,
+            port,
+            server: Server::Host(server),
+        };
         let sql = "CREATE DATABASE store_test; \
                    CREATE USER 'store'@'%' IDENTIFIED BY 'tls-secret'; \
                    GRANT ALL ON *.* TO 'store'@'%';";
@@ -505,7 +550,7 @@ impl OwnMariadb {
                 .output()
                 .unwrap();
             if done.status.success() {
-                return Some(own);
+                return own;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
@@ -516,11 +561,60 @@ impl OwnMariadb {
         }
     }
 
+    /// A container of the MariaDB image: the image's entrypoint makes the
+    /// database and the user from the official variables, and hands the
+    /// `--ssl-*` arguments to `mariadbd`. The key is copied in readable by
+    /// the `mysql` user the server runs as (MariaDB does not check a key's
+    /// mode; the container is the test's alone).
+    async fn start_container(test: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let host = common::container_host(Service::MySql).await;
+        store_conformance::pki::write_test_pki(dir.path(), &[host.as_str()]);
+        let mut spec = ServerSpec::new(Service::MySql)
+            .env("MARIADB_RANDOM_ROOT_PASSWORD", "1")
+            .env("MARIADB_DATABASE", "store_test")
+            .env("MARIADB_USER", "store")
+            .env("MARIADB_PASSWORD", "tls-secret")
+            .publish(CONTAINER_PORT)
+            // The init server listens on no port ("port: 0"): this is the server.
+            .ready_on_stderr(format!("port: {CONTAINER_PORT}"));
+        for name in ["server.pem", "server.key", "ca.pem"] {
+            let contents = std::fs::read(dir.path().join(name)).unwrap();
+            spec = spec.file(format!("{CONTAINER_TLS_DIR}/{name}"), contents, 0o644);
+        }
+        spec = spec
+            .arg(format!("--ssl-cert={CONTAINER_TLS_DIR}/server.pem"))
+            .arg(format!("--ssl-key={CONTAINER_TLS_DIR}/server.key"))
+            .arg(format!("--ssl-ca={CONTAINER_TLS_DIR}/ca.pem"))
+            .arg("--skip-log-bin");
+        let container = ServerContainer::start(spec)
+            .await
+            .unwrap_or_else(|e| panic!("{test}: {e}"));
+        assert_eq!(container.host(), host, "the certificate names another host");
+        Self {
+            dir,
+            port: container.port(CONTAINER_PORT),
+            server: Server::Container(Box::new(container)),
+        }
+    }
+
     fn url(&self, host: &str, params: &str) -> String {
         format!(
             "mysql://store:tls-secret@{host}:{}/store_test?{params}",
             self.port
         )
+    }
+
+    /// The host name the server's certificate names, and another name of
+    /// the same server that it does not.
+    async fn tls_names(&self) -> (String, String) {
+        match &self.server {
+            Server::Host(_) => ("localhost".to_owned(), "127.0.0.1".to_owned()),
+            Server::Container(c) => (
+                c.host().to_owned(),
+                common::another_name(c.host(), self.port).await,
+            ),
+        }
     }
 
     fn file(&self, name: &str) -> String {
@@ -530,11 +624,14 @@ impl OwnMariadb {
 
 impl Drop for OwnMariadb {
     fn drop(&mut self) {
-        // mariadbd shuts down on SIGTERM.
-        let _ = std::process::Command::new("kill")
-            .arg(self.server.id().to_string())
-            .status();
-        let _ = self.server.wait();
+        // A container is removed when `server` drops.
+        if let Server::Host(child) = &mut self.server {
+            // mariadbd shuts down on SIGTERM.
+            let _ = std::process::Command::new("kill")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -544,15 +641,14 @@ impl Drop for OwnMariadb {
 /// encrypts without checking the certificate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_tls_verify_identity_with_a_test_ca() {
-    let Some(server) = OwnMariadb::start("mysql_tls") else {
+    let Some(server) = OwnMariadb::start("mysql_tls").await else {
         return;
     };
+    let (named, unnamed) = server.tls_names().await;
+    eprintln!("the certificate names {named}; {unnamed} reaches the same server");
     let ca = server.file("ca.pem");
     let other = server.file("other-ca.pem");
-    let verified = server.url(
-        "localhost",
-        &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
-    );
+    let verified = server.url(&named, &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"));
     let store = MySqlStore::connect(&verified).await.unwrap();
     store.setup().await.unwrap();
     store_conformance::pki::assert_round_trip(&store).await;
@@ -566,24 +662,18 @@ async fn mysql_tls_verify_identity_with_a_test_ca() {
     for (case, bad) in [
         (
             "an unknown CA",
-            server.url(
-                "localhost",
-                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={other}"),
-            ),
+            server.url(&named, &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={other}")),
         ),
         (
             "a host the certificate does not name",
-            server.url(
-                "127.0.0.1",
-                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
-            ),
+            server.url(&unnamed, &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}")),
         ),
     ] {
         let err = MySqlStore::connect_with(&bad, config()).await.unwrap_err();
         store_conformance::pki::assert_refused(case, &err, "tls-secret");
     }
 
-    let encrypted = MySqlStore::connect(&server.url("127.0.0.1", "ssl-mode=REQUIRED"))
+    let encrypted = MySqlStore::connect(&server.url(&unnamed, "ssl-mode=REQUIRED"))
         .await
         .unwrap();
     assert!(encrypted.get(&key("k")).await.unwrap().is_some());

@@ -1,21 +1,36 @@
 //! Tests of `PostgresStore` beyond the conformance suite, on real servers:
 //! concurrent `setup()` on a fresh database, a server restarted under a
 //! live pool, exact `timestamptz` expiry, batched concurrent purges, the
-//! pool timeout, and clear errors for a missing or foreign table, bad names,
-//! an unreachable server and corrupt rows.
+//! pool timeout, TLS with `sslmode=verify-full`, and clear errors for a
+//! missing or foreign table, bad names, an unreachable server and corrupt
+//! rows.
 //!
-//! The shared server comes from `STORE_TEST_POSTGRES_URL`; the restart test
-//! starts a throwaway cluster of its own with the binaries in
-//! `STORE_TEST_POSTGRES_BIN` (else the newest `/usr/lib/postgresql/*/bin`).
-//! Without them the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
+//! Where the servers come from:
+//!
+//! - The shared server: `STORE_TEST_POSTGRES_URL`; unset, a container of
+//!   the Postgres image (`STORE_TEST_POSTGRES_IMAGE`) that
+//!   `provision::service_url` starts or reuses.
+//! - The servers a test owns (the restart test kills and starts its own;
+//!   the TLS test starts one with a certificate): a throwaway cluster of the
+//!   host's binaries (`STORE_TEST_POSTGRES_BIN`, else the newest
+//!   `/usr/lib/postgresql/*/bin`) in native mode, or a container of the
+//!   Postgres image in container mode (`STORE_TEST_MODE=containers`, or
+//!   unset with no binaries and a Docker daemon: see
+//!   `store_conformance::container`). In a container the data stays in the
+//!   container across a kill and a start again on the same port, and the
+//!   certificate (from the same test CA) names the host the container is
+//!   reached at.
+//!
+//! Without a server the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPoolOptions;
+use store_conformance::container::{self, ServerContainer, ServerSpec};
 use store_conformance::faults;
 use store_conformance::provision::{self, Service};
 use store_core::{
@@ -356,29 +371,57 @@ async fn postgres_unreachable_server_is_unavailable_without_the_password() {
     assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
 }
 
-/// A throwaway Postgres cluster owned by one test.
+/// The Postgres port inside a container.
+const CONTAINER_PORT: u16 = 5432;
+/// Where a container's TLS files are copied.
+const CONTAINER_TLS_DIR: &str = "/store-rs/tls";
+
+/// A Postgres server owned by one test: a throwaway cluster of the host's
+/// binaries, or a container of the Postgres image (see the module
+/// documentation). Stopped and removed on drop.
 struct OwnPostgres {
-    bin: PathBuf,
+    /// The test's files: the certificates (and, on the host, the cluster).
     dir: PathBuf,
+    /// The host clients connect to.
+    host: String,
     port: u16,
-    /// More server settings (`-c name=value …`).
-    settings: String,
+    server: Server,
+}
+
+enum Server {
+    Host {
+        bin: PathBuf,
+        /// More server settings (`-c name=value …`).
+        settings: String,
+    },
+    Container(Box<ServerContainer>),
 }
 
 impl OwnPostgres {
+    /// A server with the settings the native cluster gets (no `fsync`).
     async fn start(test: &str) -> Option<Self> {
-        Self::start_with(test, |_| String::new()).await
+        Self::start_with(test, false).await
     }
 
-    /// A cluster whose extra settings `prepare` writes into its directory
-    /// and returns, before the server starts.
-    async fn start_with(test: &str, prepare: impl FnOnce(&Path) -> String) -> Option<Self> {
-        let bin = postgres_bin().or_else(|| {
+    /// With `tls`, a server with a certificate from a test CA for the host
+    /// clients reach it at ([`OwnPostgres::tls_names`]); `ca.pem` and
+    /// `other-ca.pem` are in [`OwnPostgres::dir`].
+    async fn start_with(test: &str, tls: bool) -> Option<Self> {
+        let bin = postgres_bin();
+        if container::own_server_in_container(bin.is_some()).await {
+            Some(Self::start_container(test, tls).await)
+        } else if let Some(bin) = bin {
+            Some(Self::start_host(bin, tls))
+        } else {
             provision::skip(
                 test,
-                "no Postgres binaries: set STORE_TEST_POSTGRES_BIN or install postgresql",
+                "no Postgres binaries: set STORE_TEST_POSTGRES_BIN or install postgresql \
+                 (or run the servers in containers: STORE_TEST_MODE=containers)",
             )
-        })?;
+        }
+    }
+
+    fn start_host(bin: PathBuf, tls: bool) -> Self {
         let dir = std::env::temp_dir().join(unique("store-sqlx-pg"));
         std::fs::create_dir_all(&dir).unwrap();
         if is_root() {
@@ -387,10 +430,13 @@ impl OwnPostgres {
                 .arg(&dir));
         }
         let mut server = Self {
-            bin,
             dir,
+            host: "127.0.0.1".to_owned(),
             port: free_port(),
-            settings: String::new(),
+            server: Server::Host {
+                bin,
+                settings: String::new(),
+            },
         };
         run(server
             .pg_tool("initdb")
@@ -406,22 +452,97 @@ impl OwnPostgres {
                 "--no-locale",
                 "--no-sync",
             ]));
-        server.settings = prepare(&server.dir);
+        if tls {
+            let dir = &server.dir;
+            store_conformance::pki::write_test_pki(dir, &["localhost"]);
+            let tls_settings = format!(
+                "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                dir.join("server.pem").display(),
+                dir.join("server.key").display()
+            );
+            if let Server::Host { settings, .. } = &mut server.server {
+                *settings = tls_settings;
+            }
+        }
         if is_root() {
             run(std::process::Command::new("chown")
                 .args(["-R", "postgres:postgres"])
                 .arg(&server.dir));
         }
-        server.pg_start();
-        Some(server)
+        server.pg_ctl_start();
+        server
+    }
+
+    /// A container of the Postgres image, its data in the container (kept
+    /// across a kill and a start again), trusting every client like the
+    /// host's cluster. With `tls` the certificate and key are copied in and
+    /// handed to the `postgres` user before the image's entrypoint runs:
+    /// Postgres refuses a key it cannot read or that others may read.
+    async fn start_container(test: &str, tls: bool) -> Self {
+        let dir = std::env::temp_dir().join(unique("store-sqlx-pg"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut spec = ServerSpec::new(Service::Postgres)
+            .env("POSTGRES_HOST_AUTH_METHOD", "trust")
+            .publish(CONTAINER_PORT)
+            .ready_on_stderr("database system is ready to accept connections");
+        let mut tls_host = None;
+        if tls {
+            let host = common::container_host(Service::Postgres).await;
+            store_conformance::pki::write_test_pki(&dir, &[host.as_str()]);
+            tls_host = Some(host);
+            for (name, mode) in [("server.pem", 0o644), ("server.key", 0o600)] {
+                let contents = std::fs::read(dir.join(name)).unwrap();
+                spec = spec.file(format!("{CONTAINER_TLS_DIR}/{name}"), contents, mode);
+            }
+            spec = spec
+                .entrypoint("bash")
+                .arg("-c")
+                .arg(format!(
+                    "chown -R postgres:postgres {CONTAINER_TLS_DIR} && exec docker-entrypoint.sh \"$@\""
+                ))
+                .args(["docker-entrypoint.sh", "postgres", "-c", "ssl=on", "-c"])
+                .arg(format!("ssl_cert_file={CONTAINER_TLS_DIR}/server.pem"))
+                .arg("-c")
+                .arg(format!("ssl_key_file={CONTAINER_TLS_DIR}/server.key"));
+        } else {
+            spec = spec.arg("postgres");
+        }
+        spec = spec.args(["-c", "fsync=off"]);
+        let container = ServerContainer::start(spec)
+            .await
+            .unwrap_or_else(|e| panic!("{test}: {e}"));
+        if let Some(host) = &tls_host {
+            assert_eq!(container.host(), host, "the certificate names another host");
+        }
+        Self {
+            dir,
+            host: container.host().to_owned(),
+            port: container.port(CONTAINER_PORT),
+            server: Server::Container(Box::new(container)),
+        }
     }
 
     fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!("postgres://postgres@{}:{}/postgres", self.host, self.port)
+    }
+
+    /// The host name the server's certificate names, and another name of
+    /// the same server that it does not.
+    async fn tls_names(&self) -> (String, String) {
+        match self.server {
+            Server::Host { .. } => ("localhost".to_owned(), "127.0.0.1".to_owned()),
+            Server::Container(_) => (
+                self.host.clone(),
+                common::another_name(&self.host, self.port).await,
+            ),
+        }
     }
 
     fn pg_tool(&self, tool: &str) -> std::process::Command {
-        let path = self.bin.join(tool);
+        let Server::Host { bin, .. } = &self.server else {
+            unreachable!("the host's tools serve the host's cluster")
+        };
+        let path = bin.join(tool);
         let mut cmd = if is_root() {
             let mut c = std::process::Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(path);
@@ -433,12 +554,25 @@ impl OwnPostgres {
         cmd
     }
 
-    fn pg_start(&self) {
+    /// Starts the server (again), on the same port and with the same data.
+    /// On the host it returns once the server accepts connections; a
+    /// container returns once it runs (clients wait, as they would).
+    async fn pg_start(&self) {
+        match &self.server {
+            Server::Host { .. } => self.pg_ctl_start(),
+            Server::Container(c) => c.start_again().await.unwrap(),
+        }
+    }
+
+    /// `pg_ctl start` of the host's cluster, waiting until it is ready.
+    fn pg_ctl_start(&self) {
+        let Server::Host { settings, .. } = &self.server else {
+            unreachable!("the host's tools serve the host's cluster")
+        };
         let options = format!(
-            "-h 127.0.0.1 -p {} -k {} -F -c fsync=off {}",
+            "-h 127.0.0.1 -p {} -k {} -F -c fsync=off {settings}",
             self.port,
             self.dir.display(),
-            self.settings
         );
         run(self
             .pg_tool("pg_ctl")
@@ -449,23 +583,31 @@ impl OwnPostgres {
             .args(["-w", "-t", "30", "-o", &options, "start"]));
     }
 
-    fn pg_stop(&self) {
-        run(self
-            .pg_tool("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.join("data"))
-            .args(["-m", "immediate", "-w", "stop"]));
+    /// Stops the server at once, as a crash would: `pg_ctl -m immediate`
+    /// on the host, SIGKILL to the container's processes.
+    async fn pg_stop(&self) {
+        match &self.server {
+            Server::Host { .. } => run(self
+                .pg_tool("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "immediate", "-w", "stop"])),
+            Server::Container(c) => c.kill().await.unwrap(),
+        }
     }
 }
 
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
-        let _ = self
-            .pg_tool("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.join("data"))
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
+        if let Server::Host { .. } = self.server {
+            let _ = self
+                .pg_tool("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "immediate", "-w", "stop"])
+                .output();
+        }
+        // The container, if any, is removed when `server` drops.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -489,12 +631,12 @@ async fn postgres_server_restarted_under_a_live_pool() {
         .await
         .unwrap();
 
-    server.pg_stop();
+    server.pg_stop().await;
     for _round in 0..2 {
         faults::assert_every_operation_unavailable(&*store, &key("before"), &owner).await;
     }
 
-    server.pg_start();
+    server.pg_start().await;
     let (entry, took) =
         faults::wait_for_recovery(&*store, &key("before"), Duration::from_secs(30)).await;
     eprintln!("recovered {took:?} after the restart");
@@ -532,25 +674,20 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// TLS: a server with a certificate for `localhost` from a test CA. With
+/// TLS: a server with a certificate from a test CA for the host the test
+/// reaches it at (`localhost` on the host; the container's host, which
+/// [`common::container_host`] tells, in a container). With
 /// `sslmode=verify-full` and that CA the store connects, and the
 /// connection is encrypted; a wrong CA, or a host name the certificate
 /// does not name, is a `Config` error that does not show the password;
 /// `sslmode=require` encrypts without checking the certificate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_tls_verify_full_with_a_test_ca() {
-    let Some(server) = OwnPostgres::start_with("postgres_tls", |dir| {
-        store_conformance::pki::write_test_pki(dir, &["localhost"]);
-        format!(
-            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
-            dir.join("server.pem").display(),
-            dir.join("server.key").display()
-        )
-    })
-    .await
-    else {
+    let Some(server) = OwnPostgres::start_with("postgres_tls", true).await else {
         return;
     };
+    let (named, unnamed) = server.tls_names().await;
+    eprintln!("the certificate names {named}; {unnamed} reaches the same server");
     let url = |host: &str, params: &str| {
         format!(
             "postgres://postgres:tls-secret@{host}:{}/postgres?{params}",
@@ -560,10 +697,7 @@ async fn postgres_tls_verify_full_with_a_test_ca() {
     let ca = server.dir.join("ca.pem").display().to_string();
     let other = server.dir.join("other-ca.pem").display().to_string();
 
-    let verified = url(
-        "localhost",
-        &format!("sslmode=verify-full&sslrootcert={ca}"),
-    );
+    let verified = url(&named, &format!("sslmode=verify-full&sslrootcert={ca}"));
     let store = PostgresStore::connect(&verified).await.unwrap();
     store.setup().await.unwrap();
     store_conformance::pki::assert_round_trip(&store).await;
@@ -578,17 +712,11 @@ async fn postgres_tls_verify_full_with_a_test_ca() {
     for (case, bad) in [
         (
             "an unknown CA",
-            url(
-                "localhost",
-                &format!("sslmode=verify-full&sslrootcert={other}"),
-            ),
+            url(&named, &format!("sslmode=verify-full&sslrootcert={other}")),
         ),
         (
             "a host the certificate does not name",
-            url(
-                "127.0.0.1",
-                &format!("sslmode=verify-full&sslrootcert={ca}"),
-            ),
+            url(&unnamed, &format!("sslmode=verify-full&sslrootcert={ca}")),
         ),
     ] {
         let err = PostgresStore::connect_with(&bad, config())
@@ -597,7 +725,7 @@ async fn postgres_tls_verify_full_with_a_test_ca() {
         store_conformance::pki::assert_refused(case, &err, "tls-secret");
     }
 
-    let encrypted = PostgresStore::connect(&url("127.0.0.1", "sslmode=require"))
+    let encrypted = PostgresStore::connect(&url(&unnamed, "sslmode=require"))
         .await
         .unwrap();
     assert!(encrypted.get(&key("k")).await.unwrap().is_some());

@@ -1,5 +1,10 @@
 //! Helpers for the tests that start a database server of their own.
 
+use std::time::Duration;
+
+use store_conformance::container::{ServerContainer, ServerSpec};
+use store_conformance::provision::Service;
+
 /// Whether the tests run as root (servers then run as their own user).
 pub(crate) fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -14,5 +19,58 @@ pub(crate) fn run(cmd: &mut std::process::Command) {
         "{cmd:?} failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The host this test reaches containers' published ports at, as
+/// [`ServerContainer::host`] gives it (`localhost` with a local daemon, the
+/// bridge's gateway when the tests themselves run in a container, the
+/// daemon's host with a remote one).
+///
+/// A TLS server's certificate must name that host before the server
+/// starts, and only a running container tells it: so a container of
+/// `service`'s image that runs nothing but `sleep` is started, asked, and
+/// removed.
+pub(crate) async fn container_host(service: Service) -> String {
+    let probe = ServerSpec::new(service)
+        .entrypoint("bash")
+        .args(["-c", "echo store-rs-probe-ready && exec sleep 600"])
+        .ready_on_stdout("store-rs-probe-ready")
+        .startup_timeout(Duration::from_secs(60));
+    let probe = ServerContainer::start(probe)
+        .await
+        .unwrap_or_else(|e| panic!("a container to learn the host name: {e}"));
+    probe.host().to_owned()
+}
+
+/// Another name of the server at `host:port`, one a certificate issued for
+/// `host` alone does not name: an address `host` resolves to, else
+/// `127.0.0.1` or `localhost` (a local daemon publishes its ports there
+/// too). The first that accepts a TCP connection on `port` wins.
+///
+/// # Panics
+/// When none does (a remote daemon known by its IP address only: give
+/// `DOCKER_HOST` its name instead).
+pub(crate) async fn another_name(host: &str, port: u16) -> String {
+    let mut candidates: Vec<String> = Vec::new();
+    if host.parse::<std::net::IpAddr>().is_err() {
+        if let Ok(addrs) = tokio::net::lookup_host((host, port)).await {
+            candidates.extend(addrs.map(|a| match a.ip() {
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+            }));
+        }
+    }
+    candidates.extend(["127.0.0.1".to_owned(), "localhost".to_owned()]);
+    for candidate in candidates.into_iter().filter(|c| c != host) {
+        let bare = candidate.trim_start_matches('[').trim_end_matches(']');
+        let connect = tokio::net::TcpStream::connect((bare, port));
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), connect).await {
+            return candidate;
+        }
+    }
+    panic!(
+        "no other name reaches {host}:{port}, so no host the certificate does not name can be \
+         tried; name the Docker host by a DNS name (DOCKER_HOST=tcp://NAME:PORT)"
     );
 }
