@@ -485,12 +485,25 @@ async fn group(
         spec = spec.publish_same(port);
     }
     let container = ServerContainer::start(spec).await?;
-    let out = container.stdout().await?;
-    let vars = parse_exports(&out);
-    if vars.is_empty() {
-        return Err(format!("the {what} container printed no variables: {out}"));
+    // The script prints its exports on stdout just before the ready line on
+    // stderr, and the daemon copies the two streams independently: the
+    // exports may reach the log a moment after the ready line.
+    let wanted = match service {
+        Service::RedisCluster => "STORE_TEST_REDIS_CLUSTER_URLS",
+        _ => "STORE_TEST_REDIS_SENTINEL_URL",
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = container.stdout().await?;
+        let vars = parse_exports(&out);
+        if vars.iter().any(|(k, _)| k == wanted) {
+            return Ok(RedisGroup { container, vars });
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("the {what} container printed no {wanted}: {out}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(RedisGroup { container, vars })
 }
 
 /// `NAME=VALUE` pairs from `export NAME=VALUE` lines (the services
