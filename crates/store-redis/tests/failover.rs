@@ -1,8 +1,19 @@
 //! Failovers under a live store: the master of a Sentinel group killed, and
 //! a master of a Redis Cluster (one replica per master) killed while tasks
-//! write. Each test starts its own servers with `scripts/services.sh`, so
-//! killing one disturbs no other test; without `redis-server` they skip, or
-//! fail under `STORE_TEST_REQUIRE=1`.
+//! write. Each test starts its own group on fixed ports below the ephemeral
+//! range, so killing one of its servers disturbs no other test; where the
+//! group runs is [`container::own_server_in_container`]'s choice:
+//!
+//! - native mode (`STORE_TEST_MODE=native`, or unset with `redis-server`):
+//!   `scripts/services.sh` on this machine, its servers on loopback, a
+//!   master killed with SIGKILL to its PID;
+//! - container mode (`STORE_TEST_MODE=containers`, or unset without
+//!   `redis-server` and with a Docker daemon): the same script inside one
+//!   container of the Redis image ([`container::redis_group`]: same ports,
+//!   published 1:1, nodes announcing `127.0.0.1`), a master killed with
+//!   SIGKILL inside the container ([`RedisGroup::kill_server`]).
+//!
+//! With neither, the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
 //!
 //! What is checked: every failure during the switch is a retryable
 //! `Unavailable`; the same store object works again by itself, on the
@@ -18,7 +29,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use store_conformance::provision;
+use store_conformance::container::{self, RedisGroup};
+use store_conformance::provision::{self, Service};
 use store_core::{Clock, ErrorKind, Key, PutMode, PutOptions, Store, SystemClock};
 use store_redis::{RedisConfig, RedisStore};
 
@@ -29,35 +41,66 @@ const REPLICATION_WINDOW: Duration = Duration::from_secs(2);
 /// How long the store may take to work again after the kill.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 
-/// Servers started by `scripts/services.sh SERVICE`, stopped (by the
-/// script, by PID) on drop.
-struct Services {
-    script: Child,
-    exports: HashMap<String, String>,
+/// A Redis group of `scripts/services.sh`: on the host (stopped by the
+/// script, by PID, on drop) or in a container (removed on drop).
+enum Services {
+    Host {
+        script: Child,
+        exports: HashMap<String, String>,
+    },
+    Container(Box<RedisGroup>),
 }
 
 impl Services {
-    /// Runs the services script for `service` with `env`, and waits for it
-    /// to print `wanted` (the variable holding the servers' URL); `None` (a
-    /// skip) when `redis-server` is missing.
-    fn start(test: &str, service: &str, wanted: &str, env: &[(&str, &str)]) -> Option<Self> {
-        if !redis_server_on_path() {
+    /// Starts the group `service` (`Service::RedisCluster` with `replicas`
+    /// replicas per master, or `Service::RedisSentinel`) on ports from
+    /// `base`, and waits until it exports `wanted` (the variable holding
+    /// the servers' URL); `None` (a skip) when neither `redis-server` nor a
+    /// container is available.
+    async fn start(
+        test: &str,
+        service: Service,
+        base: u16,
+        replicas: u16,
+        wanted: &str,
+    ) -> Option<Self> {
+        let has_binary = redis_server_on_path();
+        if container::own_server_in_container(has_binary).await {
+            let group = container::redis_group(service, base, replicas)
+                .await
+                .unwrap_or_else(|e| panic!("a {} container: {e}", service.name()));
+            assert!(
+                group.var(wanted).is_some(),
+                "the {} container did not export {wanted}",
+                service.name()
+            );
+            return Some(Self::Container(Box::new(group)));
+        }
+        if !has_binary {
             return provision::skip(
                 test,
-                "no redis-server: set STORE_TEST_REDIS_SERVER or put it on PATH",
+                "no redis-server (set STORE_TEST_REDIS_SERVER or put it on PATH) \
+                 and no container (STORE_TEST_MODE=containers with a Docker daemon)",
             );
         }
+        let (what, port_var) = match service {
+            Service::RedisCluster => ("redis-cluster", "STORE_REDIS_CLUSTER_PORT"),
+            _ => ("redis-sentinel", "STORE_REDIS_SENTINEL_PORT"),
+        };
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services.sh");
         let mut command = Command::new("bash");
         command
             .arg(script)
-            .arg(service)
+            .arg(what)
             .env_remove("SERVICES_DIR")
             .env_remove("STORE_TEST_REDIS_CLUSTER_URLS")
             .env_remove("STORE_TEST_REDIS_SENTINEL_URL")
-            .envs(env.iter().copied())
+            .env(port_var, base.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
+        if service == Service::RedisCluster {
+            command.env("STORE_REDIS_CLUSTER_REPLICAS", replicas.to_string());
+        }
         let mut script = command.spawn().expect("run scripts/services.sh");
         let stdout = script.stdout.take().expect("the script's stdout");
         let mut exports = HashMap::new();
@@ -73,23 +116,38 @@ impl Services {
                 break;
             }
         }
-        Some(Self { script, exports })
+        Some(Self::Host { script, exports })
     }
 
     fn var(&self, name: &str) -> &str {
-        self.exports
-            .get(name)
-            .unwrap_or_else(|| panic!("the services script did not export {name}"))
+        match self {
+            Self::Host { exports, .. } => exports.get(name).map(String::as_str),
+            Self::Container(group) => group.var(name),
+        }
+        .unwrap_or_else(|| panic!("the services script did not export {name}"))
+    }
+
+    /// Kills the group's server on `port` with SIGKILL, as a crash would.
+    async fn kill_server(&self, port: u16) {
+        match self {
+            Self::Host { .. } => kill_host_server(port).await,
+            Self::Container(group) => group
+                .kill_server(port)
+                .await
+                .unwrap_or_else(|e| panic!("kill the server on port {port}: {e}")),
+        }
     }
 }
 
 impl Drop for Services {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.script.id().to_string())
-            .status();
-        let _ = self.script.wait();
+        if let Self::Host { script, .. } = self {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(script.id().to_string())
+                .status();
+            let _ = script.wait();
+        }
     }
 }
 
@@ -111,8 +169,8 @@ async fn raw(port: u16) -> redis::aio::MultiplexedConnection {
         .expect("connect to the server")
 }
 
-/// Kills the server on `port` with SIGKILL, as a crash would.
-async fn kill_server(port: u16) {
+/// Kills the host's server on `port` with SIGKILL, as a crash would.
+async fn kill_host_server(port: u16) {
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query_async(&mut raw(port).await)
@@ -249,10 +307,13 @@ mod redis_sentinel {
         let test = "redis_sentinel_master_killed_the_store_follows_the_new_master";
         let Some(services) = Services::start(
             test,
-            "redis-sentinel",
+            Service::RedisSentinel,
+            29101,
+            0,
             "STORE_TEST_REDIS_SENTINEL_URL",
-            &[("STORE_REDIS_SENTINEL_PORT", "29101")],
-        ) else {
+        )
+        .await
+        else {
             return;
         };
         let url = services.var("STORE_TEST_REDIS_SENTINEL_URL").to_owned();
@@ -279,7 +340,7 @@ mod redis_sentinel {
         let stop = Arc::new(tokio::sync::Notify::new());
         let writers = write_under_load(&store, 4, &seen, &stop);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        kill_server(old_master).await;
+        services.kill_server(old_master).await;
         let killed_at = Instant::now();
         let took = recovered(&store, killed_at, 50).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -319,7 +380,7 @@ mod redis_sentinel_acks {
     /// saying it was applied on the master, and it was.
     #[tokio::test]
     async fn redis_sentinel_wait_for_replicas_acknowledges_or_says_so() {
-        let Some(url) = provision::service_url(provision::Service::RedisSentinel).await else {
+        let Some(url) = provision::service_url(Service::RedisSentinel).await else {
             return;
         };
         let config = fast_config().wait_for_replicas(1, Duration::from_millis(500));
@@ -394,13 +455,13 @@ mod redis_cluster {
         let test = "redis_cluster_master_killed_under_load_the_store_recovers";
         let Some(services) = Services::start(
             test,
-            "redis-cluster",
+            Service::RedisCluster,
+            30101,
+            1,
             "STORE_TEST_REDIS_CLUSTER_URLS",
-            &[
-                ("STORE_REDIS_CLUSTER_PORT", "30101"),
-                ("STORE_REDIS_CLUSTER_REPLICAS", "1"),
-            ],
-        ) else {
+        )
+        .await
+        else {
             return;
         };
         let nodes = services.var("STORE_TEST_REDIS_CLUSTER_URLS").to_owned();
@@ -434,7 +495,7 @@ mod redis_cluster {
         let stop = Arc::new(tokio::sync::Notify::new());
         let writers = write_under_load(&store, 8, &seen, &stop);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        kill_server(victim).await;
+        services.kill_server(victim).await;
         let killed_at = Instant::now();
         // Fresh keys spread over the 16 buckets: 100 successes in a row
         // reach the killed master's slots too.

@@ -4,107 +4,287 @@
 //! clean, passwords kept out of every message, keys spread over a cluster.
 //!
 //! The shared servers come from `STORE_TEST_REDIS_URL` and
-//! `STORE_TEST_REDIS_CLUSTER_URLS`; tests that stop or configure a server
-//! start their own `redis-server` (`STORE_TEST_REDIS_SERVER`, else the one on
-//! `PATH`). Without them the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
+//! `STORE_TEST_REDIS_CLUSTER_URLS` (else a test container, see
+//! `store_conformance::provision`). Tests that kill, restart or configure a
+//! server (a password, TLS) start their own, where
+//! [`container::own_server_in_container`] says:
+//!
+//! - native mode (`STORE_TEST_MODE=native`, or unset with a binary): a
+//!   `redis-server` process on a free loopback port
+//!   (`STORE_TEST_REDIS_SERVER`, else the one on `PATH`);
+//! - container mode (`STORE_TEST_MODE=containers`, or unset without a
+//!   binary and with a Docker daemon): a container of the Redis image
+//!   (`STORE_TEST_REDIS_IMAGE`) running `redis-server` with the same flags,
+//!   its ports published on free host ports; a kill is a SIGKILL of the
+//!   container and a restart starts it again on the same ports; TLS
+//!   certificates are copied in.
+//!
+//! With neither, the tests skip, or fail under `STORE_TEST_REQUIRE=1`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use store_conformance::container::{self, ServerContainer, ServerSpec};
 use store_conformance::faults;
 use store_conformance::provision::{self, Service};
 use store_core::{Clock, Error, ErrorKind, Key, Owner, PutMode, PutOptions, Store, SystemClock};
 use store_redis::{RedisConfig, RedisStore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-/// A `redis-server` owned by one test, on its own port and directory.
+/// The port `redis-server` listens on inside a container.
+const CONTAINER_PORT: u16 = 6379;
+/// The TLS port inside a container.
+const CONTAINER_TLS_PORT: u16 = 6380;
+/// Where TLS files are copied in a container.
+const CONTAINER_TLS_DIR: &str = "/store-rs/tls";
+
+/// A `redis-server` owned by one test: a host process on its own port and
+/// directory, or a container (see the module documentation).
 struct OwnServer {
+    host: String,
+    /// The plain port clients reach.
+    port: u16,
+    /// The TLS port clients reach and the PEM of the test CA that signed
+    /// its certificate, when the server has one.
+    tls: Option<(u16, Vec<u8>)>,
+    running: Running,
+}
+
+enum Running {
+    Host(Box<HostProcess>),
+    Container(Box<ServerContainer>),
+}
+
+/// A `redis-server` process: its binary, directory and flags, and the
+/// process while it runs.
+struct HostProcess {
     binary: PathBuf,
     dir: PathBuf,
-    port: u16,
     args: Vec<String>,
     child: Option<Child>,
 }
 
 impl OwnServer {
-    /// Starts `redis-server` with `args`, or skips when there is none.
-    async fn start(test: &str, args: &[&str]) -> Option<Self> {
-        let binary = redis_server_binary().or_else(|| {
-            provision::skip(
+    /// Starts `redis-server` with `args`, in a container or on the host;
+    /// `None` (a skip) when neither is possible. With `tls`, a directory,
+    /// the server also has a TLS port: a test CA and a certificate it
+    /// signed for the host clients reach the server at
+    /// ([`store_conformance::pki::write_test_pki`]) are written there, and
+    /// clients need no certificate of their own.
+    async fn start(test: &str, args: &[&str], tls: Option<&Path>) -> Option<Self> {
+        let binary = redis_server_binary();
+        if container::own_server_in_container(binary.is_some()).await {
+            return Some(Self::start_container(args, tls).await);
+        }
+        let Some(binary) = binary else {
+            return provision::skip(
                 test,
-                "no redis-server: set STORE_TEST_REDIS_SERVER or put it on PATH",
-            )
-        })?;
+                "no redis-server (set STORE_TEST_REDIS_SERVER or put it on PATH) \
+                 and no container (STORE_TEST_MODE=containers with a Docker daemon)",
+            );
+        };
         let dir = std::env::temp_dir().join(format!(
             "store-redis-test-{}-{}",
             std::process::id(),
             store_conformance::random_namespace()
         ));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
+        let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut tls_port = None;
+        if let Some(tls) = tls {
+            let ca = store_conformance::pki::write_test_pki(tls, &["127.0.0.1", "localhost"]);
+            let port = free_port();
+            let file = |name: &str| tls.join(name).to_string_lossy().into_owned();
+            args.extend(tls_args(port, &file));
+            tls_port = Some((port, ca));
+        }
         let mut server = Self {
-            binary,
-            dir,
+            host: "127.0.0.1".to_owned(),
             port: free_port(),
-            args: args.iter().map(|a| (*a).to_owned()).collect(),
-            child: None,
+            tls: tls_port,
+            running: Running::Host(Box::new(HostProcess {
+                binary,
+                dir,
+                args,
+                child: None,
+            })),
         };
-        server.spawn().await;
+        server.restart().await;
         Some(server)
     }
 
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+    async fn start_container(args: &[&str], tls: Option<&Path>) -> Self {
+        let mut spec = ServerSpec::new(Service::Redis)
+            .args(["redis-server", "--port", &CONTAINER_PORT.to_string()])
+            .args(["--bind", "0.0.0.0", "--protected-mode", "no"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(args.iter().copied())
+            .publish(CONTAINER_PORT)
+            .ready_on_stdout("Ready to accept connections");
+        let mut ca = None;
+        if let Some(tls) = tls {
+            let host = container_host().await;
+            ca = Some(store_conformance::pki::write_test_pki(
+                tls,
+                &["127.0.0.1", "localhost", &host],
+            ));
+            for name in ["server.pem", "server.key", "ca.pem"] {
+                let contents = std::fs::read(tls.join(name))
+                    .unwrap_or_else(|e| panic!("read {name} for the container: {e}"));
+                // Readable by the image's `redis` user (the copy is root's).
+                spec = spec.file(format!("{CONTAINER_TLS_DIR}/{name}"), contents, 0o644);
+            }
+            let file = |name: &str| format!("{CONTAINER_TLS_DIR}/{name}");
+            spec = spec
+                .args(tls_args(CONTAINER_TLS_PORT, &file))
+                .publish(CONTAINER_TLS_PORT);
+        }
+        let container = ServerContainer::start(spec)
+            .await
+            .unwrap_or_else(|e| panic!("a redis-server container: {e}"));
+        let server = Self {
+            host: container.host().to_owned(),
+            port: container.port(CONTAINER_PORT),
+            tls: ca.map(|ca| (container.port(CONTAINER_TLS_PORT), ca)),
+            running: Running::Container(Box::new(container)),
+        };
+        server.wait_until_answering().await;
+        server
     }
 
-    async fn spawn(&mut self) {
-        let child = Command::new(&self.binary)
-            .arg("--port")
-            .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn redis-server");
-        self.child = Some(child);
-        let listen = self.listen_port();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", listen))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "redis-server did not start");
+    /// `host:port` of the plain port.
+    fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}/", self.addr())
+    }
+
+    /// Kills the server at once (SIGKILL), leaving its port to a restart.
+    async fn kill(&mut self) {
+        match &mut self.running {
+            Running::Host(host) => {
+                if let Some(mut child) = host.child.take() {
+                    child.kill().await.expect("kill redis-server");
+                }
+            }
+            Running::Container(container) => container
+                .kill()
+                .await
+                .unwrap_or_else(|e| panic!("kill the redis-server container: {e}")),
+        }
+    }
+
+    /// Starts the (killed) server again on the same ports and waits until
+    /// it answers.
+    async fn restart(&mut self) {
+        match &mut self.running {
+            Running::Host(host) => {
+                let spawned = Command::new(&host.binary)
+                    .arg("--port")
+                    .arg(self.port.to_string())
+                    .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    .arg("--dir")
+                    .arg(&host.dir)
+                    .args(&host.args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .expect("spawn redis-server");
+                host.child = Some(spawned);
+            }
+            Running::Container(container) => container
+                .start_again()
+                .await
+                .unwrap_or_else(|e| panic!("start the redis-server container again: {e}")),
+        }
+        self.wait_until_answering().await;
+    }
+
+    /// Waits until the plain port answers a `PING` (with `+PONG`, or an
+    /// error when a password is required): an accepted connection alone
+    /// proves nothing when a proxy publishes the port.
+    async fn wait_until_answering(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.answers_ping().await {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer on {} within 30 s",
+                self.addr()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// The port clients use: the TLS port when the server has one.
-    fn listen_port(&self) -> u16 {
-        self.args
-            .iter()
-            .position(|a| a == "--tls-port")
-            .map(|i| self.args[i + 1].parse().expect("tls port"))
-            .unwrap_or(self.port)
-    }
-
-    async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.expect("kill redis-server");
-        }
+    async fn answers_ping(&self) -> bool {
+        let attempt = async {
+            let mut stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+                .await
+                .ok()?;
+            stream.write_all(b"PING\r\n").await.ok()?;
+            let mut first = [0u8; 1];
+            let n = stream.read(&mut first).await.ok()?;
+            (n == 1 && matches!(first[0], b'+' | b'-')).then_some(())
+        };
+        tokio::time::timeout(Duration::from_secs(1), attempt)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
     }
 }
 
 impl Drop for OwnServer {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.start_kill();
+        if let Running::Host(host) = &mut self.running {
+            if let Some(child) = host.child.as_mut() {
+                let _ = child.start_kill();
+            }
+            let _ = std::fs::remove_dir_all(&host.dir);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The host this test reaches containers' published ports at
+/// ([`ServerContainer::host`]: `127.0.0.1` with a local daemon, the bridge's
+/// gateway when the tests run in a container themselves, the daemon's host
+/// with a remote one). A certificate must name it before its server's
+/// container starts, and only a running container tells it: so a container
+/// of the Redis image that runs nothing but `sleep` is started, asked and
+/// removed.
+async fn container_host() -> String {
+    let probe = ServerSpec::new(Service::Redis)
+        .entrypoint("sh")
+        .args(["-c", "echo store-rs-probe-ready && exec sleep 600"])
+        .ready_on_stdout("store-rs-probe-ready")
+        .startup_timeout(Duration::from_secs(60));
+    let probe = ServerContainer::start(probe)
+        .await
+        .unwrap_or_else(|e| panic!("a container to learn the host name: {e}"));
+    probe.host().to_owned()
+}
+
+/// The flags of a TLS port `port` serving the files `file` names.
+fn tls_args(port: u16, file: &dyn Fn(&str) -> String) -> Vec<String> {
+    vec![
+        "--tls-port".to_owned(),
+        port.to_string(),
+        "--tls-cert-file".to_owned(),
+        file("server.pem"),
+        "--tls-key-file".to_owned(),
+        file("server.key"),
+        "--tls-ca-cert-file".to_owned(),
+        file("ca.pem"),
+        "--tls-auth-clients".to_owned(),
+        "no".to_owned(),
+    ]
 }
 
 fn redis_server_binary() -> Option<PathBuf> {
@@ -211,7 +391,7 @@ mod redis_single {
     /// restarted server has forgotten the scripts: they are sent again).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_server_stopped_then_restarted() {
-        let Some(mut server) = OwnServer::start("redis", &[]).await else {
+        let Some(mut server) = OwnServer::start("redis", &[], None).await else {
             return;
         };
         let config = RedisConfig::default()
@@ -237,7 +417,7 @@ mod redis_single {
         }
 
         eprintln!("down phase took {:?}", t0.elapsed());
-        server.spawn().await;
+        server.restart().await;
         recovers_after_restart(&store, &k, &opts).await;
         assert_eq!(store.list_by_owner(&alice).await.expect("list").len(), 1);
     }
@@ -250,7 +430,7 @@ mod redis_single {
     /// object works again by itself.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_server_down_every_call_fails_within_the_connection_timeout() {
-        let Some(mut server) = OwnServer::start("redis", &[]).await else {
+        let Some(mut server) = OwnServer::start("redis", &[], None).await else {
             return;
         };
         let store = RedisStore::connect(&server.url()).await.expect("connect");
@@ -291,7 +471,7 @@ mod redis_single {
             );
         }
 
-        server.spawn().await;
+        server.restart().await;
         recovers_after_restart(&store, &k, &opts).await;
         store
             .touch(&k, in_secs(60))
@@ -302,7 +482,7 @@ mod redis_single {
     /// Everything the store writes lives under its prefix.
     #[tokio::test]
     async fn redis_keys_stay_inside_the_prefix() {
-        let Some(server) = OwnServer::start("redis", &[]).await else {
+        let Some(server) = OwnServer::start("redis", &[], None).await else {
             return;
         };
         let store = RedisStore::connect(&server.url())
@@ -342,18 +522,19 @@ mod redis_single {
     /// and neither it nor the right one appears in any error or `Debug`.
     #[tokio::test]
     async fn redis_passwords_never_shown() {
-        let Some(server) = OwnServer::start("redis", &["--requirepass", "hunter2-right"]).await
+        let Some(server) =
+            OwnServer::start("redis", &["--requirepass", "hunter2-right"], None).await
         else {
             return;
         };
-        let wrong = format!("redis://default:hunter2-wrong@127.0.0.1:{}/", server.port);
+        let wrong = format!("redis://default:hunter2-wrong@{}/", server.addr());
         let e = RedisStore::connect(&wrong)
             .await
             .expect_err("wrong password");
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert!(!all_text(&e).contains("hunter2"), "{}", all_text(&e));
 
-        let right = format!("redis://default:hunter2-right@127.0.0.1:{}/", server.port);
+        let right = format!("redis://default:hunter2-right@{}/", server.addr());
         let store = RedisStore::connect(&right).await.expect("right password");
         let shown = format!("{store:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
@@ -363,7 +544,7 @@ mod redis_single {
             .await
             .expect("put");
 
-        let missing = format!("redis://127.0.0.1:{}/", server.port);
+        let missing = server.url();
         let e = RedisStore::connect(&missing)
             .await
             .expect_err("no password");
@@ -403,26 +584,11 @@ mod redis_single {
             store_conformance::random_namespace()
         ));
         std::fs::create_dir_all(&dir).expect("tls dir");
-        let ca_pem = store_conformance::pki::write_test_pki(&dir, &["127.0.0.1", "localhost"]);
-        let tls_port = free_port().to_string();
-        let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
-        let (cert, key_file, ca) = (file("server.pem"), file("server.key"), file("ca.pem"));
-        let args = [
-            "--tls-port",
-            tls_port.as_str(),
-            "--tls-cert-file",
-            cert.as_str(),
-            "--tls-key-file",
-            key_file.as_str(),
-            "--tls-ca-cert-file",
-            ca.as_str(),
-            "--tls-auth-clients",
-            "no",
-        ];
-        let Some(_server) = OwnServer::start("redis", &args).await else {
+        let Some(server) = OwnServer::start("redis", &[], Some(&dir)).await else {
             return;
         };
-        let url = format!("rediss://127.0.0.1:{tls_port}/");
+        let (tls_port, ca_pem) = server.tls.clone().expect("a TLS port");
+        let url = format!("rediss://{}:{tls_port}/", server.host);
         let store = RedisStore::connect_with(&url, RedisConfig::default().tls_root_cert(ca_pem))
             .await
             .expect("TLS connection with the test CA trusted");
