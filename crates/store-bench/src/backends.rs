@@ -518,20 +518,13 @@ async fn mongo(url: &str, tag: &str) -> Result<Backend> {
         .run_command(mongodb::bson::doc! { "buildInfo": 1 })
         .await?;
     let version = info.get_str("version").unwrap_or("unknown").to_owned();
-    // The test setup's server names itself when asked; buildInfo gives only
-    // the MongoDB version it speaks for.
-    let name = std::env::var("STORE_TEST_MONGODB_SERVER")
+    // secantusd-rs names itself in buildInfo (`secantusVersion`), wherever
+    // it runs (a process or a container, with or without its binary on
+    // this machine); mongod gives only its version.
+    let name = info
+        .get_str("secantusVersion")
         .ok()
-        .and_then(|bin| {
-            std::process::Command::new(bin)
-                .arg("--version")
-                .output()
-                .ok()
-        })
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|v| v.lines().next().map(|l| l.trim().to_owned()))
-        .filter(|l| !l.is_empty());
+        .map(|v| format!("secantusd-rs {v}"));
     let open = |collection: &'static str| {
         let db = db.clone();
         async move {
