@@ -57,6 +57,33 @@ pub async fn own_server_in_container(has_binary: bool) -> bool {
     }
 }
 
+/// The host this process reaches containers' published ports at (what
+/// [`ServerContainer::host`] returns): `127.0.0.1` with a local daemon, the
+/// bridge's gateway when this process runs in a container itself, the
+/// daemon's host with a remote one. A certificate must name it before its
+/// server's container starts, and only a running container tells it, so the
+/// first call starts a container of `service`'s image that runs nothing but
+/// `sleep`, asks it and removes it; later calls answer from memory.
+///
+/// # Errors
+/// That container could not start (see [`ServerContainer::start`]).
+pub async fn host(service: Service) -> Result<String, String> {
+    static HOST: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    HOST.get_or_try_init(|| async {
+        let probe = ServerSpec::new(service)
+            .entrypoint("sh")
+            .args(["-c", "echo store-rs-probe-ready && exec sleep 600"])
+            .ready_on_stdout("store-rs-probe-ready")
+            .startup_timeout(Duration::from_secs(60));
+        let probe = ServerContainer::start(probe)
+            .await
+            .map_err(|e| format!("a container to learn the host name: {e}"))?;
+        Ok(probe.host().to_owned())
+    })
+    .await
+    .cloned()
+}
+
 /// What a [`ServerContainer`] runs.
 ///
 /// ```
@@ -309,10 +336,7 @@ impl ServerContainer {
     pub async fn kill(&self) -> Result<(), String> {
         #[cfg(feature = "testcontainers")]
         {
-            self.inner
-                .stop_with_timeout(Some(0))
-                .await
-                .map_err(|e| format!("could not kill container {}: {e}", self.id()))
+            imp::kill(self.id()).await
         }
         #[cfg(not(feature = "testcontainers"))]
         {
@@ -641,6 +665,33 @@ mod imp {
             ports,
             service: spec.label,
         })
+    }
+
+    pub(super) async fn kill(id: &str) -> Result<(), String> {
+        use testcontainers::bollard::query_parameters::KillContainerOptionsBuilder;
+        let docker = testcontainers::core::client::docker_client_instance()
+            .await
+            .map_err(|e| format!("no Docker client: {e}"))?;
+        let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+        docker
+            .kill_container(id, Some(options))
+            .await
+            .map_err(|e| format!("could not kill container {id}: {e}"))?;
+        // Killed once the daemon says it is no longer running.
+        for _ in 0..200 {
+            let running = docker
+                .inspect_container(id, None)
+                .await
+                .map_err(|e| format!("could not inspect container {id}: {e}"))?
+                .state
+                .and_then(|s| s.running)
+                .unwrap_or(false);
+            if !running {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        Err(format!("container {id} still runs 5 s after SIGKILL"))
     }
 
     pub(super) async fn exec(

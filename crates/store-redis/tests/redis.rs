@@ -125,7 +125,9 @@ impl OwnServer {
             .ready_on_stdout("Ready to accept connections");
         let mut ca = None;
         if let Some(tls) = tls {
-            let host = container_host().await;
+            let host = container::host(Service::Redis)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             ca = Some(store_conformance::pki::write_test_pki(
                 tls,
                 &["127.0.0.1", "localhost", &host],
@@ -250,25 +252,6 @@ impl Drop for OwnServer {
             let _ = std::fs::remove_dir_all(&host.dir);
         }
     }
-}
-
-/// The host this test reaches containers' published ports at
-/// ([`ServerContainer::host`]: `127.0.0.1` with a local daemon, the bridge's
-/// gateway when the tests run in a container themselves, the daemon's host
-/// with a remote one). A certificate must name it before its server's
-/// container starts, and only a running container tells it: so a container
-/// of the Redis image that runs nothing but `sleep` is started, asked and
-/// removed.
-async fn container_host() -> String {
-    let probe = ServerSpec::new(Service::Redis)
-        .entrypoint("sh")
-        .args(["-c", "echo store-rs-probe-ready && exec sleep 600"])
-        .ready_on_stdout("store-rs-probe-ready")
-        .startup_timeout(Duration::from_secs(60));
-    let probe = ServerContainer::start(probe)
-        .await
-        .unwrap_or_else(|e| panic!("a container to learn the host name: {e}"));
-    probe.host().to_owned()
 }
 
 /// The flags of a TLS port `port` serving the files `file` names.

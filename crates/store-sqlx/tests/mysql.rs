@@ -568,7 +568,9 @@ impl OwnMariadb {
     /// mode; the container is the test's alone).
     async fn start_container(test: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let host = common::container_host(Service::MySql).await;
+        let host = container::host(Service::MySql)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         store_conformance::pki::write_test_pki(dir.path(), &[host.as_str()]);
         let mut spec = ServerSpec::new(Service::MySql)
             .env("MARIADB_RANDOM_ROOT_PASSWORD", "1")

@@ -487,7 +487,9 @@ impl OwnPostgres {
             .ready_on_stderr("database system is ready to accept connections");
         let mut tls_host = None;
         if tls {
-            let host = common::container_host(Service::Postgres).await;
+            let host = container::host(Service::Postgres)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             store_conformance::pki::write_test_pki(&dir, &[host.as_str()]);
             tls_host = Some(host);
             for (name, mode) in [("server.pem", 0o644), ("server.key", 0o600)] {
@@ -676,7 +678,7 @@ fn free_port() -> u16 {
 
 /// TLS: a server with a certificate from a test CA for the host the test
 /// reaches it at (`localhost` on the host; the container's host, which
-/// [`common::container_host`] tells, in a container). With
+/// [`container::host`] tells, in a container). With
 /// `sslmode=verify-full` and that CA the store connects, and the
 /// connection is encrypted; a wrong CA, or a host name the certificate
 /// does not name, is a `Config` error that does not show the password;

@@ -2,9 +2,6 @@
 
 use std::time::Duration;
 
-use store_conformance::container::{ServerContainer, ServerSpec};
-use store_conformance::provision::Service;
-
 /// Whether the tests run as root (servers then run as their own user).
 pub(crate) fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -20,27 +17,6 @@ pub(crate) fn run(cmd: &mut std::process::Command) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The host this test reaches containers' published ports at, as
-/// [`ServerContainer::host`] gives it (`localhost` with a local daemon, the
-/// bridge's gateway when the tests themselves run in a container, the
-/// daemon's host with a remote one).
-///
-/// A TLS server's certificate must name that host before the server
-/// starts, and only a running container tells it: so a container of
-/// `service`'s image that runs nothing but `sleep` is started, asked, and
-/// removed.
-pub(crate) async fn container_host(service: Service) -> String {
-    let probe = ServerSpec::new(service)
-        .entrypoint("bash")
-        .args(["-c", "echo store-rs-probe-ready && exec sleep 600"])
-        .ready_on_stdout("store-rs-probe-ready")
-        .startup_timeout(Duration::from_secs(60));
-    let probe = ServerContainer::start(probe)
-        .await
-        .unwrap_or_else(|e| panic!("a container to learn the host name: {e}"));
-    probe.host().to_owned()
 }
 
 /// Another name of the server at `host:port`, one a certificate issued for
