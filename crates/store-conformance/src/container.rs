@@ -329,7 +329,9 @@ impl ServerContainer {
     }
 
     /// Kills the server at once (SIGKILL to every process of the
-    /// container); the container stays, to be started again.
+    /// container) and returns once the container has stopped; the
+    /// container stays, to be started again. A container that has stopped
+    /// already is left as it is.
     ///
     /// # Errors
     /// The daemon refused.
@@ -673,10 +675,15 @@ mod imp {
             .await
             .map_err(|e| format!("no Docker client: {e}"))?;
         let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
-        docker
-            .kill_container(id, Some(options))
-            .await
-            .map_err(|e| format!("could not kill container {id}: {e}"))?;
+        match docker.kill_container(id, Some(options)).await {
+            // 409: not running (its server died already): nothing to kill.
+            Ok(())
+            | Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                ..
+            }) => {}
+            Err(e) => return Err(format!("could not kill container {id}: {e}")),
+        }
         // Killed once the daemon says it is no longer running.
         for _ in 0..200 {
             let running = docker
