@@ -32,7 +32,7 @@ package:
 
 # Unit tests, doctests and the conformance matrix of every crate.
 test:
-    cargo test --workspace --all-features
+    cargo test --workspace --all-features --no-fail-fast
 
 # The conformance matrix alone (every backend x every behaviour).
 matrix:

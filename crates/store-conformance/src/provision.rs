@@ -1295,7 +1295,7 @@ mod tests {
                 container_labels(service, &image(name), Some("sha256:42")),
                 [
                     ("store-rs.service", label.to_owned()),
-                    ("store-rs.recipe", "2".to_owned()),
+                    ("store-rs.recipe", "3".to_owned()),
                     ("store-rs.image", name.to_owned()),
                     ("store-rs.image-id", "sha256:42".to_owned()),
                 ],
