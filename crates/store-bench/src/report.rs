@@ -968,10 +968,11 @@ pub fn notes(report: &Report) -> String {
             .join(", ");
         say(format!(
             "**Token refresh:** a fresh token is one read, as for the floor. When a token has \
-             expired, ours takes a lease (`put(Create)` of a lease entry), reads again, \
-             writes the new token with compare-and-swap and drops the lease, so that exactly \
-             one caller refreshes a user, across processes too, and a refresh token that \
-             rotates is used once. That is {} round trips where the floor makes 2 (a read \
+             expired, ours takes a lease kept in the token's own entry (compare-and-swap \
+             against the token it read), then writes the new token with compare-and-swap \
+             against the lease, which also releases it, so that exactly one caller \
+             refreshes a user, across processes too, and a refresh token that rotates is \
+             used once. That is {} round trips where the floor makes 2 (a read \
              and a write, with no lease: racing callers may each refresh the same user). \
              With tokens valid for only {} ms, refreshes are a large share of the calls \
              here, which is why the ratio is lowest where round trips are dearest; with \

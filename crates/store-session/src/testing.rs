@@ -548,8 +548,13 @@ pub async fn token_slow_refresh_runs_once_across_processes(fx: __Fixture) {
 
 /// A holder that hangs (its whole thread blocked, so it stops renewing) is
 /// taken over once its lease runs out; when it wakes with a token, it finds
-/// the lease gone and writes nothing: `LeaseLost`, and the store keeps the
-/// token of the process that took over.
+/// the lease taken and writes nothing: `LeaseLost`, and the store keeps the
+/// token of the process that took over. Where the hang also holds back the
+/// other process's take (a store whose only connection the hung thread
+/// holds), the holder's write lands first and the other process, its take
+/// refused, returns that token without refreshing. Either way one token is
+/// stored, every caller that got a token got that one, and no caller
+/// refreshed a token someone else had refreshed.
 pub async fn token_holder_that_lost_its_lease_writes_nothing(fx: __Fixture) {
     let lease = Duration::from_millis(300);
     let fx = Arc::new(fx);
@@ -579,43 +584,60 @@ pub async fn token_holder_that_lost_its_lease_writes_nothing(fx: __Fixture) {
         .await
     });
     holding.await.expect("the holder started its refresh");
+    let holder = Arc::new(tokio::sync::Mutex::new(Some(holder)));
     let a_result = Arc::new(Mutex::new(None));
-    let slot = a_result.clone();
+    let b_refreshes = Arc::new(AtomicUsize::new(0));
+    let (slot, waiting, counted) = (a_result.clone(), holder.clone(), b_refreshes.clone());
     let got = b
         .get_fresh("u1", Duration::from_secs(60), |old| async move {
+            counted.fetch_add(1, Ordering::SeqCst);
             assert_eq!(old.map(|t| t.access).as_deref(), Some("old"));
             // Holding the lease now: let the hung holder wake and finish.
-            let finished = holder.await.expect("holder task");
-            *slot.lock().expect("lock") = Some(finished);
+            let task = waiting.lock().await.take().expect("holder task");
+            *slot.lock().expect("lock") = Some(task.await.expect("holder task"));
             Ok::<_, std::io::Error>(Token {
                 access: "from-b".into(),
                 expires_at: valid_until,
             })
         })
         .await
-        .expect("the process that took over refreshes");
-    assert_eq!(got.access, "from-b");
+        .expect("the other process gets a token");
+    if let Some(task) = holder.lock().await.take() {
+        *a_result.lock().expect("lock") = Some(task.await.expect("holder task"));
+    }
     let a_result = a_result
         .lock()
         .expect("lock")
         .take()
         .expect("holder finished");
+    let stored = b
+        .get("u1")
+        .await
+        .expect("get")
+        .expect("stored")
+        .value
+        .access;
+    assert_eq!(got.access, stored, "the other process got the stored token");
     match a_result {
-        Err(RefreshError::LeaseLost) => {}
-        Ok(t) => panic!(
-            "a holder that lost its lease returned a token: {}",
-            t.access
-        ),
-        Err(e) => panic!("expected LeaseLost, got {e}"),
+        Err(RefreshError::LeaseLost) => {
+            assert_eq!(
+                stored, "from-b",
+                "the hung holder's token must not be written"
+            );
+            assert_eq!(b_refreshes.load(Ordering::SeqCst), 1);
+        }
+        Ok(t) => {
+            assert_eq!(
+                (t.access.as_str(), stored.as_str()),
+                ("from-a", "from-a"),
+                "a holder whose write landed returns the stored token"
+            );
+            assert_eq!(
+                b_refreshes.load(Ordering::SeqCst),
+                0,
+                "the take was refused: the token was refreshed already"
+            );
+        }
+        Err(e) => panic!("expected LeaseLost or the holder's token, got {e}"),
     }
-    assert_eq!(
-        b.get("u1")
-            .await
-            .expect("get")
-            .expect("stored")
-            .value
-            .access,
-        "from-b",
-        "the hung holder's token must not be written"
-    );
 }

@@ -1,8 +1,14 @@
 //! [`TokenStore`]: typed per-user state, and a token refresh that runs once
 //! however many requests and processes ask at the same time.
 //!
-//! About 700 lines (and its tests) on purpose: the refresh protocol (take
-//! the lease, renew it, confirm it, write, release) is read as one piece.
+//! About 800 lines (and its tests) on purpose: the refresh protocol (take
+//! the lease, renew it, write, release) is read as one piece.
+//!
+//! The lease lives in the token's own entry: taking it is a compare-and-swap
+//! against the token that was read, and writing the new token is a
+//! compare-and-swap against the lease's last version, which both confirms
+//! the lease and releases it. An uncontended refresh is thus three round
+//! trips: the read, the take and the write.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -295,19 +301,41 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> TokenStore<T> {
     /// # Errors
     /// `Encoding` when the stored value is not a `T`; the store's errors.
     pub async fn get(&self, user: &str) -> Result<Option<Versioned<T>>> {
-        let Some(entry) = self.store.get(&self.key("token", user)?).await? else {
+        let stored = self.read_key(&self.key("token", user)?).await?;
+        Ok(stored.and_then(|s| {
+            s.token.map(|value| Versioned {
+                value,
+                version: s.version,
+            })
+        }))
+    }
+
+    /// The entry at `key`: the token (if any), its raw JSON and the
+    /// refresh lease it carries (if any).
+    async fn read_key(&self, key: &Key) -> Result<Option<Stored<T>>> {
+        let Some(entry) = self.store.get(key).await? else {
             return Ok(None);
         };
-        let value = serde_json::from_slice(&entry.value).map_err(|_| {
-            Error::new(
-                ErrorKind::Encoding,
-                "the stored value is not of the expected type",
-            )
-            .with_operation(Operation::Decode)
-        })?;
-        Ok(Some(Versioned {
-            value,
+        let (raw, lease) = match Held::split(&entry.value) {
+            Some((held, raw)) => (raw, Some(held)),
+            None => (entry.value, None),
+        };
+        let token = if raw.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_slice(&raw).map_err(|_| {
+                Error::new(
+                    ErrorKind::Encoding,
+                    "the stored value is not of the expected type",
+                )
+                .with_operation(Operation::Decode)
+            })?)
+        };
+        Ok(Some(Stored {
             version: entry.version,
+            raw,
+            token,
+            lease,
         }))
     }
 
@@ -355,10 +383,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> TokenStore<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStore<T> {
-    fn fresh(&self, value: &Option<Versioned<T>>, skew: Duration) -> Option<T> {
-        let value = value.as_ref()?;
+    fn fresh(&self, stored: &Option<Stored<T>>, skew: Duration) -> Option<T> {
+        let token = stored.as_ref()?.token.as_ref()?;
         let needed = self.clock.now().checked_add(skew).ok()?;
-        (value.value.expires_at() > needed).then(|| value.value.clone())
+        (token.expires_at() > needed).then(|| token.clone())
     }
 
     /// The user's token, valid for at least `skew` more; refreshed with
@@ -368,11 +396,14 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     /// - in one process, callers for the same user wait for one refresh and
     ///   all get its token; if it fails, the callers that waited for it
     ///   fail too (`Unavailable`, retryable) instead of each trying again;
-    /// - across processes (store objects on one backend), a lease entry
-    ///   (`Create` with an expiry) lets exactly one refresh; the others
-    ///   wait for its token. The holder renews the lease (compare-and-swap
-    ///   on the lease's version) every third of the lease while its refresh
-    ///   runs, so no other process starts a refresh however long it takes;
+    /// - across processes (store objects on one backend), a lease kept in
+    ///   the token's entry lets exactly one refresh: it is taken by
+    ///   compare-and-swap against the token that was read, so a process
+    ///   that read a token someone refreshed meanwhile takes nothing; the
+    ///   others wait for its token. The holder renews the lease
+    ///   (compare-and-swap on the entry's version) every third of the lease
+    ///   while its refresh runs, so no other process starts a refresh
+    ///   however long it takes;
     ///   the lease is taken over only when the holder has stopped renewing
     ///   it for a whole lease ([`TokenStore::with_refresh_lease`]).
     /// - The holder confirms it still holds the lease (one more renewal)
@@ -439,7 +470,8 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         F: FnOnce(Option<T>) -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        let current = self.get(user).await?;
+        let key = self.key("token", user)?;
+        let current = self.read_key(&key).await?;
         if let Some(token) = self.fresh(&current, skew) {
             return Ok(token);
         }
@@ -449,14 +481,19 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         };
         let failures = flight.failures.load(Ordering::SeqCst);
         let result = {
-            let _turn = flight.turn.lock().await;
+            // A caller that did not wait for another of this process goes
+            // on from its own read; one that waited reads again.
+            let (_turn, known) = match flight.turn.try_lock() {
+                Ok(turn) => (turn, Some(current)),
+                Err(_) => (flight.turn.lock().await, None),
+            };
             if flight.failures.load(Ordering::SeqCst) != failures {
                 Err(RefreshError::Store(Error::new(
                     ErrorKind::Unavailable,
                     "the token refresh of a concurrent caller just failed; try again",
                 )))
             } else {
-                let result = self.refresh_once(user, skew, refresh).await;
+                let result = self.refresh_once(key, known, skew, refresh).await;
                 if result.is_err() {
                     flight.failures.fetch_add(1, Ordering::SeqCst);
                 }
@@ -470,11 +507,13 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         result
     }
 
-    /// Holding this process's lock for `user`: take the lease, refresh,
-    /// write, release; or wait for the process that holds the lease.
+    /// Holding this process's lock for the user: take the lease, refresh,
+    /// write; or wait for the process that holds the lease. `known` is the
+    /// entry as this caller last read it, if that read is still current.
     async fn refresh_once<F, Fut, E>(
         &self,
-        user: &str,
+        key: Key,
+        mut known: Option<Option<Stored<T>>>,
         skew: Duration,
         refresh: F,
     ) -> std::result::Result<T, RefreshError<E>>
@@ -482,7 +521,6 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         F: FnOnce(Option<T>) -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        let lease_key = self.key("lease", user)?;
         let mut pause = Duration::from_millis(10);
         // A live holder keeps the lease at most for the refresh timeout,
         // plus one lease after its last renewal if it then dies.
@@ -490,65 +528,78 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         loop {
             // Another caller of this process, or another process, may have
             // refreshed while we waited.
-            let current = self.get(user).await?;
+            let current = match known.take() {
+                Some(current) => current,
+                None => self.read_key(&key).await?,
+            };
             if let Some(token) = self.fresh(&current, skew) {
                 return Ok(token);
             }
+            let now = self.clock.now();
+            let held_by_another = current
+                .as_ref()
+                .and_then(|c| c.lease.as_ref())
+                .is_some_and(|held| held.until_millis > now.as_unix_millis());
+            if held_by_another {
+                if tokio::time::Instant::now() >= give_up {
+                    return Err(RefreshError::Store(Error::new(
+                        ErrorKind::Unavailable,
+                        "another process has held the token refresh lease for longer than \
+                         a refresh may run",
+                    )));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+                continue;
+            }
+            // Take the lease: compare-and-swap against what was read, so
+            // a token refreshed since that read (or a lease taken) makes
+            // the take fail instead of refreshing again.
             let taken_at = tokio::time::Instant::now();
-            let until = self.clock.now().checked_add(self.lease)?;
-            let holder = Lease::holder()?;
-            let lease = self
+            let until = now.checked_add(self.lease)?;
+            let mut lease = Lease {
+                key: key.clone(),
+                holder: Lease::holder()?,
+                version: Version::from_u64(0),
+                renewed_at: taken_at,
+                raw: current.as_ref().map(|c| c.raw.clone()).unwrap_or_default(),
+            };
+            let mode = current
+                .as_ref()
+                .map_or(PutMode::Create, |c| PutMode::UpdateIf(c.version));
+            match self
                 .store
-                .put(
-                    &lease_key,
-                    holder.clone(),
-                    PutOptions::new(PutMode::Create).expires_at(until),
-                )
-                .await;
-            match lease {
-                Ok(held) => {
-                    let mut lease = Lease {
-                        key: lease_key,
-                        holder,
-                        version: held.version,
-                        renewed_at: taken_at,
-                    };
-                    // Read again, holding the lease: the previous holder
-                    // may have written its token and let the lease go
-                    // between the read above and this take.
-                    let outcome = match self.get(user).await {
-                        Ok(current) => match self.fresh(&current, skew) {
-                            Some(token) => Ok(token),
-                            None => {
-                                self.refresh_holding(user, current, refresh, &mut lease)
-                                    .await
-                            }
-                        },
-                        Err(e) => Err(e.into()),
-                    };
-                    // Released only if still ours: a lease taken over by
-                    // another process stays with it.
-                    let _ = self.store.delete(&lease.key, Some(lease.version)).await;
+                .put(&key, lease.entry(until), lease.options(mode, until))
+                .await
+            {
+                Ok(taken) => {
+                    lease.version = taken.version;
+                    let old = current.and_then(|c| c.token);
+                    let outcome = self.refresh_holding(old, refresh, &mut lease).await;
+                    if outcome.is_err() {
+                        self.release(&lease).await;
+                    }
                     return outcome;
                 }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::VersionMismatch | ErrorKind::AlreadyExists | ErrorKind::NotFound
+                    ) =>
+                {
+                    // Written meanwhile: read again.
                     if tokio::time::Instant::now() >= give_up {
-                        return Err(RefreshError::Store(Error::new(
-                            ErrorKind::Unavailable,
-                            "another process has held the token refresh lease for longer than \
-                             a refresh may run",
-                        )));
+                        return Err(e.into());
                     }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(200));
                 }
                 Err(e) => {
                     // The lease may have been taken though the answer was
                     // lost: give it back rather than make others wait.
                     if e.is_retryable() {
-                        if let Ok(Some(entry)) = self.store.get(&lease_key).await {
-                            if entry.value == holder {
-                                let _ = self.store.delete(&lease_key, Some(entry.version)).await;
+                        if let Ok(Some(stored)) = self.read_key(&key).await {
+                            if stored.lease.is_some_and(|h| h.holder == lease.holder) {
+                                lease.version = stored.version;
+                                self.release(&lease).await;
                             }
                         }
                     }
@@ -559,11 +610,10 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     }
 
     /// Holding the lease: runs the refresh while renewing the lease every
-    /// third of it, confirms the lease once more, then writes the token.
+    /// third of it, then writes the token.
     async fn refresh_holding<F, Fut, E>(
         &self,
-        user: &str,
-        current: Option<Versioned<T>>,
+        current: Option<T>,
         refresh: F,
         lease: &mut Lease,
     ) -> std::result::Result<T, RefreshError<E>>
@@ -571,10 +621,9 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         F: FnOnce(Option<T>) -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        let expected = current.as_ref().map(|c| c.version);
         let deadline = tokio::time::Instant::now() + self.refresh_timeout;
         let every = self.lease / 3;
-        let running = refresh(current.map(|c| c.value));
+        let running = refresh(current);
         tokio::pin!(running);
         let token = loop {
             tokio::select! {
@@ -598,11 +647,11 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
             }
         };
         // The provider may have rotated its refresh token by now: a store
-        // failure that passes must not lose the new one. Confirm the lease
-        // and write, again after a passing failure, while the lease stands.
+        // failure that passes must not lose the new one. Write, again after
+        // a passing failure, while the lease stands.
         let mut pause = Duration::from_millis(10);
         loop {
-            match self.confirm_and_write(user, expected, &token, lease).await {
+            match self.write_holding(&token, lease).await {
                 Err(RefreshError::Store(e))
                     if e.is_retryable()
                         && lease.renewed_at.elapsed() + pause < self.lease * 2 / 3 =>
@@ -615,41 +664,56 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         }
     }
 
-    /// Confirms the lease (a renewal moves it a whole lease ahead, so no
-    /// one can take it over before the write lands), then writes `token`
-    /// with compare-and-swap against `expected`.
-    async fn confirm_and_write<E>(
+    /// Writes `token` with compare-and-swap against the lease's version:
+    /// it lands only if no one took the lease over or wrote meanwhile, and
+    /// it releases the lease (the new entry holds none).
+    async fn write_holding<E>(
         &self,
-        user: &str,
-        expected: Option<Version>,
         token: &T,
         lease: &mut Lease,
     ) -> std::result::Result<T, RefreshError<E>> {
-        self.renew(lease).await?;
-        match self.update(user, expected, token).await {
-            Ok(_) => Ok(token.clone()),
-            // Written meanwhile by someone who did not take the lease (a
-            // plain `set`): theirs stands.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::VersionMismatch | ErrorKind::AlreadyExists | ErrorKind::NotFound
-                ) =>
-            {
-                match self.get(user).await? {
-                    Some(stored) => Ok(stored.value),
-                    None => Err(e.into()),
-                }
+        let value = Self::encode(token)?;
+        for _ in 0..2 {
+            let written = self
+                .store
+                .put(
+                    &lease.key,
+                    value.clone(),
+                    PutMode::UpdateIf(lease.version).into(),
+                )
+                .await;
+            let e = match written {
+                Ok(_) => return Ok(token.clone()),
+                Err(e) if matches!(e.kind(), ErrorKind::VersionMismatch | ErrorKind::NotFound) => e,
+                Err(e) => return Err(e.into()),
+            };
+            match self.read_key(&lease.key).await? {
+                // Deleted meanwhile: the deletion stands.
+                None => return Err(e.into()),
+                Some(stored) => match stored.lease {
+                    // Still ours under a version whose answer was lost (a
+                    // renewal's): write against that one.
+                    Some(held) if held.holder == lease.holder => lease.version = stored.version,
+                    Some(_) => return Err(RefreshError::LeaseLost),
+                    // No lease: our lease ran out and another process
+                    // refreshed, or someone wrote without one (a plain
+                    // `set`, or this very write whose answer was lost).
+                    None if lease.renewed_at.elapsed() >= self.lease => {
+                        return Err(RefreshError::LeaseLost);
+                    }
+                    None => return stored.token.ok_or_else(|| e.into()),
+                },
             }
-            Err(e) => Err(e.into()),
         }
+        Err(RefreshError::LeaseLost)
     }
 
     /// Moves the lease a whole lease ahead, if it is still ours
-    /// (compare-and-swap on its version; when that fails, the lease is ours
-    /// still if it holds our holder id: an earlier renewal whose answer was
-    /// lost). `LeaseLost` when another process took it over or it expired;
-    /// `Store` for the store's errors.
+    /// (compare-and-swap on the entry's version; when that fails, the lease
+    /// is ours still if the entry holds our holder id: an earlier renewal
+    /// whose answer was lost). `LeaseLost` when another process took it
+    /// over or the entry was written or deleted; `Store` for the store's
+    /// errors.
     async fn renew<E>(&self, lease: &mut Lease) -> std::result::Result<(), RefreshError<E>> {
         let started = tokio::time::Instant::now();
         let until = self.clock.now().checked_add(self.lease)?;
@@ -657,8 +721,8 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
             .store
             .put(
                 &lease.key,
-                lease.holder.clone(),
-                PutOptions::new(PutMode::UpdateIf(lease.version)).expires_at(until),
+                lease.entry(until),
+                lease.options(PutMode::UpdateIf(lease.version), until),
             )
             .await;
         match renewed {
@@ -668,9 +732,9 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                 Ok(())
             }
             Err(e) if e.kind() == ErrorKind::VersionMismatch => {
-                match self.store.get(&lease.key).await? {
-                    Some(entry) if entry.value == lease.holder => {
-                        lease.version = entry.version;
+                match self.read_key(&lease.key).await? {
+                    Some(stored) if stored.lease.is_some_and(|h| h.holder == lease.holder) => {
+                        lease.version = stored.version;
                         Ok(())
                     }
                     _ => Err(RefreshError::LeaseLost),
@@ -680,21 +744,92 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Gives the lease back after a failed or abandoned refresh, if it is
+    /// still ours: the entry as it was before the take (deleted when there
+    /// was no token).
+    async fn release(&self, lease: &Lease) {
+        let _ = if lease.raw.is_empty() {
+            self.store
+                .delete(&lease.key, Some(lease.version))
+                .await
+                .map(drop)
+        } else {
+            self.store
+                .put(
+                    &lease.key,
+                    lease.raw.clone(),
+                    PutMode::UpdateIf(lease.version).into(),
+                )
+                .await
+                .map(drop)
+        };
+    }
+}
+
+/// A token entry as read: its version, the token's JSON (empty when there
+/// is none), the token, and the refresh lease it carries.
+struct Stored<T> {
+    version: Version,
+    raw: Bytes,
+    token: Option<T>,
+    lease: Option<Held>,
+}
+
+/// The refresh lease a token entry carries: the holder's id and until
+/// when (Unix milliseconds, on the holder's clock) it holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Held {
+    holder: [u8; 16],
+    until_millis: i64,
+}
+
+/// The first bytes of a token entry that carries a refresh lease. No JSON
+/// text starts with a NUL byte, so an entry without a lease, which is the
+/// token's JSON alone, can never be taken for one.
+const LEASE_MAGIC: &[u8; 8] = b"\0lease1\0";
+
+/// The magic, the holder id and the expiry of the lease.
+const LEASE_HEADER: usize = LEASE_MAGIC.len() + 16 + 8;
+
+impl Held {
+    /// The lease and the token's JSON of an entry that carries a lease.
+    fn split(value: &Bytes) -> Option<(Self, Bytes)> {
+        if value.len() < LEASE_HEADER || !value.starts_with(LEASE_MAGIC) {
+            return None;
+        }
+        let at = LEASE_MAGIC.len();
+        let holder = value[at..at + 16].try_into().ok()?;
+        let until_millis = i64::from_be_bytes(value[at + 16..LEASE_HEADER].try_into().ok()?);
+        Some((
+            Self {
+                holder,
+                until_millis,
+            },
+            value.slice(LEASE_HEADER..),
+        ))
+    }
 }
 
 /// The refresh lease this process holds for one user.
 struct Lease {
+    /// The token's key: the lease lives in its entry.
     key: Key,
-    /// 16 random bytes that name this holder: the lease entry's value.
-    holder: Bytes,
+    /// 16 random bytes that name this holder.
+    holder: [u8; 16],
+    /// The entry's version after the take or the last renewal.
     version: Version,
     /// When the last successful renewal (or the take) was sent.
     renewed_at: tokio::time::Instant,
+    /// The token's JSON as it was when the lease was taken (empty for
+    /// none): kept in the entry while the lease is held, and put back if
+    /// the refresh fails.
+    raw: Bytes,
 }
 
 impl Lease {
     /// A fresh holder id.
-    fn holder() -> Result<Bytes> {
+    fn holder() -> Result<[u8; 16]> {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| {
             Error::new(
@@ -702,7 +837,30 @@ impl Lease {
                 format!("the operating system's random source failed: {e}"),
             )
         })?;
-        Ok(Bytes::copy_from_slice(&id))
+        Ok(id)
+    }
+
+    /// The entry that holds the lease until `until`, with the token it
+    /// was taken on.
+    fn entry(&self, until: Expiry) -> Bytes {
+        let mut value = Vec::with_capacity(LEASE_HEADER + self.raw.len());
+        value.extend_from_slice(LEASE_MAGIC);
+        value.extend_from_slice(&self.holder);
+        value.extend_from_slice(&until.as_unix_millis().to_be_bytes());
+        value.extend_from_slice(&self.raw);
+        Bytes::from(value)
+    }
+
+    /// The options of a take or a renewal: an entry with no token expires
+    /// with its lease, so a holder that dies leaves nothing behind; a token
+    /// keeps living without an expiry, as written by `set`.
+    fn options(&self, mode: PutMode, until: Expiry) -> PutOptions {
+        let options = PutOptions::new(mode);
+        if self.raw.is_empty() {
+            options.expires_at(until)
+        } else {
+            options
+        }
     }
 }
 
@@ -842,8 +1000,9 @@ mod flight_tests {
             value: Bytes,
             options: PutOptions,
         ) -> Result<store_core::PutResult> {
-            let renewal =
-                key.as_str().starts_with("lease:") && matches!(options.mode, PutMode::UpdateIf(_));
+            let renewal = key.as_str().starts_with("token:")
+                && matches!(options.mode, PutMode::UpdateIf(_))
+                && value.starts_with(LEASE_MAGIC);
             let written = self.inner.put(key, value, options).await?;
             if renewal && !self.lost.swap(true, Ordering::SeqCst) {
                 return Err(Error::new(ErrorKind::Unavailable, "connection reset"));
@@ -875,7 +1034,8 @@ mod flight_tests {
         assert_eq!(tokens.get("u").await.unwrap().unwrap().value.0, far);
     }
 
-    /// A store whose takes of a lease reach the store 200 ms late.
+    /// A store whose takes of a lease (and renewals) reach the store 200 ms
+    /// late.
     #[derive(Debug)]
     struct SlowLeaseTake(Arc<store_memory::MemoryStore>);
 
@@ -891,7 +1051,7 @@ mod flight_tests {
             value: Bytes,
             options: PutOptions,
         ) -> Result<store_core::PutResult> {
-            if key.as_str().starts_with("lease:") && options.mode == PutMode::Create {
+            if key.as_str().starts_with("token:") && value.starts_with(LEASE_MAGIC) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             self.0.put(key, value, options).await
@@ -915,22 +1075,23 @@ mod flight_tests {
                 Ok::<_, std::io::Error>(Tok(far))
             }
         };
-        let holder = {
-            let (first, calls) = (first.clone(), calls.clone());
+        // The second process reads the missing token, and its take of the
+        // lease reaches the store only after the first process, starting a
+        // moment later, took the lease, refreshed and wrote.
+        let late = {
+            let (second, calls) = (second.clone(), calls.clone());
             tokio::spawn(async move {
-                first
+                second
                     .get_fresh("u", Duration::from_secs(1), refresh(calls))
                     .await
             })
         };
-        // The second process reads the stale token while the first
-        // refreshes, then takes the lease after the first let it go.
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let got = second
+        let got = first
             .get_fresh("u", Duration::from_secs(1), refresh(calls.clone()))
             .await
             .unwrap();
-        assert_eq!(holder.await.unwrap().unwrap().0, far);
+        assert_eq!(late.await.unwrap().unwrap().0, far);
         assert_eq!(got.0, far);
         assert_eq!(calls.load(Ordering::SeqCst), 1, "one refresh");
     }
