@@ -29,7 +29,7 @@ use store_core::{
     Result, ScanCursor, ScanPage, Store, SystemClock, Version,
 };
 
-/// A fault at one kind of call of a real store: `put` and `list_by_owner`
+/// A fault at one kind of call of a real store: `get`, `put` and `list_by_owner`
 /// can be replaced (a lost answer, a slow listing, a write split in two),
 /// every other call goes to [`inner`](Self::inner). Wrap it in
 /// [`Intercepted`] to use it as a [`Store`].
@@ -63,6 +63,11 @@ pub trait Intercept: Send + Sync + fmt::Debug + 'static {
     /// The store every call goes to unless replaced.
     fn inner(&self) -> &dyn Store;
 
+    /// `get`; forwarded unless replaced.
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        self.inner().get(key).await
+    }
+
     /// `put`; forwarded unless replaced.
     async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
         self.inner().put(key, value, options).await
@@ -74,8 +79,8 @@ pub trait Intercept: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-/// The [`Store`] of an [`Intercept`]: its `put` and `list_by_owner`, and
-/// the inner store's every other call.
+/// The [`Store`] of an [`Intercept`]: its `get`, `put` and
+/// `list_by_owner`, and the inner store's every other call.
 #[derive(Debug)]
 pub struct Intercepted<I>(pub I);
 
@@ -83,7 +88,7 @@ pub struct Intercepted<I>(pub I);
 #[async_trait]
 impl<I: Intercept> Store for Intercepted<I> {
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
-        self.0.inner().get(key).await
+        self.0.get(key).await
     }
     async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
         self.0.put(key, value, options).await

@@ -546,6 +546,56 @@ pub async fn token_slow_refresh_runs_once_across_processes(fx: __Fixture) {
     );
 }
 
+/// The backend under test, counting the writes that take or renew a
+/// token's refresh lease, and the reads that found a lease already run out
+/// (by `clock`).
+struct CountsTakes {
+    inner: Arc<dyn Store>,
+    clock: Arc<dyn store_core::Clock>,
+    takes: AtomicUsize,
+    expired_seen: AtomicUsize,
+}
+
+impl std::fmt::Debug for CountsTakes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountsTakes").finish_non_exhaustive()
+    }
+}
+
+#[store_core::async_trait]
+impl Intercept for CountsTakes {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let entry = self.inner.get(key).await?;
+        if let Some(e) = &entry {
+            let magic = crate::token::LEASE_MAGIC.len();
+            if e.value.starts_with(crate::token::LEASE_MAGIC) && e.value.len() >= magic + 24 {
+                let until = &e.value[magic + 16..magic + 24];
+                let until = i64::from_be_bytes(until.try_into().expect("8 bytes"));
+                if until <= self.clock.now().as_unix_millis() {
+                    self.expired_seen.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        Ok(entry)
+    }
+
+    async fn put(
+        &self,
+        key: &Key,
+        value: bytes::Bytes,
+        options: store_core::PutOptions,
+    ) -> Result<store_core::PutResult> {
+        if value.starts_with(crate::token::LEASE_MAGIC) {
+            self.takes.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.put(key, value, options).await
+    }
+}
+
 /// A holder that hangs (its whole thread blocked, so it stops renewing) is
 /// taken over once its lease runs out; when it wakes with a token, it finds
 /// the lease taken and writes nothing: `LeaseLost`, and the store keeps the
@@ -559,7 +609,13 @@ pub async fn token_holder_that_lost_its_lease_writes_nothing(fx: __Fixture) {
     let lease = Duration::from_millis(300);
     let fx = Arc::new(fx);
     let a = tokens(&fx, fx.store().clone()).with_refresh_lease(lease);
-    let b = tokens(&fx, fx.reopen().await).with_refresh_lease(lease);
+    let b_store = Arc::new(Intercepted(CountsTakes {
+        inner: fx.reopen().await,
+        clock: fx.clock(),
+        takes: AtomicUsize::new(0),
+        expired_seen: AtomicUsize::new(0),
+    }));
+    let b = tokens(&fx, b_store.clone()).with_refresh_lease(lease);
     let stale = Token {
         access: "old".into(),
         expires_at: fx.now().as_unix_millis(),
@@ -636,6 +692,17 @@ pub async fn token_holder_that_lost_its_lease_writes_nothing(fx: __Fixture) {
                 b_refreshes.load(Ordering::SeqCst),
                 0,
                 "the take was refused: the token was refreshed already"
+            );
+            // Where the other process's reads ran during the hang, it saw
+            // the lease run out, and must have tried to take it.
+            let (seen, takes) = (
+                b_store.0.expired_seen.load(Ordering::SeqCst),
+                b_store.0.takes.load(Ordering::SeqCst),
+            );
+            assert!(
+                seen == 0 || takes >= 1,
+                "the other process read a lease that had run out {seen} times and never \
+                 tried to take it"
             );
         }
         Err(e) => panic!("expected LeaseLost or the holder's token, got {e}"),

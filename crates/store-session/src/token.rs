@@ -78,7 +78,9 @@ impl<T> fmt::Debug for Versioned<T> {
 /// Why [`TokenStore::get_fresh`] failed: the store, the refresh itself, or
 /// the refresh lease.
 ///
-/// In every case no token was written by this call.
+/// In every case but one no token was written by this call: a `Store`
+/// error of the final write may hide a write that landed though its answer
+/// was lost, in which case the new token is stored.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RefreshError<E> {
@@ -235,8 +237,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> TokenStore<T> {
         })
     }
 
-    /// The clock that decides whether a token is fresh (default the system
-    /// clock).
+    /// The clock that decides whether a token is fresh and whether another
+    /// process's refresh lease has run out (default the system clock).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -355,6 +357,12 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> TokenStore<T> {
     /// Writes the user's value only if the stored one is still `expected`
     /// (compare-and-swap); `None` writes only where there is no value.
     ///
+    /// A refresh in progress ([`TokenStore::get_fresh`]) counts as a write:
+    /// its lease lives in the same entry, so during it this may fail with
+    /// `VersionMismatch` (or `AlreadyExists` for a user without a token)
+    /// though the token did not change. A write that lands wins over the
+    /// refresh, whose token is then not written.
+    ///
     /// # Errors
     /// `VersionMismatch` or `AlreadyExists` when someone wrote meanwhile,
     /// `NotFound` when it was deleted; the store's errors.
@@ -373,7 +381,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> TokenStore<T> {
         Ok(written.version)
     }
 
-    /// Deletes the user's value; returns whether there was one.
+    /// Deletes the user's value; returns whether there was an entry (which,
+    /// while a refresh runs for a user without a token, is its lease). A
+    /// refresh running meanwhile writes nothing.
     ///
     /// # Errors
     /// The store's errors.
@@ -405,12 +415,17 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     ///   while its refresh runs, so no other process starts a refresh
     ///   however long it takes;
     ///   the lease is taken over only when the holder has stopped renewing
-    ///   it for a whole lease ([`TokenStore::with_refresh_lease`]).
-    /// - The holder confirms it still holds the lease (one more renewal)
-    ///   before it writes, and writes the new token with compare-and-swap
-    ///   against the one it refreshed, so a token written meanwhile is
-    ///   never overwritten. A holder that lost its lease writes nothing
-    ///   ([`RefreshError::LeaseLost`]).
+    ///   it for a whole lease ([`TokenStore::with_refresh_lease`]), judged
+    ///   by each process's clock ([`TokenStore::with_clock`]).
+    /// - The holder writes the new token with compare-and-swap against the
+    ///   lease's last version, which confirms and releases the lease in one
+    ///   write: a token or a lease written meanwhile is never overwritten,
+    ///   and a holder whose lease was taken over writes nothing
+    ///   ([`RefreshError::LeaseLost`]). An uncontended refresh is three
+    ///   round trips of the store: the read, the take and the write.
+    /// - While a refresh runs, the token's entry changes with each renewal:
+    ///   [`TokenStore::update`] against a version read before may fail with
+    ///   `VersionMismatch` though the token is the same; read it again.
     ///
     /// Refresh tokens that rotate are thus used once, with one exception no
     /// lease can close: a holder that dies (or hangs for a whole lease)
@@ -575,11 +590,7 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                 Ok(taken) => {
                     lease.version = taken.version;
                     let old = current.and_then(|c| c.token);
-                    let outcome = self.refresh_holding(old, refresh, &mut lease).await;
-                    if outcome.is_err() {
-                        self.release(&lease).await;
-                    }
-                    return outcome;
+                    return self.refresh_holding(old, skew, refresh, &mut lease).await;
                 }
                 Err(e)
                     if matches!(
@@ -587,10 +598,17 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                         ErrorKind::VersionMismatch | ErrorKind::AlreadyExists | ErrorKind::NotFound
                     ) =>
                 {
-                    // Written meanwhile: read again.
+                    // Written meanwhile: read again, after a pause that grows
+                    // while others keep writing.
                     if tokio::time::Instant::now() >= give_up {
-                        return Err(e.into());
+                        return Err(RefreshError::Store(Error::new(
+                            ErrorKind::Unavailable,
+                            "the token entry kept changing under every take of the refresh \
+                             lease for longer than a refresh may run",
+                        )));
                     }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
                 }
                 Err(e) => {
                     // The lease may have been taken though the answer was
@@ -610,10 +628,15 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     }
 
     /// Holding the lease: runs the refresh while renewing the lease every
-    /// third of it, then writes the token.
+    /// third of it, then writes the token. A refresh that fails or runs out
+    /// of time gives the lease back; once the refresh has returned a token
+    /// the lease is never given back by hand, since the provider may have
+    /// rotated its refresh token: the token is written, or the lease runs
+    /// out.
     async fn refresh_holding<F, Fut, E>(
         &self,
         current: Option<T>,
+        skew: Duration,
         refresh: F,
         lease: &mut Lease,
     ) -> std::result::Result<T, RefreshError<E>>
@@ -625,12 +648,12 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
         let every = self.lease / 3;
         let running = refresh(current);
         tokio::pin!(running);
-        let token = loop {
+        let outcome = loop {
             tokio::select! {
                 biased;
-                out = &mut running => break out.map_err(RefreshError::Refresh)?,
+                out = &mut running => break out.map_err(RefreshError::Refresh),
                 () = tokio::time::sleep_until(deadline) => {
-                    return Err(RefreshError::TimedOut(self.refresh_timeout));
+                    break Err(RefreshError::TimedOut(self.refresh_timeout));
                 }
                 () = tokio::time::sleep(every) => {
                     // A renewal that failed for a passing reason is tried
@@ -638,23 +661,32 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                     match self.renew(lease).await {
                         Err(RefreshError::Store(e)) if e.is_retryable() => {
                             if lease.renewed_at.elapsed() + every >= self.lease {
-                                return Err(RefreshError::LeaseLost);
+                                break Err(RefreshError::LeaseLost);
                             }
                         }
-                        other => other?,
+                        Err(e) => break Err(e),
+                        Ok(()) => {}
                     }
                 }
             }
         };
-        // The provider may have rotated its refresh token by now: a store
-        // failure that passes must not lose the new one. Write, again after
-        // a passing failure, while the lease stands.
+        let token = match outcome {
+            Ok(token) => token,
+            Err(e) => {
+                self.release(lease).await;
+                return Err(e);
+            }
+        };
+        // The write is a compare-and-swap against the lease, safe whenever
+        // it lands: a failure that passes is retried for as long as a
+        // refresh may run, so a store that comes back in that time does not
+        // lose the new token.
+        let give_up = tokio::time::Instant::now() + self.refresh_timeout;
         let mut pause = Duration::from_millis(10);
         loop {
-            match self.write_holding(&token, lease).await {
+            match self.write_holding(&token, skew, lease).await {
                 Err(RefreshError::Store(e))
-                    if e.is_retryable()
-                        && lease.renewed_at.elapsed() + pause < self.lease * 2 / 3 =>
+                    if e.is_retryable() && tokio::time::Instant::now() + pause < give_up =>
                 {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(500));
@@ -670,6 +702,7 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     async fn write_holding<E>(
         &self,
         token: &T,
+        skew: Duration,
         lease: &mut Lease,
     ) -> std::result::Result<T, RefreshError<E>> {
         let value = Self::encode(token)?;
@@ -696,12 +729,17 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
                     Some(held) if held.holder == lease.holder => lease.version = stored.version,
                     Some(_) => return Err(RefreshError::LeaseLost),
                     // No lease: our lease ran out and another process
-                    // refreshed, or someone wrote without one (a plain
-                    // `set`, or this very write whose answer was lost).
+                    // refreshed (or gave up and put the old token back),
+                    // or someone wrote without one (a plain `set`, or this
+                    // very write whose answer was lost). Only a fresh token
+                    // written while our lease stood is taken as the answer.
                     None if lease.renewed_at.elapsed() >= self.lease => {
                         return Err(RefreshError::LeaseLost);
                     }
-                    None => return stored.token.ok_or_else(|| e.into()),
+                    None => {
+                        let fresh = Some(stored);
+                        return self.fresh(&fresh, skew).ok_or(RefreshError::LeaseLost);
+                    }
                 },
             }
         }
@@ -715,34 +753,39 @@ impl<T: Serialize + DeserializeOwned + Expiring + Clone + Send + Sync> TokenStor
     /// over or the entry was written or deleted; `Store` for the store's
     /// errors.
     async fn renew<E>(&self, lease: &mut Lease) -> std::result::Result<(), RefreshError<E>> {
-        let started = tokio::time::Instant::now();
-        let until = self.clock.now().checked_add(self.lease)?;
-        let renewed = self
-            .store
-            .put(
-                &lease.key,
-                lease.entry(until),
-                lease.options(PutMode::UpdateIf(lease.version), until),
-            )
-            .await;
-        match renewed {
-            Ok(written) => {
-                lease.version = written.version;
-                lease.renewed_at = started;
-                Ok(())
-            }
-            Err(e) if e.kind() == ErrorKind::VersionMismatch => {
-                match self.read_key(&lease.key).await? {
-                    Some(stored) if stored.lease.is_some_and(|h| h.holder == lease.holder) => {
-                        lease.version = stored.version;
-                        Ok(())
-                    }
-                    _ => Err(RefreshError::LeaseLost),
+        // Twice at most: an earlier renewal that landed though its answer
+        // was lost is found, and renewed once more from its version, so the
+        // time of the last renewal is known again.
+        for _ in 0..2 {
+            let started = tokio::time::Instant::now();
+            let until = self.clock.now().checked_add(self.lease)?;
+            let renewed = self
+                .store
+                .put(
+                    &lease.key,
+                    lease.entry(until),
+                    lease.options(PutMode::UpdateIf(lease.version), until),
+                )
+                .await;
+            match renewed {
+                Ok(written) => {
+                    lease.version = written.version;
+                    lease.renewed_at = started;
+                    return Ok(());
                 }
+                Err(e) if e.kind() == ErrorKind::VersionMismatch => {
+                    match self.read_key(&lease.key).await? {
+                        Some(stored) if stored.lease.is_some_and(|h| h.holder == lease.holder) => {
+                            lease.version = stored.version;
+                        }
+                        _ => return Err(RefreshError::LeaseLost),
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => return Err(RefreshError::LeaseLost),
+                Err(e) => return Err(e.into()),
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(RefreshError::LeaseLost),
-            Err(e) => Err(e.into()),
         }
+        Err(RefreshError::LeaseLost)
     }
 
     /// Gives the lease back after a failed or abandoned refresh, if it is
@@ -787,7 +830,7 @@ struct Held {
 /// The first bytes of a token entry that carries a refresh lease. No JSON
 /// text starts with a NUL byte, so an entry without a lease, which is the
 /// token's JSON alone, can never be taken for one.
-const LEASE_MAGIC: &[u8; 8] = b"\0lease1\0";
+pub(crate) const LEASE_MAGIC: &[u8; 8] = b"\0lease1\0";
 
 /// The magic, the holder id and the expiry of the lease.
 const LEASE_HEADER: usize = LEASE_MAGIC.len() + 16 + 8;
@@ -946,7 +989,7 @@ mod flight_tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refresh_past_the_timeout_is_abandoned_and_releases_the_lease() {
         let store = Arc::new(store_memory::MemoryStore::new());
-        let tokens: TokenStore<Tok> = TokenStore::new(store, "p")
+        let tokens: TokenStore<Tok> = TokenStore::new(store.clone(), "p")
             .unwrap()
             .with_refresh_timeout(Duration::from_millis(200));
         let err = tokens
@@ -958,6 +1001,8 @@ mod flight_tests {
         assert!(matches!(err, RefreshError::TimedOut(_)), "{err}");
         assert!(err.is_retryable());
         assert!(tokens.get("u").await.unwrap().is_none(), "nothing written");
+        let key = Key::new("token:p:u").unwrap();
+        assert!(store.get(&key).await.unwrap().is_none(), "no lease left");
         // The lease is free at once: the next refresh does not wait.
         let started = tokio::time::Instant::now();
         let far = store_core::SystemClock.now().as_unix_millis() + 3_600_000;
@@ -1059,7 +1104,7 @@ mod flight_tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_lease_taken_after_another_refresh_finished_does_not_refresh_again() {
+    async fn a_take_that_lands_after_another_refresh_finished_is_refused() {
         let memory = Arc::new(store_memory::MemoryStore::new());
         let first: TokenStore<Tok> = TokenStore::new(memory.clone(), "p").unwrap();
         let slow = Arc::new(store_conformance::faults::Intercepted(SlowLeaseTake(
@@ -1094,5 +1139,69 @@ mod flight_tests {
         assert_eq!(late.await.unwrap().unwrap().0, far);
         assert_eq!(got.0, far);
         assert_eq!(calls.load(Ordering::SeqCst), 1, "one refresh");
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_puts_the_old_token_back_as_it_was() {
+        let store = Arc::new(store_memory::MemoryStore::new());
+        let tokens: TokenStore<Tok> = TokenStore::new(store.clone(), "p").unwrap();
+        tokens.set("u", &Tok(0)).await.unwrap();
+        let key = Key::new("token:p:u").unwrap();
+        let before = store.get(&key).await.unwrap().unwrap().value;
+        let err = tokens
+            .get_fresh("u", Duration::from_secs(1), |old| async move {
+                assert_eq!(old.map(|t| t.0), Some(0));
+                Err::<Tok, _>(std::io::Error::other("invalid_grant"))
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RefreshError::Refresh(_)), "{err}");
+        let after = store.get(&key).await.unwrap().unwrap().value;
+        assert_eq!(after, before, "the token's JSON alone, without the lease");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delete_during_a_refresh_wins() {
+        let store = Arc::new(store_memory::MemoryStore::new());
+        let tokens: TokenStore<Tok> = TokenStore::new(store.clone(), "p").unwrap();
+        tokens.set("u", &Tok(0)).await.unwrap();
+        let far = store_core::SystemClock.now().as_unix_millis() + 3_600_000;
+        let other = tokens.clone();
+        let err = tokens
+            .get_fresh("u", Duration::from_secs(1), |_| async move {
+                // The user logs out while the provider answers.
+                assert!(other.delete("u").await.unwrap());
+                Ok::<_, std::io::Error>(Tok(far))
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RefreshError::Store(e) if e.kind() == ErrorKind::NotFound),
+            "{err}"
+        );
+        let key = Key::new("token:p:u").unwrap();
+        assert!(
+            store.get(&key).await.unwrap().is_none(),
+            "nothing resurrected"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_set_during_a_refresh_wins_and_is_returned() {
+        let store = Arc::new(store_memory::MemoryStore::new());
+        let tokens: TokenStore<Tok> = TokenStore::new(store, "p").unwrap();
+        tokens.set("u", &Tok(0)).await.unwrap();
+        let far = store_core::SystemClock.now().as_unix_millis() + 3_600_000;
+        let other = tokens.clone();
+        let got = tokens
+            .get_fresh("u", Duration::from_secs(1), |_| async move {
+                // Another part of the application stores a token meanwhile.
+                other.set("u", &Tok(far + 1)).await.unwrap();
+                Ok::<_, std::io::Error>(Tok(far))
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.0, far + 1, "the token set meanwhile");
+        assert_eq!(tokens.get("u").await.unwrap().unwrap().value.0, far + 1);
     }
 }
