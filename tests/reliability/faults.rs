@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -185,7 +186,11 @@ struct Seen {
 
 /// A stream of compare-and-swap increments and creates from 8 tasks (half
 /// of them through a `RetryStore`) while the proxy adds latency and cuts
-/// every connection every 30 to 120 ms. Afterwards every acknowledged write
+/// every connection every 30 to 120 ms, for 3 s and at least 20 cuts. When
+/// no write got through between two cuts (a connection that takes longer
+/// to set up than the pause, as through a container's port mapping with
+/// password authentication), the next pause is twice as long, up to 2 s,
+/// so that the writes are tested and not only the cuts. Afterwards every acknowledged write
 /// is present, every counter is at least its acknowledged increments and
 /// at most those plus the ones whose outcome was unknown (so nothing was
 /// applied twice), and the store has recovered by itself.
@@ -211,16 +216,32 @@ pub(crate) async fn cut_connections(backend: Backend) {
     }
     proxy.set(Fault::Latency(Duration::from_millis(2)));
     let run_for = Duration::from_secs(3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
     let cutter = {
         let started = Instant::now();
+        let (stop, progress) = (stop.clone(), progress.clone());
         async move {
             let mut cuts = 0u32;
-            while started.elapsed() < run_for {
-                let pause = rand::rng().random_range(30..120);
+            let mut stretch = 1u64;
+            let mut last = progress.load(Ordering::SeqCst);
+            // At most a minute, whatever the writes do.
+            while (started.elapsed() < run_for || cuts < 20)
+                && started.elapsed() < Duration::from_secs(60)
+            {
+                let pause = (rand::rng().random_range(30..120) * stretch).min(2000);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
                 proxy.cut();
                 cuts += 1;
+                let now = progress.load(Ordering::SeqCst);
+                stretch = if now == last {
+                    (stretch * 2).min(64)
+                } else {
+                    1
+                };
+                last = now;
             }
+            stop.store(true, Ordering::SeqCst);
             (proxy, cuts)
         }
     };
@@ -230,7 +251,8 @@ pub(crate) async fn cut_connections(backend: Backend) {
         } else {
             retrying.clone()
         };
-        tokio::spawn(async move { writer(&*s, t, run_for).await })
+        let (stop, progress) = (stop.clone(), progress.clone());
+        tokio::spawn(async move { writer(&*s, t, &stop, &progress).await })
     });
     let (writers, (proxy, cuts)) = tokio::join!(futures::future::join_all(writers), cutter);
     proxy.set(Fault::Pass);
@@ -284,12 +306,11 @@ pub(crate) async fn cut_connections(backend: Backend) {
     println!("{backend:?}: recovered {recovered:?} after the last cut");
 }
 
-async fn writer(s: &dyn Store, t: usize, run_for: Duration) -> Seen {
+async fn writer(s: &dyn Store, t: usize, stop: &AtomicBool, progress: &AtomicU64) -> Seen {
     let mut seen = Seen::default();
     let counter = key(&format!("counter-{t}"));
-    let started = Instant::now();
     let mut i = 0;
-    while started.elapsed() < run_for {
+    while !stop.load(Ordering::SeqCst) {
         i += 1;
         let current = match s.get(&counter).await {
             Ok(Some(e)) => e,
@@ -312,14 +333,20 @@ async fn writer(s: &dyn Store, t: usize, run_for: Duration) -> Seen {
             .put(&counter, next, PutMode::UpdateIf(current.version).into())
             .await
         {
-            Ok(_) => seen.acked += 1,
+            Ok(_) => {
+                seen.acked += 1;
+                progress.fetch_add(1, Ordering::SeqCst);
+            }
             Err(e) if e.kind() == ErrorKind::Unavailable => seen.unknown += 1,
             Err(e) => seen.unexpected.push(format!("increment: {e}")),
         }
         let name = format!("created-{t}-{i}");
         let opts = PutOptions::new(PutMode::Create).owner(Owner::new("bob").expect("owner"));
         match s.put(&key(&name), Bytes::from(name.clone()), opts).await {
-            Ok(_) => seen.created.push(name),
+            Ok(_) => {
+                seen.created.push(name);
+                progress.fetch_add(1, Ordering::SeqCst);
+            }
             Err(e) if e.kind() == ErrorKind::Unavailable => {}
             Err(e) => seen.unexpected.push(format!("create: {e}")),
         }
