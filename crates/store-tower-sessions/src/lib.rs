@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,6 +21,30 @@ use store_session::owner_index::OwnerSource;
 /// The start of every store key this adapter writes; the rest is the
 /// SHA-256 of the session id.
 const KEY_PREFIX: &str = "tower-session:";
+
+/// A session id's text (22 characters of base64 today), written on the
+/// stack; a longer one does not fit and is made a `String` instead.
+#[derive(Default)]
+struct IdText {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl IdText {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl std::fmt::Write for IdText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let room = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
 
 /// How many random ids `create` tries before giving up.
 const ID_ATTEMPTS: u32 = 3;
@@ -60,11 +85,25 @@ impl TowerStore {
         Self { store, owner: None }
     }
 
-    /// The store key of a session id: never the id itself.
+    /// The store key of a session id: never the id itself, but
+    /// `tower-session:` and the base64 of the SHA-256 of the id's text. It
+    /// runs on every call, so the id's text and the key's text are built in
+    /// buffers on the stack.
     fn key(id: &Id) -> Key {
-        let digest = Sha256::digest(id.to_string().as_bytes());
-        Key::new(format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(digest)))
-            .expect("a hashed session key is always valid")
+        let mut text = IdText::default();
+        let digest = if write!(text, "{id}").is_ok() {
+            Sha256::digest(text.as_bytes())
+        } else {
+            Sha256::digest(id.to_string().as_bytes())
+        };
+        let mut key = [0u8; KEY_PREFIX.len() + 43];
+        key[..KEY_PREFIX.len()].copy_from_slice(KEY_PREFIX.as_bytes());
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(digest, &mut key[KEY_PREFIX.len()..])
+            .expect("43 characters hold a SHA-256 digest in base64");
+        let key = std::str::from_utf8(&key[..KEY_PREFIX.len() + written])
+            .expect("the prefix and base64 are ASCII");
+        Key::new(key).expect("a hashed session key is always valid")
     }
 
     /// The options of a write of `record`: its expiry and its owner (none
@@ -223,6 +262,19 @@ mod tests {
             id: Id::default(),
             data: map,
             expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        }
+    }
+
+    #[test]
+    fn keys_are_the_prefix_and_the_base64_sha256_of_the_ids_text() {
+        for n in [i128::MIN, -1, 0, 1, i128::MAX]
+            .into_iter()
+            .chain((0..1000).map(|_| Id::default().0))
+        {
+            let id = Id(n);
+            let digest = Sha256::digest(id.to_string().as_bytes());
+            let expected = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(digest));
+            assert_eq!(TowerStore::key(&id).as_str(), expected, "{n}");
         }
     }
 
