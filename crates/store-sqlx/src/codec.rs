@@ -69,8 +69,8 @@ pub trait Codec: Database {
     fn millis(at: Self::Time) -> i64;
     /// How many rows a statement changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
-    /// The value a statement gave `LAST_INSERT_ID(…)`: how a write reports
-    /// its new version where there is no `RETURNING` (0 elsewhere).
+    /// The value a statement gave `LAST_INSERT_ID(…)`: how MySQL's
+    /// `Create` reports a live entry it left alone (0 elsewhere).
     fn last_insert_id(done: &Self::QueryResult) -> u64 {
         let _ = done;
         0

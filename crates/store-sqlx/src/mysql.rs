@@ -1,7 +1,7 @@
 //! The MySQL and MariaDB dialect of [`SqlStore`](crate::SqlStore): its SQL
 //! text (no `RETURNING`, no `ON CONFLICT`, no partial indexes), expiry as
-//! integer milliseconds, versions from `UUID_SHORT()`, error numbers and
-//! pool options (ANSI quotes, `READ COMMITTED`).
+//! integer milliseconds, error numbers and pool options (ANSI quotes,
+//! `READ COMMITTED`).
 
 use std::future::Future;
 
@@ -14,12 +14,6 @@ use crate::config::{SqlConfig, quote};
 use crate::error::CodeMeaning;
 use crate::query::{Dialect, Setup, Sql, Statements};
 use crate::{MYSQL, MYSQL_SCHEMES};
-
-/// The next version, set as the statement's `LAST_INSERT_ID`, which the
-/// server sends back with the statement's result. `UUID_SHORT()` grows for
-/// the life of the server and across restarts; its top bit (the high bit
-/// of the `server_id`) is dropped so that it fits a signed `BIGINT`.
-const NEXT_VERSION: &str = "LAST_INSERT_ID(UUID_SHORT() & 9223372036854775807)";
 
 /// Keys and owners come back as text: the columns are binary strings, so
 /// that they compare byte for byte. (The alias hides the column from
@@ -57,8 +51,8 @@ impl Dialect for MySql {
     const RETURNING: bool = false;
     /// `ER_LOCK_DEADLOCK`: the server rolled the statement back.
     const DEADLOCK_CODE: Option<&'static str> = Some("1213");
-    /// `SET value, expires_at, owner WHERE key … now … version`.
-    const UPDATE_ORDER: Option<&'static [usize]> = Some(&[1, 2, 3, 0, 4, 5]);
+    /// `SET value, expires_at, owner, version WHERE key … now … version`.
+    const UPDATE_ORDER: Option<&'static [usize]> = Some(&[1, 2, 3, 4, 0, 5, 6]);
     /// `SET expires_at WHERE key … now`.
     const TOUCH_ORDER: Option<&'static [usize]> = Some(&[1, 0, 2]);
 
@@ -67,7 +61,6 @@ impl Dialect for MySql {
         Sql {
             shown: table.to_owned(),
             param: |_| "?".to_owned(),
-            next_version: NEXT_VERSION.to_owned(),
             purge_lock: "",
             scan_filter: None,
             delete_counting: |t, column, live| {
@@ -95,6 +88,7 @@ impl Dialect for MySql {
                           FROM information_schema.columns \
                           WHERE ? IS NOT NULL AND table_schema = DATABASE() AND table_name = ?"
                     .to_owned(),
+                retired: None,
                 rest: Vec::new(),
             },
             table_exists: "SELECT count(*) FROM information_schema.tables \
@@ -104,24 +98,25 @@ impl Dialect for MySql {
         }
     }
 
-    /// MySQL's own statements: each write reports its version through
-    /// `LAST_INSERT_ID` and its outcome through the rows it matched (sqlx
-    /// asks for matched rather than changed rows). Parameters are plain
-    /// `?`, bound in the order they appear: the store's order, except in
-    /// the `UPDATE`s ([`UPDATE_ORDER`](Dialect::UPDATE_ORDER),
+    /// MySQL's own statements: each write reports its outcome through the
+    /// rows it matched (sqlx asks for matched rather than changed rows),
+    /// and `Create` a live entry it left alone through `LAST_INSERT_ID`.
+    /// Parameters are plain `?`, bound in the order they appear: the
+    /// store's order, except in the `UPDATE`s
+    /// ([`UPDATE_ORDER`](Dialect::UPDATE_ORDER),
     /// [`TOUCH_ORDER`](Dialect::TOUCH_ORDER)).
     fn statements(schema: &str, table: &str) -> Statements {
         let sql = Self::sql(schema, table);
         let t = &sql.table;
         let live = "(expires_at IS NULL OR expires_at > ?)";
         let entry = format!("value, version, expires_at, {OWNER}");
+        // The columns in the order of the store's parameters.
         let insert = format!(
-            "INSERT INTO {t} (\"key\", value, version, expires_at, owner) \
-             VALUES (?, ?, {NEXT_VERSION}, ?, ?)"
+            "INSERT INTO {t} (\"key\", value, expires_at, owner, version) VALUES (?, ?, ?, ?, ?)"
         );
         let update = |condition: &str| {
             format!(
-                "UPDATE {t} SET value = ?, version = {NEXT_VERSION}, expires_at = ?, owner = ? \
+                "UPDATE {t} SET value = ?, expires_at = ?, owner = ?, version = ? \
                  WHERE \"key\" = ? AND {live}{condition}"
             )
         };
@@ -136,15 +131,18 @@ impl Dialect for MySql {
                  version = VALUES(version), expires_at = VALUES(expires_at), \
                  owner = VALUES(owner)"
             ),
-            // A live entry keeps everything and sets the version reported
-            // to 0; an expired one is replaced. `version` is assigned first,
-            // while `expires_at` is still the old one; the later columns
-            // follow it (versions are unique, so `version = VALUES(version)`
-            // means "replaced").
+            // A live entry keeps everything and sets `LAST_INSERT_ID` to
+            // 1, which the server sends back with the statement's result
+            // (the rows matched cannot tell: 1 for a new row and for a live
+            // one left alone); an expired one is replaced. `version` is
+            // assigned first, while `expires_at` is still the old one; the
+            // later columns follow it (`version = VALUES(version)` means
+            // "replaced": the new version is random, so the live entry's
+            // equals it with probability 2^-64).
             create_entry: format!(
                 "{insert} ON DUPLICATE KEY UPDATE \
                  version = IF(expires_at IS NULL OR expires_at > ?, \
-                 version + 0 * LAST_INSERT_ID(0), VALUES(version)), \
+                 IF(LAST_INSERT_ID(1), version, version), VALUES(version)), \
                  value = IF(version = VALUES(version), VALUES(value), value), \
                  owner = IF(version = VALUES(version), VALUES(owner), owner), \
                  expires_at = IF(version = VALUES(version), VALUES(expires_at), expires_at)"
@@ -287,24 +285,36 @@ mod tests {
             sql.get
         );
         for statement in [&sql.upsert, &sql.create_entry, &sql.update, &sql.update_if] {
-            assert!(statement.contains(NEXT_VERSION), "{statement}");
+            // The version is a parameter: nothing shared between writers.
+            assert!(!statement.contains("UUID_SHORT"), "{statement}");
             assert!(!statement.contains("RETURNING"), "{statement}");
         }
-        // Bound in the order they appear: value, expiry, owner, key, now,
-        // expected version.
+        for statement in [&sql.upsert, &sql.create_entry] {
+            assert!(
+                statement.contains(
+                    "(\"key\", value, expires_at, owner, version) VALUES (?, ?, ?, ?, ?)"
+                ),
+                "{statement}"
+            );
+        }
+        // Bound in the order they appear: value, expiry, owner, new
+        // version, key, now, expected version.
         let order = [
             "value = ?",
             "expires_at = ?",
             "owner = ?",
+            "version = ?",
             "\"key\" = ?",
             "> ?",
-            "version = ?",
+            "AND version = ?",
         ];
-        let at: Vec<usize> = order
-            .iter()
-            .map(|p| sql.update_if.find(p).unwrap())
-            .collect();
-        assert!(at.windows(2).all(|w| w[0] < w[1]), "{}", sql.update_if);
-        assert_eq!(MySql::UPDATE_ORDER, Some(&[1, 2, 3, 0, 4, 5][..]));
+        let mut from = 0;
+        for p in order {
+            let at = sql.update_if[from..]
+                .find(p)
+                .unwrap_or_else(|| panic!("{p}: {}", sql.update_if));
+            from += at + p.len();
+        }
+        assert_eq!(MySql::UPDATE_ORDER, Some(&[1, 2, 3, 4, 0, 5, 6][..]));
     }
 }

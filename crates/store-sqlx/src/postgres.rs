@@ -42,11 +42,9 @@ impl Dialect for Postgres {
     fn sql(schema: &str, table: &str) -> Sql {
         let s = quote(schema);
         let t = format!("{s}.{}", quote(table));
-        let seq = format!("{s}.{}", quote(&format!("{table}_version_seq")));
         Sql {
             shown: format!("{schema}.{table}"),
             param: |n| format!("${n}"),
-            next_version: format!("nextval('{seq}')"),
             purge_lock: " FOR UPDATE SKIP LOCKED",
             scan_filter: None,
             // One row: the count of the live rows among those deleted.
@@ -65,17 +63,14 @@ impl Dialect for Postgres {
                     "SELECT count(*) FROM pg_namespace WHERE nspname = $1".to_owned(),
                     format!("CREATE SCHEMA {s}"),
                 )),
-                create: vec![
-                    format!("CREATE SEQUENCE IF NOT EXISTS {seq} AS bigint"),
-                    format!(
-                        "CREATE TABLE IF NOT EXISTS {t} (\
-                         key text COLLATE \"C\" PRIMARY KEY, \
-                         value bytea NOT NULL, \
-                         version bigint NOT NULL, \
-                         expires_at timestamptz, \
-                         owner text COLLATE \"C\")"
-                    ),
-                ],
+                create: vec![format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\
+                     key text COLLATE \"C\" PRIMARY KEY, \
+                     value bytea NOT NULL, \
+                     version bigint NOT NULL, \
+                     expires_at timestamptz, \
+                     owner text COLLATE \"C\")"
+                )],
                 columns: "SELECT a.attname::text AS name, \
                           format_type(a.atttypid, a.atttypmod) AS type \
                           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
@@ -83,6 +78,10 @@ impl Dialect for Postgres {
                           WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 \
                           AND NOT a.attisdropped"
                     .to_owned(),
+                // The sequence `<table>_version_seq` that older versions of
+                // the store took versions from is left alone: their
+                // processes may still be writing to the table.
+                retired: None,
                 // The indexes follow (the same in Postgres and SQLite).
                 rest: Vec::new(),
             },
@@ -281,9 +280,17 @@ mod tests {
             "{}",
             sql.get
         );
+        // The new version is a parameter: no sequence, nothing shared.
         assert!(
+            sql.upsert.contains("VALUES ($1, $2, $5, $3, $4)"),
+            "{}",
             sql.upsert
-                .contains("nextval('\"auth\".\"sessions_version_seq\"')")
+        );
+        assert!(!sql.upsert.contains("nextval"), "{}", sql.upsert);
+        assert!(
+            sql.update_if.ends_with("AND version = $7"),
+            "{}",
+            sql.update_if
         );
     }
 }

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 
+use rand::Rng;
 use sqlx::Pool;
 use store_core::{
     Entry, Error, ErrorKind, Expiry, Key, Operation, Owner, PutMode, PutOptions, Result, Version,
@@ -67,9 +68,9 @@ pub trait Dialect: Driver {
         sqlx_code(db)
     }
 
-    /// Whether writes report their new version with `RETURNING` (else
-    /// through the statement's `LAST_INSERT_ID()`, and each count comes
-    /// from the rows the statement changed).
+    /// Whether the counting deletes (`delete`, `delete_by_owner`) return
+    /// the live rows they removed with `RETURNING` (else they remove live
+    /// rows only and their count is the rows they changed).
     const RETURNING: bool = true;
 
     /// The code of a deadlock that rolled back the statement, which is then
@@ -78,7 +79,8 @@ pub trait Dialect: Driver {
 
     /// Where parameters are bound in the order they appear (MySQL's `?`):
     /// the order of the `Update`/`UpdateIf` arguments (key, value, expiry,
-    /// owner, now, expected version) in its `UPDATE`, by index.
+    /// owner, new version, now, expected version) in its `UPDATE`, by
+    /// index.
     const UPDATE_ORDER: Option<&'static [usize]> = None;
 
     /// The same for `touch` (key, expiry, now).
@@ -125,8 +127,6 @@ pub struct Sql {
     pub(crate) shown: String,
     /// Statement parameter `n` (`$n`, `?n`).
     pub(crate) param: fn(u8) -> String,
-    /// The expression of the next version.
-    pub(crate) next_version: String,
     /// Appended to the purge's inner `SELECT` (row locks).
     pub(crate) purge_lock: &'static str,
     /// A condition every scanned row meets.
@@ -154,8 +154,13 @@ pub(crate) struct Setup {
     pub(crate) create: Vec<String>,
     /// `name` and `type` of each column of table `$2` in schema `$1`.
     pub(crate) columns: String,
-    /// Statements after the columns are checked (triggers); the two
-    /// indexes are added after them.
+    /// What older versions of the store created beside the table and this
+    /// one no longer uses: a query counting those objects of table `$2` in
+    /// schema `$1`, and the statements that drop them, run (after the
+    /// columns are checked) when it counts any.
+    pub(crate) retired: Option<(String, Vec<String>)>,
+    /// Statements after the columns are checked; the two indexes are added
+    /// after them.
     pub(crate) rest: Vec<String>,
 }
 
@@ -197,7 +202,9 @@ impl Statements {
         let (t, p) = (&sql.table, sql.param);
         let columns = "value, version, expires_at, owner";
         // The first parameter is always the key (or owner); `live` needs
-        // the current time as parameter `n`.
+        // the current time as parameter `n`. A write's parameters are key,
+        // value, expiry, owner, new version, then the current time and the
+        // expected version where it uses them.
         let live = |n: u8| format!("(expires_at IS NULL OR expires_at > {})", p(n));
         let insert = format!(
             "INSERT INTO {t} AS t (key, value, version, expires_at, owner) \
@@ -206,7 +213,7 @@ impl Statements {
              version = excluded.version, expires_at = excluded.expires_at, owner = excluded.owner",
             p(1),
             p(2),
-            sql.next_version,
+            p(5),
             p(3),
             p(4)
         );
@@ -214,11 +221,11 @@ impl Statements {
             "UPDATE {t} SET value = {}, version = {}, expires_at = {}, owner = {} \
              WHERE key = {} AND {}",
             p(2),
-            sql.next_version,
+            p(5),
             p(3),
             p(4),
             p(1),
-            live(5)
+            live(6)
         );
         let scan = |after: bool| {
             let mut conditions: Vec<String> = Vec::new();
@@ -245,13 +252,13 @@ impl Statements {
                 p(1),
                 live(2)
             ),
-            upsert: format!("{insert} RETURNING version"),
+            upsert: insert.clone(),
             create_entry: format!(
-                "{insert} WHERE t.expires_at IS NOT NULL AND t.expires_at <= {} RETURNING version",
-                p(5)
+                "{insert} WHERE t.expires_at IS NOT NULL AND t.expires_at <= {}",
+                p(6)
             ),
-            update: format!("{update} RETURNING version"),
-            update_if: format!("{update} AND version = {} RETURNING version", p(6)),
+            update_if: format!("{update} AND version = {}", p(7)),
+            update,
             delete: (sql.delete_counting)(t, "key", &live(2)),
             delete_if: format!(
                 "DELETE FROM {t} WHERE key = {} AND {} AND version = {}",
@@ -375,8 +382,8 @@ impl<D: Dialect> SqlStore<D> {
         self.run(op, result).await
     }
 
-    /// The rows a write changed and the version it gave
-    /// `LAST_INSERT_ID(…)`.
+    /// The rows a write changed and the value it gave `LAST_INSERT_ID(…)`
+    /// (0 where it gave none).
     async fn execute_id(&self, op: Operation, sql: &str, args: &[Arg<'_>]) -> Result<(u64, u64)> {
         let result =
             Self::deadlock_retried(|| D::execute_id(On::Pool(&self.pool), sql, args)).await;
@@ -411,9 +418,11 @@ impl<D: Dialect> SqlStore<D> {
         Ok(versions.first().map(|&v| Version::from_i64(v)))
     }
 
-    /// One statement per mode, returning the new version; `fetch_all`
-    /// steps the statement to its end, so the write is complete when it
-    /// returns.
+    /// One statement per mode, with a new version drawn here
+    /// ([`new_version`]); it wrote when it changed (MySQL: matched) a row
+    /// and did not flag a live entry it left alone (MySQL's `Create`,
+    /// through `LAST_INSERT_ID(1)`). The write is complete when the
+    /// statement returns.
     pub(crate) async fn put_entry(
         &self,
         key: &Key,
@@ -428,11 +437,13 @@ impl<D: Dialect> SqlStore<D> {
             PutMode::Update => (&self.sql.update, None),
             PutMode::UpdateIf(v) => (&self.sql.update_if, Some(v)),
         };
+        let version = new_version();
         let mut args = vec![
             Arg::Text(key.as_str()),
             Arg::Bytes(value),
             Arg::Time(options.expires_at),
             Arg::owner(options.owner.as_ref()),
+            Arg::Int(version.as_i64()),
         ];
         if options.mode != PutMode::Upsert {
             args.push(Arg::now(now));
@@ -443,37 +454,15 @@ impl<D: Dialect> SqlStore<D> {
         if matches!(options.mode, PutMode::Update | PutMode::UpdateIf(_)) {
             args = in_order(&args, D::UPDATE_ORDER);
         }
-        let written = if D::RETURNING {
-            self.ints(op, sql, &args).await?.first().copied()
-        } else {
-            self.put_counted(sql, &args).await?
-        };
-        if let Some(version) = written {
-            return Ok(Version::from_i64(version));
+        let (changed, live_left) = self.execute_id(op, sql, &args).await?;
+        if changed > 0 && live_left == 0 {
+            return Ok(version);
         }
         let current = match options.mode {
             PutMode::UpdateIf(_) => self.live_version(key, now, op).await?,
             _ => None,
         };
         Err(refused_put(D::BACKEND, options.mode, current))
-    }
-
-    /// A write that reports its version through `LAST_INSERT_ID(…)`:
-    /// `None` when it matched no row, or when it reported no version (a
-    /// `Create` that found a live entry sets it to 0).
-    async fn put_counted(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<i64>> {
-        let op = Operation::Put;
-        let (matched, version) = self.execute_id(op, sql, args).await?;
-        if matched == 0 || version == 0 {
-            return Ok(None);
-        }
-        i64::try_from(version).map(Some).map_err(|_| {
-            Error::new(
-                ErrorKind::Backend,
-                "the database gave a version out of range",
-            )
-            .in_context(D::BACKEND, op)
-        })
     }
 
     /// One `DELETE`; with `if_version`, a read-only query afterwards tells
@@ -615,6 +604,18 @@ impl<D: Dialect> SqlStore<D> {
             .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
             .map_err(err)?;
         check_columns(D::BACKEND, &self.sql.dialect.shown, &D::COLUMNS, &found)?;
+        if let Some((count, drops)) = &setup.retired {
+            let found = D::ints(On::Tx(&mut *tx), count, &names)
+                .await
+                .map_err(err)?;
+            if found.first().is_some_and(|&n| n > 0) {
+                for statement in drops {
+                    D::execute(On::Tx(&mut *tx), statement, &[])
+                        .await
+                        .map_err(err)?;
+                }
+            }
+        }
         for statement in &setup.rest {
             D::execute(On::Tx(&mut *tx), statement, &[])
                 .await
@@ -622,6 +623,14 @@ impl<D: Dialect> SqlStore<D> {
         }
         tx.commit().await.map_err(err)
     }
+}
+
+/// A new version: 64 bits from the thread's generator (seeded from the
+/// operating system's, reseeded as it goes), never 0. Nothing is shared
+/// between writers; a stale version matches a later write of the same key
+/// with probability 2^-64 per write.
+pub(crate) fn new_version() -> Version {
+    Version::from_u64(rand::rng().random_range(1..=u64::MAX))
 }
 
 /// `args` in `order` (indices into `args`; those past its end are left

@@ -43,16 +43,14 @@ impl Dialect for Sqlite {
     /// do not use it.
     fn sql(_schema: &str, table: &str) -> Sql {
         let t = quote(table);
+        // What older versions of the store kept the highest version in:
+        // a one-row table updated by two triggers in every write.
+        let on_insert = format!("{table}_version_on_insert");
+        let on_update = format!("{table}_version_on_update");
         let versions = quote(&format!("{table}_versions"));
-        let on_insert = quote(&format!("{table}_version_on_insert"));
-        let on_update = quote(&format!("{table}_version_on_update"));
-        let remember = format!(
-            "BEGIN UPDATE {versions} SET last = NEW.version WHERE id = 1 AND last < NEW.version; END"
-        );
         Sql {
             shown: table.to_owned(),
             param: |n| format!("?{n}"),
-            next_version: format!("(SELECT last + 1 FROM {versions} WHERE id = 1)"),
             purge_lock: "",
             scan_filter: Some("typeof(key) = 'text'"),
             // One row per deleted row: 1 when it was live, else 0.
@@ -72,25 +70,23 @@ impl Dialect for Sqlite {
                      owner TEXT)"
                 )],
                 columns: "SELECT name, upper(type) AS type FROM pragma_table_info(?2)".to_owned(),
-                rest: vec![
+                // The triggers would cost every write; the versions table
+                // is dropped only beside them (then it is the store's).
+                // Processes of an older version still writing to the table
+                // then fail instead of handing out a version twice.
+                retired: Some((
                     format!(
-                        "CREATE TABLE IF NOT EXISTS {versions} (\
-                         id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)"
+                        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' \
+                         AND tbl_name = ?2 AND name IN ('{on_insert}', '{on_update}')"
                     ),
-                    format!(
-                        "INSERT INTO {versions} (id, last) \
-                         SELECT 1, coalesce((SELECT max(version) FROM {t}), 0) WHERE true \
-                         ON CONFLICT (id) DO NOTHING"
-                    ),
-                    format!(
-                        "CREATE TRIGGER IF NOT EXISTS {on_insert} AFTER INSERT ON {t} {remember}"
-                    ),
-                    format!(
-                        "CREATE TRIGGER IF NOT EXISTS {on_update} AFTER UPDATE OF version ON {t} \
-                         {remember}"
-                    ),
-                    // The indexes follow (the same in Postgres and SQLite).
-                ],
+                    vec![
+                        format!("DROP TRIGGER IF EXISTS {}", quote(&on_insert)),
+                        format!("DROP TRIGGER IF EXISTS {}", quote(&on_update)),
+                        format!("DROP TABLE IF EXISTS {versions}"),
+                    ],
+                )),
+                // The indexes follow (the same in Postgres and SQLite).
+                rest: Vec::new(),
             },
             table_exists: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?2"
                 .to_owned(),
@@ -249,7 +245,8 @@ mod tests {
         let sql = Statements::new::<Sqlite>("main", "sessions");
         for (statement, part) in [
             (&sql.get, "FROM \"sessions\" WHERE key = ?1"),
-            (&sql.upsert, "FROM \"sessions_versions\""),
+            (&sql.upsert, "VALUES (?1, ?2, ?5, ?3, ?4)"),
+            (&sql.update_if, "AND version = ?7"),
             (&sql.scan_after, "typeof(key) = 'text'"),
         ] {
             assert!(statement.contains(part), "{statement}");

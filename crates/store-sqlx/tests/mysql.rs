@@ -235,6 +235,76 @@ async fn mysql_concurrent_creates_have_one_winner_and_no_deadlock_reaches_the_ca
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_a_refused_create_flags_its_own_statement_only() {
+    let Some(url) = server_url("flag").await else {
+        return;
+    };
+    // One connection: every statement runs in the session where a refused
+    // `Create` set `LAST_INSERT_ID(1)`.
+    let table = unique("flag");
+    let config = MySqlConfig::default().namespace(&table).max_connections(1);
+    let store = MySqlStore::connect_with(&url, config).await.unwrap();
+    store.setup().await.unwrap();
+    // A row an older version of the store wrote, its version from
+    // `UUID_SHORT()`.
+    sqlx::query(&format!(
+        "INSERT INTO {table} (\"key\", value, version) \
+         VALUES ('old', 'o', UUID_SHORT() & 9223372036854775807)"
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let old = store.get(&key("old")).await.unwrap().unwrap();
+    store
+        .put(
+            &key("old"),
+            "n".into(),
+            PutMode::UpdateIf(old.version).into(),
+        )
+        .await
+        .unwrap();
+
+    let k = key("k");
+    let mut version = store
+        .put(&k, "0".into(), PutMode::Create.into())
+        .await
+        .unwrap()
+        .version;
+    let mut versions = vec![version];
+    for i in 0..200 {
+        let refused = store
+            .put(&k, "x".into(), PutMode::Create.into())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::AlreadyExists, "{refused}");
+        let (target, mode) = match i % 4 {
+            0 => (k.clone(), PutMode::Upsert),
+            1 => (k.clone(), PutMode::Update),
+            2 => (k.clone(), PutMode::UpdateIf(version)),
+            _ => (key(&format!("new-{i}")), PutMode::Create),
+        };
+        let value = i.to_string();
+        let written = store
+            .put(&target, value.clone().into(), mode.into())
+            .await
+            .unwrap_or_else(|e| panic!("{i}: {mode:?} after a refused create: {e}"))
+            .version;
+        let stored = store.get(&target).await.unwrap().unwrap();
+        assert_eq!(
+            (&stored.value[..], stored.version),
+            (value.as_bytes(), written)
+        );
+        if target == k {
+            version = written;
+        }
+        versions.push(written);
+    }
+    // Random 64-bit versions, stored in a signed BIGINT: both signs.
+    assert!(versions.iter().any(|v| v.as_i64() < 0));
+    assert!(versions.iter().any(|v| v.as_i64() > 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_setup_concurrently_then_again() {
     let Some(url) = server_url("setup").await else {
         return;

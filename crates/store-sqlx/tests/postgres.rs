@@ -1,9 +1,10 @@
 //! Tests of `PostgresStore` beyond the conformance suite, on real servers:
 //! concurrent `setup()` on a fresh database, a server restarted under a
 //! live pool, exact `timestamptz` expiry, batched concurrent purges, the
-//! pool timeout, TLS with `sslmode=verify-full`, and clear errors for a
-//! missing or foreign table, bad names, an unreachable server and corrupt
-//! rows.
+//! pool timeout, a table of an older version of the store (versions from a
+//! sequence) shared with its processes, TLS with `sslmode=verify-full`,
+//! and clear errors for a missing or foreign table, bad names, an
+//! unreachable server and corrupt rows.
 //!
 //! Where the servers come from:
 //!
@@ -135,6 +136,14 @@ async fn postgres_setup_concurrently_on_a_fresh_database() {
             .await
             .unwrap();
     assert_eq!(indexes, 3, "primary key, expiry and owner indexes");
+    let sequences: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_sequences")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        sequences, 0,
+        "versions come from the process, not a sequence"
+    );
     // And once more on the migrated database: still a no-op.
     let store = PostgresStore::with_config(
         pool.clone(),
@@ -283,6 +292,76 @@ async fn postgres_missing_and_foreign_tables_are_config_errors() {
             .await
             .unwrap();
     assert_eq!(columns, 3, "the foreign table is left as it was");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_table_of_an_older_version_keeps_working_beside_its_processes() {
+    let Some(url) = shared_url("postgres_older").await else {
+        return;
+    };
+    let table = unique("older");
+    let store = PostgresStore::connect_with(&url, PostgresConfig::default().namespace(&table))
+        .await
+        .unwrap();
+    // What an older version of the store created and how it wrote: the
+    // next version from the table's own sequence.
+    for ddl in [
+        format!("CREATE SEQUENCE public.{table}_version_seq AS bigint"),
+        format!(
+            "CREATE TABLE public.{table} (key text COLLATE \"C\" PRIMARY KEY, \
+             value bytea NOT NULL, version bigint NOT NULL, expires_at timestamptz, \
+             owner text COLLATE \"C\")"
+        ),
+    ] {
+        sqlx::query(&ddl).execute(store.pool()).await.unwrap();
+    }
+    let old_write = format!(
+        "INSERT INTO public.{table} AS t (key, value, version) \
+         VALUES ($1, $2, nextval('public.{table}_version_seq')) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version \
+         RETURNING version"
+    );
+    let old_put = |k: &'static str, v: &'static [u8]| {
+        sqlx::query_scalar::<_, i64>(&old_write)
+            .bind(k)
+            .bind(v)
+            .fetch_one(store.pool())
+    };
+    assert_eq!(old_put("old", b"1").await.unwrap(), 1);
+
+    store.setup().await.unwrap();
+    let entry = store.get(&key("old")).await.unwrap().unwrap();
+    assert_eq!(entry.version.as_i64(), 1);
+    let next = store
+        .put(
+            &key("old"),
+            "2".into(),
+            PutOptions::new(PutMode::UpdateIf(entry.version)),
+        )
+        .await
+        .unwrap();
+    assert_ne!(next.version, entry.version);
+    // A process of the older version still writes, from its sequence,
+    // which the store's writes left alone; the store reads its writes.
+    assert_eq!(old_put("old", b"3").await.unwrap(), 2);
+    let entry = store.get(&key("old")).await.unwrap().unwrap();
+    assert_eq!((&entry.value[..], entry.version.as_i64()), (&b"3"[..], 2));
+    let stale = store
+        .put(
+            &key("old"),
+            "4".into(),
+            PutOptions::new(PutMode::UpdateIf(next.version)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::VersionMismatch);
+    store.setup().await.unwrap();
+    for ddl in [
+        format!("DROP TABLE public.{table}"),
+        format!("DROP SEQUENCE public.{table}_version_seq"),
+    ] {
+        sqlx::query(&ddl).execute(store.pool()).await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

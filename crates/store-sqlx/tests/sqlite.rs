@@ -1,9 +1,10 @@
 //! Tests of `SqliteStore` beyond the conformance suite: concurrent
 //! `setup()` from separate pools, expiry stored as integer milliseconds,
 //! writers from several pools on one file never failing with "database is
-//! locked", the busy timeout, versions that survive a reopen, in-memory
-//! databases, and clear errors for a missing or foreign table, bad names,
-//! an unopenable file and corrupt rows.
+//! locked", the busy timeout, versions that are not reused after a reopen,
+//! random versions, a table set up by an older version of the store,
+//! in-memory databases, and clear errors for a missing or foreign table,
+//! bad names, an unopenable file and corrupt rows.
 
 use std::time::Duration;
 
@@ -68,9 +69,6 @@ async fn sqlite_file_setup_concurrently_from_separate_pools() {
             "index store_entries_expires_at_idx",
             "index store_entries_owner_idx",
             "table store_entries",
-            "table store_entries_versions",
-            "trigger store_entries_version_on_insert",
-            "trigger store_entries_version_on_update",
         ]
     );
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
@@ -210,7 +208,7 @@ async fn sqlite_operation_timeout_bounds_a_whole_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_versions_are_never_reused_across_reopens() {
+async fn sqlite_versions_are_not_reused_across_reopens() {
     let db = TempDb::new();
     let store = SqliteStore::connect(&db.url()).await.unwrap();
     store.setup().await.unwrap();
@@ -229,7 +227,7 @@ async fn sqlite_versions_are_never_reused_across_reopens() {
         .await
         .unwrap()
         .version;
-    assert!(again.as_u64() > first.as_u64(), "{again} after {first}");
+    assert_ne!(again, first);
     let err = store
         .put(
             &key("k"),
@@ -372,4 +370,142 @@ async fn sqlite_purge_runs_in_batches() {
         .await
         .unwrap();
     assert_eq!(rows, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_versions_are_random_64_bit_values_never_0() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    store.setup().await.unwrap();
+    let mut versions = Vec::new();
+    for i in 0..2000 {
+        let k = Key::new(format!("k{}", i % 10)).unwrap();
+        let written = store
+            .put(&k, "v".into(), PutOptions::default())
+            .await
+            .unwrap()
+            .version;
+        // Stored as the signed 64-bit integer it maps to, read back exactly.
+        assert_eq!(store.get(&k).await.unwrap().unwrap().version, written);
+        versions.push(written.as_u64());
+    }
+    assert!(!versions.contains(&0));
+    let mut distinct = versions.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), versions.len(), "no version twice");
+    // Not a counter: both halves of the range, far apart. (Each fails by
+    // chance with probability below 2^-1000.)
+    assert!(versions.iter().any(|&v| v >= 1 << 63));
+    assert!(versions.iter().any(|&v| v < 1 << 63));
+    assert!(versions.windows(2).any(|w| w[0].abs_diff(w[1]) > 1 << 40));
+}
+
+/// The schema an older version of the store created: versions from a
+/// one-row table kept by two triggers.
+const OLD_SCHEMA: [&str; 6] = [
+    "CREATE TABLE \"store_entries\" (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, \
+     version INTEGER NOT NULL, expires_at INTEGER, owner TEXT)",
+    "CREATE TABLE \"store_entries_versions\" (id INTEGER PRIMARY KEY CHECK (id = 1), \
+     last INTEGER NOT NULL)",
+    "INSERT INTO \"store_entries_versions\" (id, last) VALUES (1, 0)",
+    "CREATE TRIGGER \"store_entries_version_on_insert\" AFTER INSERT ON \"store_entries\" \
+     BEGIN UPDATE \"store_entries_versions\" SET last = NEW.version \
+     WHERE id = 1 AND last < NEW.version; END",
+    "CREATE TRIGGER \"store_entries_version_on_update\" AFTER UPDATE OF version \
+     ON \"store_entries\" BEGIN UPDATE \"store_entries_versions\" SET last = NEW.version \
+     WHERE id = 1 AND last < NEW.version; END",
+    "CREATE INDEX \"store_entries_owner_idx\" ON \"store_entries\" (owner, key) \
+     WHERE owner IS NOT NULL",
+];
+
+/// How an older version of the store wrote: the next version from the
+/// versions table.
+const OLD_UPSERT: &str = "INSERT INTO \"store_entries\" AS t (key, value, version, expires_at, owner) \
+     VALUES (?1, ?2, (SELECT last + 1 FROM \"store_entries_versions\" WHERE id = 1), NULL, NULL) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version \
+     RETURNING version";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_setup_on_a_table_of_an_older_version_drops_its_version_triggers() {
+    let db = TempDb::new();
+    let mut old = SqliteConnection::connect(&format!("{}?mode=rwc", db.url()))
+        .await
+        .unwrap();
+    for statement in OLD_SCHEMA {
+        sqlx::query(statement).execute(&mut old).await.unwrap();
+    }
+    // A table of the user's named like a versions table, without triggers.
+    sqlx::query("CREATE TABLE sessions_versions (id INTEGER, last INTEGER)")
+        .execute(&mut old)
+        .await
+        .unwrap();
+    let old_version: i64 = sqlx::query_scalar(OLD_UPSERT)
+        .bind("old")
+        .bind(&b"1"[..])
+        .fetch_one(&mut old)
+        .await
+        .unwrap();
+    assert_eq!(old_version, 1);
+
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    // Before setup() the store already writes on the old table.
+    store
+        .put(&key("early"), "e".into(), PutOptions::default())
+        .await
+        .unwrap();
+    store.setup().await.unwrap();
+    let sessions = store.with_namespace("sessions").unwrap();
+    sessions.setup().await.unwrap();
+    let objects: Vec<String> =
+        sqlx::query_scalar("SELECT type || ' ' || name FROM sqlite_master ORDER BY name")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let kept: Vec<&str> = objects
+        .iter()
+        .map(String::as_str)
+        .filter(|o| o.contains("store_entries") && !o.contains("autoindex"))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "table store_entries",
+            "index store_entries_expires_at_idx",
+            "index store_entries_owner_idx",
+        ],
+        "the triggers and the versions table are gone"
+    );
+    assert!(
+        objects.iter().any(|o| o == "table sessions_versions"),
+        "a versions table without the store's triggers is not the store's: {objects:?}"
+    );
+
+    // The entries written before stay readable and writable by version.
+    let entry = store.get(&key("old")).await.unwrap().unwrap();
+    assert_eq!(entry.version.as_i64(), 1);
+    let next = store
+        .put(
+            &key("old"),
+            "2".into(),
+            PutOptions::new(PutMode::UpdateIf(entry.version)),
+        )
+        .await
+        .unwrap();
+    assert_ne!(next.version, entry.version);
+    assert_eq!(store.get(&key("early")).await.unwrap().unwrap().value, "e");
+    store.setup().await.unwrap();
+
+    // A process of the older version fails rather than handing out a
+    // version again.
+    let err = sqlx::query_scalar::<_, i64>(OLD_UPSERT)
+        .bind("old")
+        .bind(&b"3"[..])
+        .fetch_one(&mut old)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("store_entries_versions"), "{err}");
+    assert_eq!(
+        &store.get(&key("old")).await.unwrap().unwrap().value[..],
+        b"2"
+    );
 }
