@@ -79,6 +79,11 @@ services:
 bench *ARGS:
     bash scripts/bench.sh {{ARGS}}
 
+# The scale mode (many minutes): N live sessions per backend (default 1,000,000) against 10,000: get/put latency, bytes per session, load, storectl copy and purge rates; rewrites only the scale section of docs/performance.md (from docs/perf/scale.json).
+bench-scale N="1000000" *ARGS:
+    cargo build --release -p storectl
+    bash scripts/bench.sh --scale {{N}} {{ARGS}}
+
 # The benchmark in a few seconds on the running test servers: proves it runs and writes its document (to a temp dir).
 bench-smoke:
     bash -c 'out=$(mktemp -d) && cargo run -q -p store-bench -- --quick --tasks 1,4 --doc "$out/performance.md" > "$out/tables.md" && test -s "$out/perf/kv.svg" && grep -q "round trips" "$out/performance.md" && echo "bench-smoke: wrote $out/performance.md" '

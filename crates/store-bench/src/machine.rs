@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::harness::Timing;
 
@@ -23,7 +23,7 @@ const CRATES: [&str; 10] = [
 ];
 
 /// The machine, the versions and the command of one run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Meta {
     /// When the run ended (UTC, RFC 3339).
     pub date: String,

@@ -13,7 +13,16 @@
 //! just bench                       # starts the servers, writes docs/performance.md
 //! store-bench --backends memory,sqlite_file --tasks 1,16
 //! store-bench --json > results.json
+//! just bench-scale                 # the scale mode: 1,000,000 sessions per backend
+//! store-bench --scale 10000 --scale-backends memory,redis
 //! ```
+//!
+//! The scale mode (`--scale [N]`, see [`scale`]) loads N live sessions
+//! (default 1,000,000) into each backend and compares `get` and `put`
+//! latency with 10,000, measures the bytes per session and the rates of
+//! loading, copying (`storectl copy`) and purging them, and what limits
+//! each; with `--doc` it rewrites only the scale section of the document
+//! (from `perf/scale.json`, which normal runs keep).
 //!
 //! Server URLs come from the test suite's variables
 //! (`STORE_TEST_REDIS_URL`, `STORE_TEST_POSTGRES_URL`,
@@ -32,6 +41,7 @@ mod machine;
 mod ours;
 mod report;
 mod roundtrips;
+mod scale;
 mod target;
 
 use std::io::IsTerminal;
@@ -123,6 +133,44 @@ struct Args {
     /// Skip counting round trips.
     #[arg(long)]
     no_round_trips: bool,
+    /// The scale mode instead of the workloads: each backend holding N live
+    /// sessions (default 1,000,000) against holding --scale-base; `get`
+    /// and `put` latency, bytes per session, load, copy and purge rates.
+    /// With --doc, rewrites only the document's scale section.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1000000", value_parser = parse_count)]
+    scale: Option<u64>,
+    /// Scale mode: the backends, comma-separated (default: memory, redis,
+    /// postgres, sqlite_file, mongodb; mysql on request).
+    #[arg(long, value_delimiter = ',', requires = "scale")]
+    scale_backends: Vec<String>,
+    /// Scale mode: the size N is compared with.
+    #[arg(long, value_name = "N", default_value_t = scale::DEFAULT_BASE, value_parser = parse_count)]
+    scale_base: u64,
+    /// Scale mode: concurrent tasks loading the sessions.
+    #[arg(long, value_name = "TASKS", default_value_t = 64)]
+    scale_load_tasks: usize,
+    /// Scale mode: the concurrency levels at which `get` and `put` are
+    /// timed, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    scale_tasks: Vec<usize>,
+    /// Scale mode: one timed turn (--rounds of each operation per level
+    /// and size).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    scale_round: Duration,
+    /// Scale mode: the storectl binary for the copy (default: `storectl`
+    /// next to this binary, as `cargo build --release -p storectl` puts it).
+    #[arg(long, value_name = "PATH")]
+    storectl: Option<PathBuf>,
+    /// Scale mode: skip the `storectl copy` phase.
+    #[arg(long, requires = "scale")]
+    no_copy: bool,
+}
+
+/// A count such as `1000000`, `1_000_000` or `1,000,000`.
+fn parse_count(s: &str) -> Result<u64, String> {
+    s.replace(['_', ','], "")
+        .parse()
+        .map_err(|_| format!("{s:?} is not a count"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -156,6 +204,9 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<()> {
+    if let Some(n) = args.scale {
+        return run_scale(&args, n).await;
+    }
     let timing = if args.quick {
         Timing {
             rounds: 1,
@@ -269,6 +320,118 @@ async fn run(args: Args) -> Result<()> {
         report.write_doc(path)?;
         eprintln!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// The scale mode: every chosen backend in turn, then the results as
+/// markdown (or JSON), and with `--doc` the document's scale section.
+async fn run_scale(args: &Args, n: u64) -> Result<()> {
+    anyhow::ensure!(n >= 1, "--scale must be at least 1");
+    anyhow::ensure!(
+        (1..=n).contains(&args.scale_base),
+        "--scale-base must be between 1 and --scale"
+    );
+    anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
+    anyhow::ensure!(
+        (1..=4096).contains(&args.scale_load_tasks),
+        "--scale-load-tasks must be between 1 and 4096"
+    );
+    anyhow::ensure!(
+        !args.scale_tasks.is_empty() && args.scale_tasks.iter().all(|&t| (1..=1024).contains(&t)),
+        "--scale-tasks must list levels between 1 and 1024"
+    );
+    let wanted: Vec<String> = if args.scale_backends.is_empty() {
+        scale::DEFAULT_BACKENDS
+            .iter()
+            .map(|b| (*b).to_owned())
+            .collect()
+    } else {
+        args.scale_backends.clone()
+    };
+    let mut chosen = Vec::new();
+    for name in &wanted {
+        let name = scale::subject::KNOWN
+            .into_iter()
+            .find(|k| k == name)
+            .with_context(|| {
+                format!(
+                    "the scale mode does not know the backend {name:?}; choose from {}",
+                    scale::subject::KNOWN.join(", ")
+                )
+            })?;
+        chosen.push((name, backends::server_url(backends::named(name)?)?));
+    }
+    let storectl = if args.no_copy {
+        None
+    } else {
+        let path = match &args.storectl {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .context("no directory of this binary")?
+                .join("storectl"),
+        };
+        anyhow::ensure!(
+            path.is_file(),
+            "no storectl binary at {} (build it with `cargo build --release -p storectl`, pass \
+             --storectl PATH, or skip the copy with --no-copy)",
+            path.display()
+        );
+        Some(path)
+    };
+    let settings = scale::Settings {
+        n,
+        base: args.scale_base,
+        load_tasks: args.scale_load_tasks,
+        tasks: args.scale_tasks.clone(),
+        rounds: args.rounds,
+        round: args.scale_round,
+        storectl,
+    };
+    let tag = format!("scale_{}", std::process::id());
+    let started = std::time::Instant::now();
+    let mut results = Vec::new();
+    for (name, url) in &chosen {
+        results.push(scale::backend(name, url.as_deref(), &tag, &settings).await?);
+    }
+    let servers: Vec<(String, String)> = results
+        .iter()
+        .map(|b| (b.backend.clone(), b.server.clone()))
+        .collect();
+    let timing = Timing {
+        rounds: settings.rounds,
+        round: settings.round,
+        warmup: settings.round / 2,
+    };
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|b| b.error.as_ref().map(|e| format!("{}: {e}", b.backend)))
+        .collect();
+    let mut report = scale::ScaleReport {
+        meta: machine::Meta::gather(&servers, &args_line(), timing, started.elapsed()),
+        commit: scale::commit(),
+        load_tasks: settings.load_tasks,
+        tasks: settings.tasks.clone(),
+        backends: results,
+    };
+    if let Some(path) = &args.doc {
+        report = scale::doc::write(report, path)?;
+        eprintln!(
+            "wrote {} and its scale section, from {}",
+            path.display(),
+            scale::doc::json_path(path).display()
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", scale::doc::render(&report));
+    }
+    anyhow::ensure!(
+        failed.is_empty(),
+        "the scale run failed on {}",
+        failed.join("; ")
+    );
     Ok(())
 }
 

@@ -38,7 +38,8 @@ pub struct Report {
     pub round_trips: Vec<Counted>,
 }
 
-fn rate(x: f64) -> String {
+/// `x` rounded, with thousands separated by commas.
+pub fn rate(x: f64) -> String {
     let whole = x.round() as u64;
     let digits = whole.to_string();
     let mut out = String::new();
@@ -51,7 +52,8 @@ fn rate(x: f64) -> String {
     out
 }
 
-fn micros(x: f64) -> String {
+/// Microseconds with three significant digits or so.
+pub fn micros(x: f64) -> String {
     if x >= 100.0 {
         format!("{x:.0}")
     } else if x >= 10.0 {
@@ -630,6 +632,9 @@ impl Report {
             }
         }
         out.push_str(&crate::report::notes(self));
+        // The last scale run's section, from perf/scale.json (a scale run
+        // rewrites only that section; see `scale::doc`).
+        out.push_str(&crate::scale::doc::section_for(path)?);
 
         let _ = writeln!(out, "## Charts\n");
         for (_, file) in &drawn {

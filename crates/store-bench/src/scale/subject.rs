@@ -1,0 +1,803 @@
+//! One backend as the scale mode uses it: our store through the `Store`
+//! trait, in a namespace of the run's own, with a clock the purge can move,
+//! and what the mode needs besides the store: the server's PID (for its
+//! CPU time), a way to measure the stored size, the URLs `storectl copy`
+//! takes, and the cleanup that removes every entry the run wrote.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use sqlx::mysql::MySqlPoolOptions;
+use sqlx::postgres::PgPoolOptions;
+use store::store_memory::{MemoryConfig, MemoryStore};
+use store::store_mongodb::{MongoConfig, MongoStore};
+use store::store_sqlx::{
+    MySqlConfig, MySqlStore, PostgresConfig, PostgresStore, SqliteConfig, SqliteStore,
+};
+use store::{OpenOptions, Store};
+use store_core::{Clock, Expiry, SystemClock};
+
+use super::cpu;
+
+/// The system clock moved by an offset the purge sets: entries written an
+/// hour ahead are expired for a store whose clock runs two hours ahead,
+/// while the server's own clock (Redis, MongoDB's TTL monitor) leaves them
+/// alone.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetClock(Arc<AtomicI64>);
+
+impl OffsetClock {
+    /// Moves the clock `by` ahead of the system clock.
+    pub fn set_ahead(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.0.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Expiry {
+        let now = SystemClock.now().as_unix_millis();
+        let ahead = now.saturating_add(self.0.load(Ordering::SeqCst));
+        Expiry::from_unix_millis(ahead).unwrap_or(Expiry::MAX)
+    }
+}
+
+/// The stored size of the sessions, and how it was measured.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Size {
+    /// Bytes the sessions take.
+    pub bytes: u64,
+    /// `bytes` divided by the number of sessions.
+    pub per_session: f64,
+    /// What was measured, e.g. `pg_total_relation_size`.
+    pub method: String,
+    /// The parts, e.g. the table and its indexes.
+    pub detail: String,
+}
+
+/// What `storectl copy` is given.
+pub struct CopyPlan {
+    /// `--from`.
+    pub from: String,
+    /// `--from-namespace`.
+    pub from_namespace: String,
+    /// `--to`.
+    pub to: String,
+    /// `--to-namespace`.
+    pub to_namespace: String,
+    /// The destination, as the report names it.
+    pub shown: String,
+}
+
+enum Kind {
+    Memory,
+    Redis {
+        conn: redis::aio::ConnectionManager,
+        url: String,
+        prefix: String,
+    },
+    Postgres {
+        pool: sqlx::PgPool,
+        url: String,
+        table: String,
+    },
+    Sqlite {
+        dir: tempfile::TempDir,
+        pool: sqlx::SqlitePool,
+        table: String,
+    },
+    Mongo {
+        db: mongodb::Database,
+        url: String,
+    },
+    MySql {
+        admin: sqlx::MySqlPool,
+        pool: sqlx::MySqlPool,
+        url: String,
+        database: String,
+    },
+}
+
+/// One backend under the scale mode.
+pub struct Subject {
+    /// The bench name (`memory`, `redis`, `postgres`, `sqlite_file`,
+    /// `mongodb`, `mysql`).
+    pub name: &'static str,
+    /// The server's name and version, for the report.
+    pub server: String,
+    /// Our store, through the `Store` trait.
+    pub store: Arc<dyn Store>,
+    /// The store's clock (ignored by Redis, which uses the server's).
+    pub clock: OffsetClock,
+    /// The server's PID when it runs on this machine.
+    pub server_pid: Option<u32>,
+    kind: Kind,
+}
+
+/// The backends the scale mode knows.
+pub const KNOWN: [&str; 6] = [
+    "memory",
+    "redis",
+    "postgres",
+    "sqlite_file",
+    "mongodb",
+    "mysql",
+];
+
+/// The table, collection and sub-namespace the sessions live in (besides
+/// Redis and PostgreSQL, where the run's tag is the namespace).
+const TABLE: &str = "sessions";
+/// The copy's table or collection, on the same server.
+const COPY: &str = "copied";
+
+/// `url` with its path (the database) replaced by `/db`, the query kept.
+fn with_database(url: &str, db: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let authority = before_query.split('/').next().unwrap_or(before_query);
+    match query {
+        Some(q) => format!("{scheme}://{authority}/{db}?{q}"),
+        None => format!("{scheme}://{authority}/{db}"),
+    }
+}
+
+fn pid_of(url: &str) -> Option<u32> {
+    cpu::url_port(url).and_then(cpu::listener_pid)
+}
+
+impl Subject {
+    /// Sets up `name` (`url` for the server ones) under the run's `tag`,
+    /// with an empty namespace.
+    pub async fn open(name: &'static str, url: Option<&str>, tag: &str) -> Result<Self> {
+        let clock = OffsetClock::default();
+        let need = || url.with_context(|| format!("{name}: no server URL"));
+        match name {
+            "memory" => {
+                let store = MemoryStore::with_config(
+                    MemoryConfig::default().namespace(tag).clock(clock.clone()),
+                )?;
+                Ok(Self {
+                    name,
+                    server: "in process".to_owned(),
+                    store: Arc::new(store),
+                    clock,
+                    server_pid: None,
+                    kind: Kind::Memory,
+                })
+            }
+            "redis" => {
+                let url = need()?;
+                let store = store::open_with(url, OpenOptions::default().namespace(tag)).await?;
+                let conn = redis::Client::open(url)?.get_connection_manager().await?;
+                let info: String = redis::cmd("INFO")
+                    .arg("server")
+                    .query_async(&mut conn.clone())
+                    .await?;
+                let version = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("redis_version:"))
+                    .unwrap_or("unknown")
+                    .trim()
+                    .to_owned();
+                Ok(Self {
+                    name,
+                    server: format!("Redis {version}"),
+                    store,
+                    clock,
+                    server_pid: pid_of(url),
+                    kind: Kind::Redis {
+                        conn,
+                        url: url.to_owned(),
+                        prefix: tag.to_owned(),
+                    },
+                })
+            }
+            "postgres" => {
+                // In the default schema, as `storectl` opens a table by URL.
+                let url = need()?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect(url)
+                    .await
+                    .context("postgres: connect")?;
+                let (version,): (String,) = sqlx::query_as("SHOW server_version")
+                    .fetch_one(&pool)
+                    .await?;
+                let config = PostgresConfig::default()
+                    .namespace(tag)
+                    .clock(clock.clone());
+                let store = PostgresStore::connect_with(url, config).await?;
+                store.setup().await?;
+                Ok(Self {
+                    name,
+                    server: format!("PostgreSQL {version}"),
+                    store: Arc::new(store),
+                    clock,
+                    server_pid: pid_of(url),
+                    kind: Kind::Postgres {
+                        pool,
+                        url: url.to_owned(),
+                        table: tag.to_owned(),
+                    },
+                })
+            }
+            "sqlite_file" => {
+                let dir = tempfile::Builder::new().prefix(tag).tempdir()?;
+                let path = dir.path().join("scale.db");
+                let url = format!("sqlite://{}", path.display());
+                let config = SqliteConfig::default()
+                    .namespace(TABLE)
+                    .clock(clock.clone());
+                let store = SqliteStore::connect_with(&url, config).await?;
+                store.setup().await?;
+                let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(
+                        sqlx::sqlite::SqliteConnectOptions::new()
+                            .filename(&path)
+                            .busy_timeout(Duration::from_secs(30)),
+                    )
+                    .await?;
+                let (version,): (String,) = sqlx::query_as("SELECT sqlite_version()")
+                    .fetch_one(&pool)
+                    .await?;
+                Ok(Self {
+                    name,
+                    server: format!("SQLite {version} (file, WAL)"),
+                    store: Arc::new(store),
+                    clock,
+                    server_pid: None,
+                    kind: Kind::Sqlite {
+                        dir,
+                        pool,
+                        table: TABLE.to_owned(),
+                    },
+                })
+            }
+            "mongodb" => {
+                let url = need()?;
+                let client = mongodb::Client::with_uri_str(url).await?;
+                let db = client.database(tag);
+                let info = db
+                    .run_command(mongodb::bson::doc! { "buildInfo": 1 })
+                    .await?;
+                let version = info.get_str("version").unwrap_or("unknown").to_owned();
+                let server = match info.get_str("secantusVersion") {
+                    Ok(v) => {
+                        format!("secantusd-rs {v}, speaking the MongoDB {version} wire protocol")
+                    }
+                    Err(_) => format!("a server reporting MongoDB {version}"),
+                };
+                let config = MongoConfig::default().namespace(TABLE).clock(clock.clone());
+                let store = MongoStore::with_config(db.clone(), config)?;
+                store.setup().await?;
+                Ok(Self {
+                    name,
+                    server,
+                    store: Arc::new(store),
+                    clock,
+                    server_pid: pid_of(url),
+                    kind: Kind::Mongo {
+                        db,
+                        url: with_database(url, tag),
+                    },
+                })
+            }
+            "mysql" => {
+                let url = need()?;
+                let admin = MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .connect(url)
+                    .await
+                    .context("mysql: connect")?;
+                sqlx::query(&format!("CREATE DATABASE IF NOT EXISTS {tag}"))
+                    .execute(&admin)
+                    .await?;
+                let (version,): (String,) =
+                    sqlx::query_as("SELECT version()").fetch_one(&admin).await?;
+                let db_url = with_database(url, tag);
+                let config = MySqlConfig::default().namespace(TABLE).clock(clock.clone());
+                let store = MySqlStore::connect_with(&db_url, config).await?;
+                store.setup().await?;
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&db_url)
+                    .await?;
+                Ok(Self {
+                    name,
+                    server: if version.contains("MariaDB") {
+                        format!("MariaDB {}", version.split('-').next().unwrap_or(&version))
+                    } else {
+                        format!("MySQL {version}")
+                    },
+                    store: Arc::new(store),
+                    clock,
+                    server_pid: pid_of(url),
+                    kind: Kind::MySql {
+                        admin,
+                        pool,
+                        url: db_url,
+                        database: tag.to_owned(),
+                    },
+                })
+            }
+            other => bail!(
+                "the scale mode does not know the backend {other:?}; choose from {}",
+                KNOWN.join(", ")
+            ),
+        }
+    }
+
+    /// What the size measurement starts from, before the load: the
+    /// process's resident memory (memory), the server's `used_memory`
+    /// (Redis); `None` where the size is measured directly.
+    pub async fn baseline(&self) -> Result<Option<u64>> {
+        match &self.kind {
+            Kind::Memory => Ok(cpu::rss_bytes()),
+            Kind::Redis { conn, .. } => {
+                Ok(Some(redis_info_field(conn, "memory", "used_memory").await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The size of `n` stored sessions, measured as each backend allows.
+    pub async fn size(&self, n: u64, baseline: Option<u64>) -> Result<Size> {
+        let per = |bytes: u64| bytes as f64 / n.max(1) as f64;
+        match &self.kind {
+            Kind::Memory => {
+                let before = baseline.context("no resident size before the load")?;
+                let after = cpu::rss_bytes().context("no resident size (/proc/self/status)")?;
+                let bytes = after.saturating_sub(before);
+                Ok(Size {
+                    bytes,
+                    per_session: per(bytes),
+                    method: "growth of the bench process's resident memory (VmRSS)".to_owned(),
+                    detail: format!("{} before the load, {} after", mib(before), mib(after)),
+                })
+            }
+            Kind::Redis { conn, .. } => {
+                let before = baseline.context("no used_memory before the load")?;
+                let after = redis_info_field(conn, "memory", "used_memory").await?;
+                let bytes = after.saturating_sub(before);
+                let keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn.clone()).await?;
+                Ok(Size {
+                    bytes,
+                    per_session: per(bytes),
+                    method: "growth of the server's `used_memory`".to_owned(),
+                    detail: format!(
+                        "{} before the load, {} after, the entries plus one owner set per \
+                         user; {keys} keys in the database (other users' included)",
+                        mib(before),
+                        mib(after)
+                    ),
+                })
+            }
+            Kind::Postgres { pool, table, .. } => {
+                let name = format!("public.\"{table}\"");
+                let (total, heap, indexes, toast): (i64, i64, i64, i64) = sqlx::query_as(
+                    "SELECT pg_total_relation_size($1::regclass), \
+                     pg_relation_size($1::regclass), pg_indexes_size($1::regclass), \
+                     pg_total_relation_size($1::regclass) - pg_relation_size($1::regclass) \
+                     - pg_indexes_size($1::regclass)",
+                )
+                .bind(&name)
+                .fetch_one(pool)
+                .await?;
+                let bytes = u64::try_from(total).unwrap_or(0);
+                Ok(Size {
+                    bytes,
+                    per_session: per(bytes),
+                    method: "`pg_total_relation_size` of the table".to_owned(),
+                    detail: format!(
+                        "rows {}, indexes {} (primary key, expiry, owner), TOAST and maps {}",
+                        mib(heap as u64),
+                        mib(indexes as u64),
+                        mib(toast as u64)
+                    ),
+                })
+            }
+            Kind::Sqlite { dir, pool, table } => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(pool)
+                    .await?;
+                let file = std::fs::metadata(dir.path().join("scale.db"))?.len();
+                // dbstat is compiled into some SQLite builds only.
+                let dbstat: Result<Vec<(String, i64)>, _> = sqlx::query_as(
+                    "SELECT name, sum(pgsize) FROM dbstat WHERE name = ?1 OR name IN \
+                     (SELECT name FROM sqlite_master WHERE tbl_name = ?1 AND type = 'index') \
+                     GROUP BY name ORDER BY name",
+                )
+                .bind(table)
+                .fetch_all(pool)
+                .await;
+                match dbstat {
+                    Ok(parts) if !parts.is_empty() => {
+                        let bytes: u64 = parts.iter().map(|(_, b)| *b as u64).sum();
+                        let detail: Vec<String> = parts
+                            .iter()
+                            .map(|(name, b)| format!("{name} {}", mib(*b as u64)))
+                            .collect();
+                        Ok(Size {
+                            bytes,
+                            per_session: per(bytes),
+                            method: "`dbstat` pages of the table and its indexes".to_owned(),
+                            detail: format!(
+                                "{}; the whole file {} after a checkpoint",
+                                detail.join(", "),
+                                mib(file)
+                            ),
+                        })
+                    }
+                    _ => Ok(Size {
+                        bytes: file,
+                        per_session: per(file),
+                        method: "the database file's size after a WAL checkpoint (no `dbstat` \
+                                 in this SQLite build)"
+                            .to_owned(),
+                        detail: format!("{} in all", mib(file)),
+                    }),
+                }
+            }
+            Kind::Mongo { db, .. } => mongo_size(db, n).await,
+            Kind::MySql { pool, database, .. } => {
+                sqlx::query(&format!("ANALYZE TABLE {TABLE}"))
+                    .execute(pool)
+                    .await?;
+                let (data, index): (u64, u64) = sqlx::query_as(
+                    "SELECT CAST(data_length AS UNSIGNED), CAST(index_length AS UNSIGNED) \
+                     FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                )
+                .bind(database)
+                .bind(TABLE)
+                .fetch_one(pool)
+                .await?;
+                Ok(Size {
+                    bytes: data + index,
+                    per_session: per(data + index),
+                    method: "InnoDB's `data_length + index_length` after `ANALYZE TABLE`"
+                        .to_owned(),
+                    detail: format!(
+                        "rows (clustered primary key) {}, indexes {}",
+                        mib(data),
+                        mib(index)
+                    ),
+                })
+            }
+        }
+    }
+
+    /// What `storectl copy` is given: the whole namespace to another one
+    /// on the same server (SQLite: another file); `None` for the memory
+    /// store, which lives in the bench process and which another process
+    /// cannot read.
+    pub fn copy_plan(&self) -> Option<CopyPlan> {
+        match &self.kind {
+            Kind::Memory => None,
+            Kind::Redis { url, prefix, .. } => Some(CopyPlan {
+                from: url.clone(),
+                from_namespace: prefix.clone(),
+                to: url.clone(),
+                to_namespace: format!("{prefix}_copy"),
+                shown: "another prefix on the same server".to_owned(),
+            }),
+            Kind::Postgres { url, table, .. } => Some(CopyPlan {
+                from: url.clone(),
+                from_namespace: table.clone(),
+                to: url.clone(),
+                to_namespace: format!("{table}_copy"),
+                shown: "another table in the same database".to_owned(),
+            }),
+            Kind::Sqlite { dir, table, .. } => Some(CopyPlan {
+                from: format!("sqlite://{}", dir.path().join("scale.db").display()),
+                from_namespace: table.clone(),
+                to: format!("sqlite://{}", dir.path().join("copy.db").display()),
+                to_namespace: table.clone(),
+                shown: "a new database file in the same directory".to_owned(),
+            }),
+            Kind::Mongo { url, .. } => Some(CopyPlan {
+                from: url.clone(),
+                from_namespace: TABLE.to_owned(),
+                to: url.clone(),
+                to_namespace: COPY.to_owned(),
+                shown: "another collection in the same database".to_owned(),
+            }),
+            Kind::MySql { url, .. } => Some(CopyPlan {
+                from: url.clone(),
+                from_namespace: TABLE.to_owned(),
+                to: url.clone(),
+                to_namespace: COPY.to_owned(),
+                shown: "another table in the same database".to_owned(),
+            }),
+        }
+    }
+
+    /// Removes the copy `storectl copy` made.
+    pub async fn drop_copy(&self) -> Result<()> {
+        match &self.kind {
+            Kind::Memory => {}
+            Kind::Redis { conn, prefix, .. } => {
+                crate::floor::delete_matching(conn, &format!("{prefix}_copy:*")).await?;
+            }
+            Kind::Postgres { pool, table, .. } => {
+                drop_pg_table(pool, &format!("{table}_copy")).await?
+            }
+            Kind::Sqlite { dir, .. } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let path = dir.path().join(format!("copy.db{suffix}"));
+                    if path.exists() {
+                        std::fs::remove_file(&path)?;
+                    }
+                }
+            }
+            Kind::Mongo { db, .. } => {
+                db.collection::<mongodb::bson::Document>(COPY)
+                    .drop()
+                    .await?;
+            }
+            Kind::MySql { pool, .. } => {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {COPY}"))
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows or documents left in the namespace, counted by the
+    /// backend itself (`None` where the count is not direct: memory, Redis).
+    pub async fn stored(&self) -> Result<Option<u64>> {
+        Ok(match &self.kind {
+            Kind::Memory | Kind::Redis { .. } => None,
+            Kind::Postgres { pool, table, .. } => {
+                let (n,): (i64,) =
+                    sqlx::query_as(&format!("SELECT count(*) FROM public.\"{table}\""))
+                        .fetch_one(pool)
+                        .await?;
+                Some(n as u64)
+            }
+            Kind::Sqlite { pool, table, .. } => {
+                let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM \"{table}\""))
+                    .fetch_one(pool)
+                    .await?;
+                Some(n as u64)
+            }
+            Kind::Mongo { db, .. } => Some(
+                db.collection::<mongodb::bson::Document>(TABLE)
+                    .count_documents(mongodb::bson::doc! {})
+                    .await?,
+            ),
+            Kind::MySql { pool, .. } => {
+                let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {TABLE}"))
+                    .fetch_one(pool)
+                    .await?;
+                Some(n as u64)
+            }
+        })
+    }
+
+    /// The Redis server's `(expired_keys, DBSIZE)` now; `None` on other
+    /// backends.
+    pub async fn redis_counts(&self) -> Result<Option<(u64, u64)>> {
+        let Kind::Redis { conn, .. } = &self.kind else {
+            return Ok(None);
+        };
+        let expired = redis_info_field(conn, "stats", "expired_keys").await?;
+        let keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn.clone()).await?;
+        Ok(Some((expired, keys)))
+    }
+
+    /// Removes everything the run wrote on this backend: the namespace and
+    /// its copy (key prefixes, tables and sequences, the database, the
+    /// temporary directory).
+    pub async fn cleanup(self) -> Result<()> {
+        let copy = self.drop_copy().await;
+        match self.kind {
+            Kind::Memory => {}
+            Kind::Redis { conn, prefix, .. } => {
+                crate::floor::delete_matching(&conn, &format!("{prefix}:*")).await?;
+            }
+            Kind::Postgres { pool, table, .. } => drop_pg_table(&pool, &table).await?,
+            Kind::Sqlite { dir, pool, .. } => {
+                pool.close().await;
+                drop(self.store);
+                dir.close()?;
+            }
+            Kind::Mongo { db, .. } => db.drop().await?,
+            Kind::MySql {
+                admin, database, ..
+            } => {
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {database}"))
+                    .execute(&admin)
+                    .await?;
+            }
+        }
+        copy
+    }
+}
+
+/// Drops a store table of the default schema and its version sequence.
+async fn drop_pg_table(pool: &sqlx::PgPool, table: &str) -> Result<()> {
+    sqlx::query(&format!("DROP TABLE IF EXISTS public.\"{table}\""))
+        .execute(pool)
+        .await?;
+    sqlx::query(&format!(
+        "DROP SEQUENCE IF EXISTS public.\"{table}_version_seq\""
+    ))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A numeric field of a section of Redis's `INFO`.
+async fn redis_info_field(
+    conn: &redis::aio::ConnectionManager,
+    section: &str,
+    field: &str,
+) -> Result<u64> {
+    let info: String = redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut conn.clone())
+        .await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("redis: no {field} in INFO {section}"))
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// A number in a BSON reply, whatever its type.
+fn bson_number(doc: &mongodb::bson::Document, field: &str) -> Option<u64> {
+    use mongodb::bson::Bson;
+    match doc.get(field)? {
+        Bson::Int32(v) => u64::try_from(*v).ok(),
+        Bson::Int64(v) => u64::try_from(*v).ok(),
+        Bson::Double(v) if *v >= 0.0 => Some(*v as u64),
+        _ => None,
+    }
+}
+
+/// The collection's size as the server reports it: `collStats`, then the
+/// `$collStats` stage, then `dbStats`, whichever answers with sizes.
+async fn mongo_size(db: &mongodb::Database, n: u64) -> Result<Size> {
+    use mongodb::bson::{Document, doc};
+    let per = |bytes: u64| bytes as f64 / n.max(1) as f64;
+    let describe = |doc: &Document, fields: &[&str]| -> String {
+        fields
+            .iter()
+            .filter_map(|f| bson_number(doc, f).map(|v| format!("{f} {}", mib(v))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut tried = Vec::new();
+    match db.run_command(doc! { "collStats": TABLE }).await {
+        Ok(reply) => {
+            let data = bson_number(&reply, "size");
+            let storage = bson_number(&reply, "storageSize");
+            let indexes = bson_number(&reply, "totalIndexSize");
+            let fields = [
+                "size",
+                "storageSize",
+                "totalIndexSize",
+                "totalSize",
+                "count",
+            ];
+            if let (Some(data), Some(indexes)) = (storage.or(data), indexes) {
+                let bytes = data + indexes;
+                return Ok(Size {
+                    bytes,
+                    per_session: per(bytes),
+                    method: format!(
+                        "`collStats`: {} + `totalIndexSize`",
+                        if storage.is_some() {
+                            "`storageSize`"
+                        } else {
+                            "`size`"
+                        }
+                    ),
+                    detail: describe(&reply, &fields),
+                });
+            }
+            tried.push(format!(
+                "collStats answered without sizes ({})",
+                describe(&reply, &fields)
+            ));
+        }
+        Err(e) => tried.push(format!("collStats: {e}")),
+    }
+    let pipeline = vec![doc! { "$collStats": { "storageStats": {} } }];
+    match db.collection::<Document>(TABLE).aggregate(pipeline).await {
+        Ok(mut cursor) => {
+            use futures::TryStreamExt;
+            if let Some(reply) = cursor.try_next().await.ok().flatten() {
+                if let Ok(stats) = reply.get_document("storageStats") {
+                    let fields = [
+                        "size",
+                        "storageSize",
+                        "totalIndexSize",
+                        "totalSize",
+                        "count",
+                    ];
+                    let storage = bson_number(stats, "storageSize").or(bson_number(stats, "size"));
+                    if let (Some(data), Some(indexes)) =
+                        (storage, bson_number(stats, "totalIndexSize"))
+                    {
+                        return Ok(Size {
+                            bytes: data + indexes,
+                            per_session: per(data + indexes),
+                            method: "`$collStats` storageStats: storage + `totalIndexSize`"
+                                .to_owned(),
+                            detail: describe(stats, &fields),
+                        });
+                    }
+                }
+                tried.push("$collStats answered without storageStats sizes".to_owned());
+            }
+        }
+        Err(e) => tried.push(format!("$collStats: {e}")),
+    }
+    let reply = db.run_command(doc! { "dbStats": 1 }).await?;
+    let fields = [
+        "dataSize",
+        "storageSize",
+        "indexSize",
+        "totalSize",
+        "objects",
+    ];
+    let data = bson_number(&reply, "storageSize").or(bson_number(&reply, "dataSize"));
+    let indexes = bson_number(&reply, "indexSize").unwrap_or(0);
+    let Some(data) = data else {
+        bail!(
+            "mongodb: no size from collStats, $collStats or dbStats ({}; dbStats: {})",
+            tried.join("; "),
+            describe(&reply, &fields)
+        );
+    };
+    Ok(Size {
+        bytes: data + indexes,
+        per_session: per(data + indexes),
+        method: format!(
+            "`dbStats` of the run's own database: storage + indexes ({})",
+            tried.join("; ")
+        ),
+        detail: describe(&reply, &fields),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn databases_replace_the_path() {
+        assert_eq!(
+            with_database("mongodb://127.0.0.1:27103/", "scale_1"),
+            "mongodb://127.0.0.1:27103/scale_1"
+        );
+        assert_eq!(
+            with_database("mysql://u:p@h:1/store_test?ssl-mode=disabled", "s"),
+            "mysql://u:p@h:1/s?ssl-mode=disabled"
+        );
+        assert_eq!(with_database("mongodb://h", "d"), "mongodb://h/d");
+    }
+
+    #[test]
+    fn the_offset_clock_runs_ahead() {
+        let clock = OffsetClock::default();
+        let now = SystemClock.now().as_unix_millis();
+        assert!((clock.now().as_unix_millis() - now).abs() < 1_000);
+        clock.set_ahead(Duration::from_secs(7200));
+        assert!(clock.now().as_unix_millis() - now >= 7_199_000);
+    }
+}
