@@ -36,11 +36,37 @@ pub(crate) fn expiry_field(expiry: Option<Expiry>) -> String {
 }
 
 /// The header after the version: expiry, owner length, owner.
+#[cfg(test)]
 pub(crate) fn header_tail(expiry: Option<Expiry>, owner: &str) -> Vec<u8> {
     let mut tail = expiry_field(expiry).into_bytes();
     tail.extend_from_slice(format!("{:03}", owner.len()).as_bytes());
     tail.extend_from_slice(owner.as_bytes());
     tail
+}
+
+/// The stored string of an entry: header, owner, value.
+pub(crate) fn encode_entry(
+    version: Version,
+    expiry: Option<Expiry>,
+    owner: Option<&Owner>,
+    value: &[u8],
+) -> Vec<u8> {
+    use std::io::Write as _;
+    let owner = owner.map(Owner::as_str).unwrap_or("");
+    let mut blob = Vec::with_capacity(HEADER_LEN + owner.len() + value.len());
+    blob.extend_from_slice(MAGIC);
+    // Writing into a Vec cannot fail.
+    let _ = write!(blob, "{:020}", version.as_u64());
+    match expiry {
+        Some(e) => {
+            let _ = write!(blob, "{:015}", e.as_unix_millis());
+        }
+        None => blob.extend_from_slice(NO_EXPIRY.as_bytes()),
+    }
+    let _ = write!(blob, "{:03}", owner.len());
+    blob.extend_from_slice(owner.as_bytes());
+    blob.extend_from_slice(value);
+    blob
 }
 
 fn digits<T: std::str::FromStr>(raw: &[u8]) -> Option<T> {
@@ -347,6 +373,15 @@ mod fuzz {
                 prop_assert_eq!(entry.value.as_ptr() as usize, start);
             }
             check(&blob)?;
+        }
+
+        /// The string `put` sends is the documented format, byte for byte.
+        #[test]
+        fn put_encodes_the_documented_format(v in any::<u64>(), e in expiry(), o in owner(), val in value()) {
+            let owner = o.as_deref().map(|o| Owner::new(o).unwrap());
+            let sent = encode_entry(Version::from_u64(v), e, owner.as_ref(), &val);
+            prop_assert_eq!(&sent, &encode(v, e, o.as_deref(), &val));
+            check(&sent)?;
         }
     }
 }

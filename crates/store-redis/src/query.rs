@@ -1,6 +1,6 @@
 //! The database side of each operation: the data layout (bucket key
-//! names), the Lua scripts that make each write one atomic step on the
-//! server, running them, and reading their replies.
+//! names), the commands and the few Lua scripts of each write, sending
+//! them, and reading their replies.
 //!
 //! Data layout under a bucket base `<namespace>:{<bucket>}:` (the braces are a
 //! Redis Cluster hash tag, so everything of one bucket lives in one slot):
@@ -8,24 +8,40 @@
 //! - `<base>e:<key>`: a string: a 40-byte ASCII header, the owner, the
 //!   value. Header: `s1`, the version (20 digits), the expiry in Unix ms (15
 //!   digits, or 15 `-` for none), the owner's length (3 digits). The key's
-//!   native expiry is `PEXPIREAT expiry - 1`, so Redis treats it as gone at
+//!   native expiry is `PXAT expiry - 1`, so Redis treats it as gone at
 //!   `expiry` (Redis keeps a key until now > its expiry). A read is one
 //!   `GET`; `touch` rewrites the 15 expiry bytes in place (`SETRANGE`).
-//! - `<base>o:<owner>`: a set of the keys of that owner in this bucket; it
-//!   expires with its last member, and has no expiry while it holds an
-//!   entry without one.
-//! - `<base>n`: the bucket's version counter, started at the server's time
-//!   in microseconds so that versions are not reused even after the counter
-//!   is lost.
+//! - `<base>x:<owner>`: a set of the keys of that owner in this bucket that
+//!   were written with an expiry. Its own expiry is never before any of its
+//!   members' (each write and touch raises it: `PEXPIREAT … NX`, then
+//!   `… GT`), so it goes away by itself after its last member.
+//! - `<base>p:<owner>`: the same for keys written without an expiry; it has
+//!   no expiry.
+//! - `<base>o:<owner>` (written by earlier versions of this store, which
+//!   kept both kinds in one set): read and cleaned by the owner scripts,
+//!   raised by `touch`, never added to.
 //!
-//! Scripts reply with an array whose first element is a status word. The
-//! server's `TIME` decides expiry (one clock for every client).
+//! A set member whose entry was deleted, expired or written with another
+//! owner since is stale: owner scripts check each member's header, so
+//! `list_by_owner` and `delete_by_owner` stay exact, and remove the stale
+//! members they meet. A write whose set has just reached a power of two
+//! members (from 32 on) also cleans that set, so a set stays within about
+//! twice its live members.
+//!
+//! Versions are random 64-bit values drawn in the client (never 0), so a
+//! write needs no counter on the server: `get`, `put` in the `Upsert`,
+//! `Create` and `Update` modes and `delete` are each one command, or one
+//! `MULTI`/`EXEC` when an owner set changes with the entry. Only what must
+//! compare on the server is a script: `put(UpdateIf)`, a conditional
+//! `delete`, `touch` (it keeps the owner set's expiry ahead of the entry's,
+//! and the owner is in the stored header) and the owner calls. Scripts reply
+//! with an array whose first element is a status word.
 
 use std::sync::{Arc, LazyLock};
 
 use futures::future::try_join_all;
-use redis::{ErrorKind as RedisKind, ServerErrorKind, Value};
-use store_core::{Error, Expiry, Key, Operation, Owner, Result, Version, validate};
+use redis::{ErrorKind as RedisKind, Pipeline, ServerErrorKind, Value};
+use store_core::{Error, Key, Operation, Owner, Result, Version};
 
 use crate::BACKEND;
 use crate::codec::{FOREIGN_STRING, FOREIGN_TYPE};
@@ -46,10 +62,7 @@ impl Lua {
 }
 
 /// Shared Lua prelude: reading an entry's header (`head`: state, version,
-/// owner, expiry), extending an owner set so that it lives at least as long
-/// as its members (`index`), and giving a set that no longer holds an entry
-/// without expiry the expiry of its last member (`settle`; it also drops
-/// stale members on the way).
+/// owner).
 macro_rules! prelude {
     () => {
         r#"
@@ -62,165 +75,137 @@ local function head(key)
   if not olen or #h < 40 + olen then return 'foreign' end
   local owner = false
   if olen > 0 then owner = string.sub(h, 41, 40 + olen) end
-  return 'ok', string.sub(h, 3, 22), owner, tonumber(string.sub(h, 23, 37))
-end
-local function index(set, member, exp)
-  local fresh = redis.call('EXISTS', set) == 0
-  redis.call('SADD', set, member)
-  if exp == '' then
-    redis.call('PERSIST', set)
-  elseif fresh then
-    redis.call('PEXPIREAT', set, exp)
-  else
-    redis.call('PEXPIREAT', set, exp, 'GT')
-  end
-end
-local function settle(set, owner, entries)
-  if redis.call('PTTL', set) ~= -1 then return end
-  local last = 0
-  for _, m in ipairs(redis.call('SMEMBERS', set)) do
-    local state, ver, o, exp = head(entries .. m)
-    if state ~= 'ok' or o ~= owner then
-      redis.call('SREM', set, m)
-    elseif not exp then
-      return
-    elseif exp > last then
-      last = exp
-    end
-  end
-  if last > 0 then redis.call('PEXPIREAT', set, string.format('%.0f', last)) end
+  return 'ok', string.sub(h, 3, 22), owner
 end
 "#
     };
 }
 
-/// `put` in every mode.
+/// `put(UpdateIf)`: writes the entry only if it holds the expected version.
 ///
-/// KEYS: entry, counter. ARGV: mode (`U`, `C`, `P` = update, `I` =
-/// update-if), value, expiry (decimal) or `''`, owner or `''`, expected
-/// version (20 digits) or `''`, owner-set prefix, member, and the header
-/// after the version (expiry field, owner length, owner).
-pub(crate) static PUT: LazyLock<Lua> = LazyLock::new(|| {
+/// KEYS: entry, owner set (or none). ARGV: expected version (20 digits),
+/// the stored string, its `PXAT` (decimal) or `''`, member, the set's
+/// expiry (decimal) or `''`.
+pub(crate) static PUT_IF: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(concat!(
         prelude!(),
         r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local exp = ARGV[3]
-if exp ~= '' and tonumber(exp) <= now then
-  return {'past', string.format('%.0f', now)}
-end
-local state, ver, old_owner = head(KEYS[1])
-if state == 'type' or state == 'foreign' then return {state} end
-local mode = ARGV[1]
-if mode == 'C' then
-  if state == 'ok' then return {'exists'} end
-elseif mode ~= 'U' then
-  if state ~= 'ok' then return {'missing'} end
-  if mode == 'I' and ver ~= ARGV[5] then return {'mismatch'} end
-end
-local n = redis.call('INCR', KEYS[2])
-if n == 1 then
-  n = redis.call('INCRBY', KEYS[2], string.format('%.0f', now * 1000))
-end
-local nv = string.format('%020.0f', n)
-local owner = ARGV[4]
-local blob = 's1' .. nv .. ARGV[8] .. ARGV[2]
-if exp == '' then
-  redis.call('SET', KEYS[1], blob)
-else
-  redis.call('SET', KEYS[1], blob, 'PXAT', string.format('%.0f', tonumber(exp) - 1))
-end
-local entries = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[7])
-if old_owner and old_owner ~= owner then
-  redis.call('SREM', ARGV[6] .. old_owner, ARGV[7])
-  settle(ARGV[6] .. old_owner, old_owner, entries)
-end
-if owner ~= '' then
-  index(ARGV[6] .. owner, ARGV[7], exp)
-  if exp ~= '' then settle(ARGV[6] .. owner, owner, entries) end
-end
-return {'ok', nv}
-"#
-    ))
-});
-
-/// `touch`: a new expiry, same value and version.
-///
-/// KEYS: entry. ARGV: expiry (decimal), owner-set prefix, member, expiry
-/// as its 15-digit header field.
-pub(crate) static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
-    Lua::new(concat!(
-        prelude!(),
-        r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local exp = ARGV[1]
-if tonumber(exp) <= now then
-  return {'past', string.format('%.0f', now)}
-end
-local state, ver, owner = head(KEYS[1])
+local state, ver = head(KEYS[1])
 if state == 'none' then return {'missing'} end
 if state ~= 'ok' then return {state} end
-local pxat = string.format('%.0f', tonumber(exp) - 1)
-if tonumber(exp) - 1 <= now then
-  -- PEXPIREAT at or before now deletes at once, while SET ... PXAT now
-  -- keeps the key for the current millisecond, as the contract wants.
-  local whole = redis.call('GET', KEYS[1])
-  redis.call('SET', KEYS[1], string.sub(whole, 1, 22) .. ARGV[4] .. string.sub(whole, 38), 'PXAT', pxat)
+if ver ~= ARGV[1] then return {'mismatch'} end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
 else
-  redis.call('SETRANGE', KEYS[1], 22, ARGV[4])
-  redis.call('PEXPIREAT', KEYS[1], pxat)
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 end
-if owner then
-  index(ARGV[2] .. owner, ARGV[3], exp)
-  settle(ARGV[2] .. owner, owner, string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[3]))
-end
-return {'ok', ver}
-"#
-    ))
-});
-
-/// `delete`, optionally conditional on a version.
-///
-/// KEYS: entry. ARGV: expected version (20 digits) or `''`, owner-set
-/// prefix, member.
-pub(crate) static DELETE: LazyLock<Lua> = LazyLock::new(|| {
-    Lua::new(concat!(
-        prelude!(),
-        r#"
-local state, ver, owner = head(KEYS[1])
-if state == 'none' then return {'missing'} end
-if state ~= 'ok' then return {state} end
-if ARGV[1] ~= '' and ver ~= ARGV[1] then return {'mismatch'} end
-redis.call('DEL', KEYS[1])
-if owner then
-  redis.call('SREM', ARGV[2] .. owner, ARGV[3])
-  settle(ARGV[2] .. owner, owner, string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[3]))
+if KEYS[2] then
+  redis.call('SADD', KEYS[2], ARGV[4])
+  if ARGV[5] ~= '' then
+    redis.call('PEXPIREAT', KEYS[2], ARGV[5], 'NX')
+    redis.call('PEXPIREAT', KEYS[2], ARGV[5], 'GT')
+  end
+  return {'ok', redis.call('SCARD', KEYS[2])}
 end
 return {'ok'}
 "#
     ))
 });
 
-/// `list_by_owner` in one bucket: the live entries of the owner, as flat
-/// pairs (key, stored string). Members whose entry is
-/// gone, expired or re-owned are removed from the set.
+/// `touch`: a new expiry, same value and version; the owner's sets (if the
+/// entry has an owner) expire no earlier than it.
 ///
-/// KEYS: owner set. ARGV: entry-key prefix, owner.
+/// KEYS: entry. ARGV: `PXAT` (decimal), expiry as its 15-digit header field,
+/// `1` when the `PXAT` is not after the caller's clock (then the entry is
+/// rewritten with `SET … PXAT`, which keeps it for the current millisecond,
+/// where `PEXPIREAT` would delete it at once), the expiry (decimal), the
+/// prefixes of the `x:` and `o:` sets.
+pub(crate) static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(concat!(
+        prelude!(),
+        r#"
+local state, ver, owner = head(KEYS[1])
+if state == 'none' then return {'missing'} end
+if state ~= 'ok' then return {state} end
+if ARGV[3] == '1' then
+  local whole = redis.call('GET', KEYS[1])
+  redis.call('SET', KEYS[1], string.sub(whole, 1, 22) .. ARGV[2] .. string.sub(whole, 38), 'PXAT', ARGV[1])
+else
+  redis.call('SETRANGE', KEYS[1], 22, ARGV[2])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+end
+if owner then
+  redis.call('PEXPIREAT', ARGV[5] .. owner, ARGV[4], 'GT')
+  redis.call('PEXPIREAT', ARGV[6] .. owner, ARGV[4], 'GT')
+end
+return {'ok'}
+"#
+    ))
+});
+
+/// A conditional `delete`: deletes the entry only if it holds the expected
+/// version, and drops it from its owner's sets.
+///
+/// KEYS: entry. ARGV: expected version (20 digits), member, the prefixes of
+/// the `x:`, `p:` and `o:` sets.
+pub(crate) static DELETE_IF: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(concat!(
+        prelude!(),
+        r#"
+local state, ver, owner = head(KEYS[1])
+if state == 'none' then return {'missing'} end
+if state ~= 'ok' then return {state} end
+if ver ~= ARGV[1] then return {'mismatch'} end
+redis.call('DEL', KEYS[1])
+if owner then
+  for i = 3, 5 do redis.call('SREM', ARGV[i] .. owner, ARGV[2]) end
+end
+return {'ok'}
+"#
+    ))
+});
+
+/// Cleans one owner set: removes the members whose entry is gone or has
+/// another owner. Returns how many members are left.
+///
+/// KEYS: the set. ARGV: entry-key prefix, owner.
+pub(crate) static TIDY: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(concat!(
+        prelude!(),
+        r#"
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local state, ver, owner = head(ARGV[1] .. m)
+  if state ~= 'ok' or owner ~= ARGV[2] then redis.call('SREM', KEYS[1], m) end
+end
+return redis.call('SCARD', KEYS[1])
+"#
+    ))
+});
+
+/// `list_by_owner` in one bucket: the live entries of the owner, as flat
+/// pairs (key, stored string). Members whose entry is gone, expired or
+/// re-owned are removed from the sets.
+///
+/// KEYS: the owner's `x:`, `p:` and `o:` sets. ARGV: entry-key prefix,
+/// owner.
 pub(crate) static LIST_OWNER: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(concat!(
         prelude!(),
         r#"
-local out = {}
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local k = ARGV[1] .. m
-  local state, ver, owner = head(k)
-  if state == 'ok' and owner == ARGV[2] then
-    out[#out + 1] = m
-    out[#out + 1] = redis.call('GET', k)
-  else
-    redis.call('SREM', KEYS[1], m)
+local out, seen = {}, {}
+for i = 1, 3 do
+  for _, m in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    local k = ARGV[1] .. m
+    local state, ver, owner = head(k)
+    if state == 'ok' and owner == ARGV[2] then
+      if not seen[m] then
+        seen[m] = true
+        out[#out + 1] = m
+        out[#out + 1] = redis.call('GET', k)
+      end
+    else
+      redis.call('SREM', KEYS[i], m)
+    end
   end
 end
 return out
@@ -229,23 +214,26 @@ return out
 });
 
 /// `delete_by_owner` in one bucket: deletes the live entries of the owner
-/// and the set; returns how many entries were deleted.
+/// and its sets; returns how many entries were deleted.
 ///
-/// KEYS: owner set. ARGV: entry-key prefix, owner.
+/// KEYS: the owner's `x:`, `p:` and `o:` sets. ARGV: entry-key prefix,
+/// owner.
 pub(crate) static DELETE_OWNER: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(concat!(
         prelude!(),
         r#"
 local n = 0
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local k = ARGV[1] .. m
-  local state, ver, owner = head(k)
-  if state == 'ok' and owner == ARGV[2] then
-    redis.call('DEL', k)
-    n = n + 1
+for i = 1, 3 do
+  for _, m in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    local k = ARGV[1] .. m
+    local state, ver, owner = head(k)
+    if state == 'ok' and owner == ARGV[2] then
+      redis.call('DEL', k)
+      n = n + 1
+    end
   end
+  redis.call('DEL', KEYS[i])
 end
-redis.call('DEL', KEYS[1])
 return n
 "#
     ))
@@ -255,10 +243,15 @@ return n
 pub(crate) struct Bucket {
     /// `<namespace>:{<bucket>}:e:`, followed by the key.
     pub(crate) entries: Box<str>,
-    /// `<namespace>:{<bucket>}:o:`, followed by the owner.
-    pub(crate) owners: Box<str>,
-    /// `<namespace>:{<bucket>}:n`, the version counter.
-    pub(crate) counter: Box<str>,
+    /// `<namespace>:{<bucket>}:x:`, followed by the owner: keys written
+    /// with an expiry.
+    pub(crate) expiring: Box<str>,
+    /// `<namespace>:{<bucket>}:p:`, followed by the owner: keys written
+    /// without an expiry.
+    pub(crate) persistent: Box<str>,
+    /// `<namespace>:{<bucket>}:o:`, followed by the owner: the sets of
+    /// earlier versions of this store.
+    pub(crate) legacy: Box<str>,
 }
 
 /// The key names of `buckets` buckets under `namespace`.
@@ -266,8 +259,9 @@ pub(crate) fn bases(namespace: &str, buckets: u16) -> Arc<[Bucket]> {
     (0..buckets)
         .map(|b| Bucket {
             entries: format!("{namespace}:{{{b}}}:e:").into(),
-            owners: format!("{namespace}:{{{b}}}:o:").into(),
-            counter: format!("{namespace}:{{{b}}}:n").into(),
+            expiring: format!("{namespace}:{{{b}}}:x:").into(),
+            persistent: format!("{namespace}:{{{b}}}:p:").into(),
+            legacy: format!("{namespace}:{{{b}}}:o:").into(),
         })
         .collect()
 }
@@ -278,6 +272,35 @@ pub(crate) fn entry_key(bucket: &Bucket, key: &Key) -> Vec<u8> {
     k.extend_from_slice(bucket.entries.as_bytes());
     k.extend_from_slice(key.as_str().as_bytes());
     k
+}
+
+/// `prefix` followed by `owner`: the name of one of an owner's sets.
+pub(crate) fn set_key(prefix: &str, owner: &Owner) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + owner.as_str().len());
+    k.extend_from_slice(prefix.as_bytes());
+    k.extend_from_slice(owner.as_str().as_bytes());
+    k
+}
+
+/// A fresh version: 64 random bits from a generator seeded by the
+/// operating system, never 0. Two writes of one key get the same version
+/// with probability 2^-64.
+pub(crate) fn fresh_version() -> Version {
+    loop {
+        let v: u64 = rand::random();
+        if v != 0 {
+            return Version::from_u64(v);
+        }
+    }
+}
+
+/// The cleaning threshold: a write that brings an owner set to a power of
+/// two members, from this many on, cleans it.
+const TIDY_FROM: i64 = 32;
+
+/// Whether an owner set of `members` members is due for cleaning.
+pub(crate) fn tidy_due(members: i64) -> bool {
+    members >= TIDY_FROM && members.count_ones() == 1
 }
 
 /// FNV-1a: a stable hash (part of the data layout) choosing a key's bucket.
@@ -303,7 +326,8 @@ impl RedisStore {
         }
     }
 
-    /// Runs an owner script on the owner's set of every bucket, concurrently.
+    /// Runs an owner script on the owner's sets of every bucket,
+    /// concurrently.
     pub(crate) async fn on_owner_sets(
         &self,
         lua: &Lua,
@@ -311,11 +335,33 @@ impl RedisStore {
         op: Operation,
     ) -> Result<Vec<Value>> {
         let calls = self.bases.iter().map(|base| async move {
-            let set = format!("{}{}", base.owners, owner.as_str());
+            let sets = [
+                set_key(&base.expiring, owner),
+                set_key(&base.persistent, owner),
+                set_key(&base.legacy, owner),
+            ];
             let args: [&[u8]; 2] = [base.entries.as_bytes(), owner.as_str().as_bytes()];
-            self.eval(lua, &[set.as_bytes()], &args, op).await
+            self.eval(lua, &[&sets[0], &sets[1], &sets[2]], &args, op)
+                .await
         });
         try_join_all(calls).await
+    }
+
+    /// Cleans the owner set `set` (of `owner`, in `base`) when a write left
+    /// it with `members` members and that is a power of two from 32 on.
+    pub(crate) async fn tidy_if_due(
+        &self,
+        base: &Bucket,
+        set: &[u8],
+        owner: &Owner,
+        members: i64,
+        op: Operation,
+    ) -> Result<()> {
+        if tidy_due(members) {
+            let args: [&[u8]; 2] = [base.entries.as_bytes(), owner.as_str().as_bytes()];
+            self.eval(&TIDY, &[set], &args, op).await?;
+        }
+        Ok(())
     }
 
     /// Runs `lua` by its hash, sending its source when the server does not
@@ -327,7 +373,6 @@ impl RedisStore {
         args: &[&[u8]],
         op: Operation,
     ) -> Result<Value> {
-        let conn = self.conn.clone();
         let build = |verb: &str, script: &[u8]| {
             let mut cmd = redis::cmd(verb);
             cmd.arg(script).arg(keys.len());
@@ -339,44 +384,90 @@ impl RedisStore {
             }
             cmd
         };
+        let first = self
+            .send(vec![build("EVALSHA", lua.hash.as_bytes())], op)
+            .await;
+        let (mut replies, acked) = match first {
+            // A restarted or flushed server forgot the script: send it whole
+            // (EVAL also caches it again).
+            Err(e) if e.kind() == RedisKind::Server(ServerErrorKind::NoScript) => self
+                .send(vec![build("EVAL", lua.source.as_bytes())], op)
+                .await
+                .map_err(|e| classify(e, op))?,
+            other => other.map_err(|e| classify(e, op))?,
+        };
+        self.check_acks(acked, op)?;
+        replies.pop().ok_or_else(|| bad_reply(op))
+    }
+
+    /// Sends `cmds` as one write and returns their replies in order: one
+    /// command as it is, several as one `MULTI`/`EXEC` transaction. With
+    /// [`wait_for_replicas`](crate::RedisConfig::wait_for_replicas), a `WAIT`
+    /// follows in the same round trip (on a cluster, to the same node) and
+    /// too few acknowledgements are a retryable `Unavailable`.
+    pub(crate) async fn write(&self, cmds: Vec<redis::Cmd>, op: Operation) -> Result<Vec<Value>> {
+        let (replies, acked) = self.send(cmds, op).await.map_err(|e| classify(e, op))?;
+        self.check_acks(acked, op)?;
+        Ok(replies)
+    }
+
+    /// The round trip of [`write`](Self::write) and [`eval`](Self::eval):
+    /// the replies of `cmds` and, with `wait_for_replicas`, how many
+    /// replicas acknowledged.
+    async fn send(
+        &self,
+        cmds: Vec<redis::Cmd>,
+        op: Operation,
+    ) -> redis::RedisResult<(Vec<Value>, Option<u32>)> {
         let writes = matches!(
             op,
             Operation::Put | Operation::Delete | Operation::Touch | Operation::DeleteByOwner
         );
         let acks = self.config.replica_acks.filter(|_| writes);
-        // With `wait_for_replicas`, the script and a `WAIT` go in one
-        // pipeline (on a cluster, to the script's node).
-        let send = |cmd: redis::Cmd| {
-            let mut conn = conn.clone();
-            async move {
-                match acks {
-                    None => cmd.query_async::<Value>(&mut conn).await.map(|v| (v, None)),
-                    Some((replicas, timeout)) => {
-                        let mut wait = redis::cmd("WAIT");
-                        wait.arg(replicas)
-                            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-                        let (value, acked): (Value, u32) = redis::pipe()
-                            .add_command(cmd)
-                            .add_command(wait)
-                            .query_async(&mut conn)
-                            .await?;
-                        Ok((value, Some(acked)))
-                    }
-                }
-            }
+        let mut conn = self.conn.clone();
+        let count = cmds.len();
+        if count == 1 && acks.is_none() {
+            let reply: Value = cmds[0].query_async(&mut conn).await?;
+            return Ok((vec![reply], None));
+        }
+        let transaction = count > 1;
+        let mut pipe: Pipeline = redis::pipe();
+        if transaction {
+            pipe.cmd("MULTI");
+        }
+        for cmd in cmds {
+            pipe.add_command(cmd);
+        }
+        if transaction {
+            pipe.cmd("EXEC");
+        }
+        if let Some((replicas, timeout)) = acks {
+            pipe.cmd("WAIT")
+                .arg(replicas)
+                .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        }
+        let mut replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+        let acked = match acks {
+            None => None,
+            Some(_) => match replies.pop() {
+                Some(Value::Int(n)) => Some(u32::try_from(n).unwrap_or(0)),
+                _ => return Err(redis_bad_reply()),
+            },
         };
-        let first = send(build("EVALSHA", lua.hash.as_bytes())).await;
-        let (value, acked) = match first {
-            // A restarted or flushed server forgot the script: send it whole
-            // (EVAL also caches it again).
-            Err(e) if e.kind() == RedisKind::Server(ServerErrorKind::NoScript) => {
-                send(build("EVAL", lua.source.as_bytes()))
-                    .await
-                    .map_err(|e| classify(e, op))?
+        if transaction {
+            match replies.pop() {
+                Some(Value::Array(results)) if results.len() == count => Ok((results, acked)),
+                _ => Err(redis_bad_reply()),
             }
-            other => other.map_err(|e| classify(e, op))?,
-        };
-        if let (Some(acked), Some((replicas, timeout))) = (acked, acks) {
+        } else {
+            Ok((replies, acked))
+        }
+    }
+
+    /// The `Unavailable` of a write that fewer replicas than asked
+    /// acknowledged.
+    fn check_acks(&self, acked: Option<u32>, op: Operation) -> Result<()> {
+        if let (Some(acked), Some((replicas, timeout))) = (acked, self.config.replica_acks) {
             if acked < replicas {
                 return Err(Error::new(
                     store_core::ErrorKind::Unavailable,
@@ -389,8 +480,17 @@ impl RedisStore {
                 .in_context(BACKEND, op));
             }
         }
-        Ok(value)
+        Ok(())
     }
+}
+
+/// A reply shaped unlike what the commands sent answer, as a driver error
+/// (classified like any other).
+fn redis_bad_reply() -> redis::RedisError {
+    redis::RedisError::from((
+        RedisKind::Parse,
+        "unexpected reply to a transaction or WAIT",
+    ))
 }
 
 /// A script reply: a status word and its data.
@@ -414,33 +514,11 @@ impl Reply {
         Ok(Self { status, rest, op })
     }
 
-    fn next_str(&mut self) -> Result<String> {
+    /// The next element, an integer.
+    pub(crate) fn int(&mut self) -> Result<i64> {
         match self.rest.next() {
-            Some(Value::BulkString(s)) => String::from_utf8(s).map_err(|_| bad_reply(self.op)),
+            Some(Value::Int(n)) => Ok(n),
             _ => Err(bad_reply(self.op)),
-        }
-    }
-
-    pub(crate) fn version(&mut self) -> Result<Version> {
-        let s = self.next_str()?;
-        s.parse::<u64>()
-            .map(Version::from_u64)
-            .map_err(|_| bad_reply(self.op))
-    }
-
-    /// The `InvalidInput` for an expiry not after the server's time.
-    pub(crate) fn past(&mut self, expires_at: Option<Expiry>, op: Operation) -> Error {
-        let now = self
-            .next_str()
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-            .and_then(|ms| Expiry::from_unix_millis(ms).ok());
-        match (expires_at, now) {
-            (Some(e), Some(now)) => match validate::expiry(e, now) {
-                Err(err) => err.in_context(BACKEND, op),
-                Ok(()) => bad_reply(op),
-            },
-            _ => bad_reply(op),
         }
     }
 
@@ -462,8 +540,9 @@ mod tests {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         let b = bases("app", 3);
-        assert_eq!(&*b[2].owners, "app:{2}:o:");
-        assert_eq!(&*b[2].counter, "app:{2}:n");
+        assert_eq!(&*b[2].expiring, "app:{2}:x:");
+        assert_eq!(&*b[2].persistent, "app:{2}:p:");
+        assert_eq!(&*b[2].legacy, "app:{2}:o:");
         let key = Key::new("k").unwrap();
         assert_eq!(entry_key(&b[0], &key), b"app:{0}:e:k");
     }

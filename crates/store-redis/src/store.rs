@@ -6,15 +6,18 @@ use bytes::Bytes;
 use redis::Value;
 use store_core::scan::check_limit;
 use store_core::{
-    Capabilities, Entry, Error, Expiry, Key, Operation, Owner, PutMode, PutOptions, PutResult,
-    Result, ScanCursor, ScanPage, Store, Version, async_trait, validate, within,
+    Capabilities, Clock, Entry, Error, Expiry, Key, Operation, Owner, PutMode, PutOptions,
+    PutResult, Result, ScanCursor, ScanPage, Store, SystemClock, Version, async_trait, validate,
+    within,
 };
 
 use crate::BACKEND;
-use crate::codec::{decode_entry, decode_owned, expiry_field, header_tail, version_field};
+use crate::codec::{decode_entry, decode_owned, encode_entry, expiry_field, version_field};
 use crate::connect::RedisStore;
 use crate::error::{bad_reply, classify, in_ctx};
-use crate::query::{DELETE, DELETE_OWNER, LIST_OWNER, PUT, Reply, TOUCH, entry_key};
+use crate::query::{
+    DELETE_IF, DELETE_OWNER, LIST_OWNER, PUT_IF, Reply, TOUCH, entry_key, fresh_version, set_key,
+};
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
@@ -40,109 +43,202 @@ impl Store for RedisStore {
         .await
     }
 
-    /// One script: checks the mode against the current entry, writes the
-    /// whole entry with a fresh version and native expiry, and moves the key
-    /// between owner sets.
+    /// `Upsert`, `Create` and `Update` are one `SET` (plain, `NX`, `XX`)
+    /// of the whole entry with a fresh version and its native expiry; with
+    /// an owner, one `MULTI`/`EXEC` that also adds the key to the owner's
+    /// set and keeps the set's expiry no earlier than the entry's.
+    /// `UpdateIf` is one script that compares the version on the server
+    /// first. An expiry not after this process's clock is `InvalidInput`
+    /// and writes nothing.
     async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
         let op = Operation::Put;
         in_ctx(validate::key(&self.caps, key), op)?;
         in_ctx(validate::value(&self.caps, &value), op)?;
+        if let Some(expiry) = options.expires_at {
+            in_ctx(validate::expiry(expiry, SystemClock.now()), op)?;
+        }
         within(self.config.operation_timeout, BACKEND, op, async {
             let base = self.base_of(key);
             let redis_key = entry_key(base, key);
-            let (mode, expected): (&[u8], String) = match options.mode {
-                PutMode::Upsert => (b"U", String::new()),
-                PutMode::Create => (b"C", String::new()),
-                PutMode::Update => (b"P", String::new()),
-                PutMode::UpdateIf(v) => (b"I", version_field(v)),
+            let version = fresh_version();
+            let owner = options.owner.as_ref();
+            let blob = encode_entry(version, options.expires_at, owner, &value);
+            // Redis keeps a key until now > its expiry; the contract wants
+            // it gone at the expiry.
+            let pxat = options.expires_at.map(|e| e.as_unix_millis() - 1);
+            // The owner's set for this entry: `x:` with an expiry, `p:`
+            // without.
+            let set = owner.map(|o| match options.expires_at {
+                Some(_) => set_key(&base.expiring, o),
+                None => set_key(&base.persistent, o),
+            });
+            let members = match options.mode {
+                PutMode::UpdateIf(expected) => {
+                    let expected = version_field(expected);
+                    let pxat = pxat.map(|t| t.to_string()).unwrap_or_default();
+                    let set_expiry = options
+                        .expires_at
+                        .map(|e| e.as_unix_millis().to_string())
+                        .unwrap_or_default();
+                    let mut keys: Vec<&[u8]> = vec![&redis_key];
+                    keys.extend(set.as_deref());
+                    let reply = self
+                        .eval(
+                            &PUT_IF,
+                            &keys,
+                            &[
+                                expected.as_bytes(),
+                                &blob,
+                                pxat.as_bytes(),
+                                key.as_str().as_bytes(),
+                                set_expiry.as_bytes(),
+                            ],
+                            op,
+                        )
+                        .await?;
+                    let mut reply = Reply::new(reply, op)?;
+                    match reply.status.as_slice() {
+                        b"ok" if set.is_some() => reply.int()?,
+                        b"ok" => 0,
+                        b"missing" => return Err(Error::not_found().in_context(BACKEND, op)),
+                        b"mismatch" => {
+                            return Err(Error::version_mismatch().in_context(BACKEND, op));
+                        }
+                        other => return Err(reply.unexpected(other)),
+                    }
+                }
+                mode => {
+                    let mut write = redis::cmd("SET");
+                    write.arg(&redis_key).arg(&blob);
+                    match mode {
+                        PutMode::Create => {
+                            write.arg("NX");
+                        }
+                        PutMode::Update => {
+                            write.arg("XX");
+                        }
+                        _ => {}
+                    }
+                    if let Some(pxat) = pxat {
+                        write.arg("PXAT").arg(pxat);
+                    }
+                    let mut cmds = vec![write];
+                    if let Some(set) = &set {
+                        cmds.push(redis::cmd("SADD").arg(set).arg(key.as_str()).to_owned());
+                        if let Some(e) = options.expires_at {
+                            let at = e.as_unix_millis();
+                            cmds.push(
+                                redis::cmd("PEXPIREAT")
+                                    .arg(set)
+                                    .arg(at)
+                                    .arg("NX")
+                                    .to_owned(),
+                            );
+                            cmds.push(
+                                redis::cmd("PEXPIREAT")
+                                    .arg(set)
+                                    .arg(at)
+                                    .arg("GT")
+                                    .to_owned(),
+                            );
+                        }
+                        cmds.push(redis::cmd("SCARD").arg(set).to_owned());
+                    }
+                    let mut replies = self.write(cmds, op).await?.into_iter();
+                    match replies.next() {
+                        Some(Value::Okay) => {}
+                        Some(Value::Nil) if mode == PutMode::Create => {
+                            return Err(Error::already_exists().in_context(BACKEND, op));
+                        }
+                        Some(Value::Nil) => return Err(Error::not_found().in_context(BACKEND, op)),
+                        _ => return Err(bad_reply(op)),
+                    }
+                    match replies.last() {
+                        Some(Value::Int(n)) if set.is_some() => n,
+                        _ if set.is_some() => return Err(bad_reply(op)),
+                        _ => 0,
+                    }
+                }
             };
-            let expiry = options
-                .expires_at
-                .map(|e| e.as_unix_millis().to_string())
-                .unwrap_or_default();
-            let owner = options.owner.as_ref().map(Owner::as_str).unwrap_or("");
-            let tail = header_tail(options.expires_at, owner);
-            let reply = self
-                .eval(
-                    &PUT,
-                    &[&redis_key, base.counter.as_bytes()],
-                    &[
-                        mode,
-                        &value,
-                        expiry.as_bytes(),
-                        owner.as_bytes(),
-                        expected.as_bytes(),
-                        base.owners.as_bytes(),
-                        key.as_str().as_bytes(),
-                        &tail,
-                    ],
-                    op,
-                )
-                .await?;
-            let mut reply = Reply::new(reply, op)?;
-            match reply.status.as_slice() {
-                b"ok" => Ok(PutResult::new(reply.version()?)),
-                b"exists" => Err(Error::already_exists().in_context(BACKEND, op)),
-                b"missing" => Err(Error::not_found().in_context(BACKEND, op)),
-                b"mismatch" => Err(Error::version_mismatch().in_context(BACKEND, op)),
-                b"past" => Err(reply.past(options.expires_at, op)),
-                other => Err(reply.unexpected(other)),
+            if let (Some(set), Some(owner)) = (&set, owner) {
+                self.tidy_if_due(base, set, owner, members, op).await?;
             }
+            Ok(PutResult::new(version))
         })
         .await
     }
 
     /// One script: rewrites the 15 expiry bytes of the header in place and
-    /// moves the native expiry (of the entry and its owner set); value and
-    /// version untouched.
+    /// moves the native expiry (of the entry, and of its owner's sets where
+    /// they would expire first); value and version untouched. An expiry not
+    /// after this process's clock is `InvalidInput` and changes nothing.
     async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
         let op = Operation::Touch;
         in_ctx(validate::key(&self.caps, key), op)?;
+        let now = SystemClock.now();
+        in_ctx(validate::expiry(expires_at, now), op)?;
         within(self.config.operation_timeout, BACKEND, op, async {
             let base = self.base_of(key);
             let redis_key = entry_key(base, key);
-            let expiry = expires_at.as_unix_millis().to_string();
+            let at = expires_at.as_unix_millis();
+            let pxat = (at - 1).to_string();
+            let at_now: &[u8] = if at - 1 <= now.as_unix_millis() {
+                b"1"
+            } else {
+                b"0"
+            };
             let reply = self
                 .eval(
                     &TOUCH,
                     &[&redis_key],
                     &[
-                        expiry.as_bytes(),
-                        base.owners.as_bytes(),
-                        key.as_str().as_bytes(),
+                        pxat.as_bytes(),
                         expiry_field(Some(expires_at)).as_bytes(),
+                        at_now,
+                        at.to_string().as_bytes(),
+                        base.expiring.as_bytes(),
+                        base.legacy.as_bytes(),
                     ],
                     op,
                 )
                 .await?;
-            let mut reply = Reply::new(reply, op)?;
+            let reply = Reply::new(reply, op)?;
             match reply.status.as_slice() {
                 b"ok" => Ok(()),
                 b"missing" => Err(Error::not_found().in_context(BACKEND, op)),
-                b"past" => Err(reply.past(Some(expires_at), op)),
                 other => Err(reply.unexpected(other)),
             }
         })
         .await
     }
 
-    /// One script: deletes the entry (if it still has `version`) and its
-    /// owner-set membership.
+    /// One `DEL`; with a version, one script that compares it first and
+    /// also drops the key from its owner's sets (without one, the sets
+    /// keep a stale member until an owner call or a cleaning meets it).
     async fn delete(&self, key: &Key, version: Option<Version>) -> Result<bool> {
         let op = Operation::Delete;
         in_ctx(validate::key(&self.caps, key), op)?;
         within(self.config.operation_timeout, BACKEND, op, async {
             let base = self.base_of(key);
             let redis_key = entry_key(base, key);
-            let expected = version.map(version_field).unwrap_or_default();
+            let Some(version) = version else {
+                let reply = self.write(vec![redis::cmd("DEL").arg(&redis_key).to_owned()], op);
+                return match reply.await?.pop() {
+                    Some(Value::Int(n)) => Ok(n > 0),
+                    _ => Err(bad_reply(op)),
+                };
+            };
+            let expected = version_field(version);
             let reply = self
                 .eval(
-                    &DELETE,
+                    &DELETE_IF,
                     &[&redis_key],
                     &[
                         expected.as_bytes(),
-                        base.owners.as_bytes(),
                         key.as_str().as_bytes(),
+                        base.expiring.as_bytes(),
+                        base.persistent.as_bytes(),
+                        base.legacy.as_bytes(),
                     ],
                     op,
                 )

@@ -595,7 +595,10 @@ mod redis_single {
     }
 
     /// Data under the prefix that this store did not write is an `Encoding`
-    /// error for that key only; other keys keep working.
+    /// error for that key only, for every call that reads it (`get`,
+    /// `touch`, the conditional writes) and leaves it as it is; other keys
+    /// keep working. The namespace belongs to the store: a plain write or
+    /// delete of that key replaces or removes whatever is there.
     #[tokio::test]
     async fn redis_foreign_values_are_encoding_errors() {
         let Some((store, mut raw)) = shared().await else {
@@ -610,61 +613,96 @@ mod redis_single {
             .put(&key("fine"), "ok".into(), PutOptions::default())
             .await
             .expect("put next to foreign data");
+        let some_version = store_core::Version::from_u64(7);
         for name in ["string", "hash", "badver"] {
             let k = key(name);
             let e = store.get(&k).await.expect_err(name);
             assert_eq!(e.kind(), ErrorKind::Encoding, "{name}: {e}");
             if name == "badver" {
+                // The scripts check the header's shape, not its digits.
                 continue;
             }
             for (op, r) in [
                 (
-                    "put",
+                    "put(UpdateIf)",
                     store
-                        .put(&k, "v".into(), PutOptions::default())
+                        .put(
+                            &k,
+                            "v".into(),
+                            PutOptions::new(PutMode::UpdateIf(some_version)),
+                        )
                         .await
                         .map(|_| ()),
                 ),
                 ("touch", store.touch(&k, in_secs(60)).await),
-                ("delete", store.delete(&k, None).await.map(|_| ())),
+                (
+                    "delete(version)",
+                    store.delete(&k, Some(some_version)).await.map(|_| ()),
+                ),
             ] {
                 let e = r.expect_err(op);
                 assert_eq!(e.kind(), ErrorKind::Encoding, "{name} {op}: {e}");
             }
+            let e = store
+                .put(&k, "v".into(), PutOptions::new(PutMode::Create))
+                .await
+                .expect_err("create over foreign data");
+            assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{name}: {e}");
         }
         let kept: String = raw_cmd(&mut raw, &["GET", &format!("{base}string")]).await;
-        assert_eq!(kept, "plain", "foreign data must not be overwritten");
+        assert_eq!(
+            kept, "plain",
+            "foreign data must not be changed by a failed call"
+        );
+        let kind: String = raw_cmd(&mut raw, &["TYPE", &format!("{base}hash")]).await;
+        assert_eq!(kind, "hash");
         assert!(store.get(&key("fine")).await.expect("get").is_some());
+        // A plain write replaces it; a plain delete removes it.
+        store
+            .put(&key("string"), "mine".into(), PutOptions::default())
+            .await
+            .expect("upsert over foreign data");
+        let entry = store.get(&key("string")).await.expect("get").expect("some");
+        assert_eq!(&entry.value[..], b"mine");
+        assert!(store.delete(&key("hash"), None).await.expect("delete"));
+        let exists: i64 = raw_cmd(&mut raw, &["EXISTS", &format!("{base}hash")]).await;
+        assert_eq!(exists, 0);
     }
 
-    /// The owner sets hold no orphans: deleted, re-owned and expired
-    /// entries leave them (the last when found), `delete_by_owner` removes
-    /// the set, and a set never expires before its members.
+    /// The owner sets: keys with an expiry in `x:<owner>`, which expires
+    /// no earlier than its members (writes and touches raise it), keys
+    /// without one in `p:<owner>`, which does not expire. Stale members
+    /// (deleted, re-owned, expired entries) are removed when an owner call
+    /// or a cleaning meets them; a conditional delete removes its member at
+    /// once; sets written by earlier versions (`o:<owner>`) are still read
+    /// and revoked.
     #[tokio::test]
     async fn redis_owner_sets_stay_clean() {
         let Some((store, mut raw)) = shared().await else {
             return;
         };
-        let set = |o: &str| format!("{}:{{0}}:o:{o}", store.namespace());
+        let set = |kind: &str, o: &str| format!("{}:{{0}}:{kind}:{o}", store.namespace());
+        let members = |raw: &mut redis::aio::MultiplexedConnection, name: String| {
+            let mut raw = raw.clone();
+            async move {
+                let mut m: Vec<String> = raw_cmd(&mut raw, &["SMEMBERS", &name]).await;
+                m.sort();
+                m
+            }
+        };
         let (ann, ben) = (owner("ann"), owner("ben"));
         let owned = |o: &Owner, secs: u64| {
             PutOptions::new(PutMode::Upsert)
                 .owner(o.clone())
                 .expires_at(in_secs(secs))
         };
-        store
-            .put(&key("a"), "1".into(), owned(&ann, 60))
-            .await
-            .expect("a");
-        store
-            .put(&key("b"), "1".into(), owned(&ann, 60))
-            .await
-            .expect("b");
-        store
-            .put(&key("c"), "1".into(), owned(&ann, 600))
-            .await
-            .expect("c");
-        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ann")]).await;
+        for (k, secs) in [("a", 60), ("b", 60), ("c", 600)] {
+            store
+                .put(&key(k), "1".into(), owned(&ann, secs))
+                .await
+                .expect(k);
+        }
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("x", "ann")]).await;
         assert!(
             ttl > 590_000,
             "the set lives as long as its longest member: {ttl}"
@@ -675,8 +713,27 @@ mod redis_single {
             .put(&key("b"), "2".into(), owned(&ben, 60))
             .await
             .expect("re-own");
-        let members: Vec<String> = raw_cmd(&mut raw, &["SMEMBERS", &set("ann")]).await;
-        assert_eq!(members, vec!["c".to_owned()]);
+        assert_eq!(
+            members(&mut raw, set("x", "ann")).await,
+            ["a", "b", "c"],
+            "stale members stay until met"
+        );
+        let listed = store.list_by_owner(&ann).await.expect("list");
+        assert_eq!(listed.len(), 1, "only c is ann's: {listed:?}");
+        assert_eq!(members(&mut raw, set("x", "ann")).await, ["c"]);
+
+        // A conditional delete drops its member at once.
+        let g = store
+            .put(&key("g"), "1".into(), owned(&ann, 60))
+            .await
+            .expect("g");
+        assert!(
+            store
+                .delete(&key("g"), Some(g.version))
+                .await
+                .expect("del g")
+        );
+        assert_eq!(members(&mut raw, set("x", "ann")).await, ["c"]);
 
         // An entry that expires natively leaves a stale member until found.
         let soon = SystemClock
@@ -690,16 +747,17 @@ mod redis_single {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let listed = store.list_by_owner(&ben).await.expect("list");
         assert_eq!(listed.len(), 1, "only b is live");
-        let members: Vec<String> = raw_cmd(&mut raw, &["SMEMBERS", &set("ben")]).await;
         assert_eq!(
-            members,
-            vec!["b".to_owned()],
+            members(&mut raw, set("x", "ben")).await,
+            ["b"],
             "the expired member was removed"
         );
 
         assert_eq!(store.delete_by_owner(&ann).await.expect("revoke"), 1);
-        let exists: i64 = raw_cmd(&mut raw, &["EXISTS", &set("ann")]).await;
+        let exists: i64 = raw_cmd(&mut raw, &["EXISTS", &set("x", "ann")]).await;
         assert_eq!(exists, 0);
+
+        // Without an expiry, the key goes to the set that does not expire.
         store
             .put(
                 &key("e"),
@@ -708,33 +766,69 @@ mod redis_single {
             )
             .await
             .expect("no expiry");
-        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
+        assert_eq!(members(&mut raw, set("p", "ben")).await, ["e"]);
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("p", "ben")]).await;
         assert_eq!(ttl, -1, "an entry without expiry keeps its owner set");
-        // Once no member lacks an expiry, the set expires with its last one,
-        // whether that member was given an expiry or deleted.
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("x", "ben")]).await;
+        assert!(ttl <= 60_000, "x:ben is not extended by e: {ttl}");
         store
             .put(&key("e"), "2".into(), owned(&ben, 300))
             .await
             .expect("mortal");
-        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("x", "ben")]).await;
         assert!(
             (290_000..=300_000).contains(&ttl),
-            "set expires with e: {ttl}"
-        );
-        let immortal = PutOptions::new(PutMode::Upsert).owner(ben.clone());
-        store
-            .put(&key("f"), "1".into(), immortal)
-            .await
-            .expect("immortal f");
-        store.delete(&key("f"), None).await.expect("delete f");
-        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
-        assert!(
-            (290_000..=300_000).contains(&ttl),
-            "set expires again: {ttl}"
+            "the set expires with e: {ttl}"
         );
         store.touch(&key("e"), in_secs(900)).await.expect("touch e");
-        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("ben")]).await;
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("x", "ben")]).await;
         assert!(ttl > 890_000, "touch extends the set: {ttl}");
+        let listed = store.list_by_owner(&ben).await.expect("list");
+        assert_eq!(listed.len(), 2, "b and e, once each: {listed:?}");
+
+        // A set reaching 32 members is cleaned: 31 written, 30 deleted, one
+        // more written leaves 2.
+        let cat = owner("cat");
+        for i in 0..31 {
+            store
+                .put(&key(&format!("cat{i}")), "1".into(), owned(&cat, 60))
+                .await
+                .expect("cat");
+        }
+        for i in 0..30 {
+            store
+                .delete(&key(&format!("cat{i}")), None)
+                .await
+                .expect("delete cat");
+        }
+        let n: i64 = raw_cmd(&mut raw, &["SCARD", &set("x", "cat")]).await;
+        assert_eq!(n, 31, "deletes leave stale members");
+        store
+            .put(&key("cat31"), "1".into(), owned(&cat, 60))
+            .await
+            .expect("cat31");
+        assert_eq!(
+            members(&mut raw, set("x", "cat")).await,
+            ["cat30", "cat31"],
+            "the 32nd member cleaned the set"
+        );
+
+        // A set of an earlier version of this store (`o:`) is still read,
+        // raised by touch, and revoked.
+        let dan = owner("dan");
+        store
+            .put(&key("h"), "1".into(), owned(&dan, 60))
+            .await
+            .expect("h");
+        let _: () = raw_cmd(&mut raw, &["RENAME", &set("x", "dan"), &set("o", "dan")]).await;
+        store.touch(&key("h"), in_secs(700)).await.expect("touch h");
+        let ttl: i64 = raw_cmd(&mut raw, &["PTTL", &set("o", "dan")]).await;
+        assert!(ttl > 690_000, "touch raises the old set too: {ttl}");
+        let listed = store.list_by_owner(&dan).await.expect("list dan");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(store.delete_by_owner(&dan).await.expect("revoke dan"), 1);
+        let exists: i64 = raw_cmd(&mut raw, &["EXISTS", &set("o", "dan")]).await;
+        assert_eq!(exists, 0);
     }
 
     /// `delete_expired` is a no-op on Redis, and capabilities say why.
