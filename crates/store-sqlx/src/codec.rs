@@ -19,7 +19,7 @@ pub enum Arg<'a> {
     /// An owner or nothing.
     OptText(Option<&'a str>),
     /// A value.
-    Bytes(&'a [u8]),
+    Bytes(&'a Bytes),
     /// A version, a row count.
     Int(i64),
     /// An expiry (`None`: never), or the current time.
@@ -49,14 +49,14 @@ pub struct Columns {
     pub(crate) owner: Option<String>,
 }
 
-/// Where a statement runs: on a connection of the pool, or in a
-/// transaction.
+/// Where a statement runs: on a connection of the pool, or on one the
+/// store holds (a transaction's, the writer's).
 #[allow(missing_debug_implementations)]
 pub enum On<'a, DB: Database> {
     /// A connection of the pool, for this statement only.
     Pool(&'a Pool<DB>),
-    /// The connection of a transaction.
-    Tx(&'a mut DB::Connection),
+    /// A connection the store holds.
+    Conn(&'a mut DB::Connection),
 }
 
 /// How the database's expiry column maps to milliseconds since the epoch.
@@ -131,7 +131,7 @@ where
     args.iter().fold(sqlx::query(sql), |query, arg| match *arg {
         Arg::Text(s) => query.bind(s),
         Arg::OptText(s) => query.bind(s),
-        Arg::Bytes(b) => query.bind(b),
+        Arg::Bytes(b) => query.bind(&b[..]),
         Arg::Int(i) => query.bind(i),
         Arg::Time(t) => query.bind(t.map(DB::time)),
     })
@@ -160,7 +160,7 @@ where
         async move {
             match on {
                 On::Pool(pool) => query.fetch_all(pool).await,
-                On::Tx(conn) => query.fetch_all(conn).await,
+                On::Conn(conn) => query.fetch_all(conn).await,
             }
         }
     }
@@ -186,7 +186,7 @@ where
         async move {
             let done = match on {
                 On::Pool(pool) => query.execute(pool).await?,
-                On::Tx(conn) => query.execute(conn).await?,
+                On::Conn(conn) => query.execute(conn).await?,
             };
             Ok(DB::rows_affected(&done))
         }
@@ -201,7 +201,7 @@ where
         async move {
             let done = match on {
                 On::Pool(pool) => query.execute(pool).await?,
-                On::Tx(conn) => query.execute(conn).await?,
+                On::Conn(conn) => query.execute(conn).await?,
             };
             Ok((DB::rows_affected(&done), DB::last_insert_id(&done)))
         }

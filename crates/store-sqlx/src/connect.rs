@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::Pool;
+use sqlx::{ConnectOptions, Pool};
 use store_core::{
     Capabilities, Error, ErrorKind, Open, OpenOptions, Operation, Result, check_scheme, redact_url,
     within,
@@ -14,6 +14,7 @@ use store_core::{
 use crate::config::SqlConfig;
 use crate::error::PoolLimits;
 use crate::query::{Dialect, Statements};
+use crate::writer::Writer;
 
 /// A [`Store`](store_core::Store) in one Postgres table, through a sqlx
 /// pool.
@@ -147,6 +148,9 @@ pub struct SqlStore<D: Dialect> {
     pub(crate) sql: Arc<Statements>,
     pub(crate) limits: PoolLimits,
     pub(crate) shared: bool,
+    /// The database's writer ([`Dialect::WRITER`]), shared by the stores
+    /// on the same pool; none: writes run on the pool.
+    pub(crate) writer: Option<Writer>,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -157,6 +161,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
             sql: Arc::clone(&self.sql),
             limits: self.limits,
             shared: self.shared,
+            writer: self.writer.clone(),
         }
     }
 }
@@ -170,6 +175,7 @@ impl<D: Dialect> fmt::Debug for SqlStore<D> {
             .field("table", &self.config.table)
             .field("shared", &self.shared)
             .field("max_connections", &self.limits.max_connections)
+            .field("writer", &self.writer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -238,16 +244,26 @@ impl<D: Dialect> SqlStore<D> {
             max_connections: config.max_connections,
             acquire_timeout: config.acquire_timeout,
         };
-        let (pool, shared) = D::open_pool(url, &config).await.map_err(|e| {
+        let failed = |e| {
             let e = crate::error::classify(e, D::BACKEND, Operation::Connect, limits, D::codes());
             let message = format!("cannot connect to {}: {}", redact_url(url), e.message());
             Error::new(e.kind(), message)
                 .in_context(D::BACKEND, Operation::Connect)
                 .with_retryable(e.is_retryable())
                 .with_source(e)
-        })?;
+        };
+        let (pool, shared) = D::open_pool(url, &config).await.map_err(failed)?;
         let mut store = Self::with_config(pool, config)?;
         store.shared = shared;
+        // A database in memory lives in the pool's one connection.
+        if let (Some(begin), true) = (D::WRITER, shared) {
+            let conn = store.pool.connect_options().connect().await;
+            store.writer = Some(Writer::start(
+                store.pool.clone(),
+                begin,
+                conn.map_err(failed)?,
+            ));
+        }
         Ok(store)
     }
 
@@ -300,6 +316,7 @@ impl<D: Dialect> SqlStore<D> {
             sql,
             limits,
             shared: true,
+            writer: None,
         })
     }
 
@@ -323,6 +340,7 @@ impl<D: Dialect> SqlStore<D> {
         let config = (*self.config).clone().namespace(table);
         let mut store = Self::with_config(self.pool.clone(), config)?;
         store.shared = self.shared;
+        store.writer = self.writer.clone();
         Ok(store)
     }
 

@@ -24,6 +24,7 @@ mod scan;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+mod writer;
 
 #[cfg(feature = "mysql")]
 pub use config::MySqlConfig;

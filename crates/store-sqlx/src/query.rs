@@ -6,6 +6,7 @@
 
 use std::future::Future;
 
+use bytes::Bytes;
 use rand::Rng;
 use sqlx::Pool;
 use store_core::{
@@ -16,6 +17,7 @@ use crate::codec::{Arg, Driver, On, from_columns, key_column};
 use crate::config::{SqlConfig, quote};
 use crate::connect::SqlStore;
 use crate::error::{CodeMeaning, Codes, classify, sqlx_code};
+use crate::writer::{Outcome, Want};
 
 /// A database a [`SqlStore`] runs on: implemented for [`sqlx::Postgres`]
 /// (feature `postgres`) and [`sqlx::Sqlite`] (feature `sqlite`), and for
@@ -85,6 +87,13 @@ pub trait Dialect: Driver {
 
     /// The same for `touch` (key, expiry, now).
     const TOUCH_ORDER: Option<&'static [usize]> = None;
+
+    /// Where one connection should run every write of a store opened on a
+    /// database the process shares with no one else in it (SQLite: one
+    /// writer at a time, the others sleeping in their busy handler): the
+    /// statement that starts the transaction of writes queued together.
+    /// Only the stores `connect` opens on a database file have the writer.
+    const WRITER: Option<&'static str> = None;
 
     /// Every statement of table `table` in `schema` (default: the shared
     /// statements with the dialect's part from [`sql`](Self::sql)).
@@ -164,6 +173,21 @@ pub(crate) struct Setup {
     pub(crate) rest: Vec<String>,
 }
 
+/// A statement that writes: run by the database's writer where the store
+/// has one ([`Dialect::WRITER`]), else on the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    Upsert,
+    Create,
+    Update,
+    UpdateIf,
+    Delete,
+    DeleteIf,
+    Touch,
+    Purge,
+    DeleteOwner,
+}
+
 /// Every statement of one table, built once from its quoted names.
 #[derive(Debug)]
 pub struct Statements {
@@ -185,6 +209,21 @@ pub struct Statements {
 }
 
 impl Statements {
+    /// The text of a writing statement.
+    pub(crate) fn write(&self, write: Write) -> &str {
+        match write {
+            Write::Upsert => &self.upsert,
+            Write::Create => &self.create_entry,
+            Write::Update => &self.update,
+            Write::UpdateIf => &self.update_if,
+            Write::Delete => &self.delete,
+            Write::DeleteIf => &self.delete_if,
+            Write::Touch => &self.touch,
+            Write::Purge => &self.purge,
+            Write::DeleteOwner => &self.delete_owner,
+        }
+    }
+
     pub(crate) fn new<D: Dialect>(schema: &str, table: &str) -> Self {
         let mut sql = D::sql(schema, table);
         let t = &sql.table;
@@ -377,17 +416,52 @@ impl<D: Dialect> SqlStore<D> {
         self.run(op, result).await
     }
 
-    async fn execute(&self, op: Operation, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
-        let result = Self::deadlock_retried(|| D::execute(On::Pool(&self.pool), sql, args)).await;
+    /// Runs a writing statement: through the database's writer where the
+    /// store has one, else on the pool.
+    async fn write(
+        &self,
+        op: Operation,
+        write: Write,
+        args: &[Arg<'_>],
+        want: Want,
+    ) -> Result<Outcome> {
+        let result = match &self.writer {
+            Some(writer) => writer.run(&self.sql, write, args, want).await,
+            None => {
+                let sql = self.sql.write(write);
+                Self::deadlock_retried(|| async move {
+                    let on = On::Pool(&self.pool);
+                    Ok(match want {
+                        Want::Ints => Outcome {
+                            ints: D::ints(on, sql, args).await?,
+                            ..Outcome::default()
+                        },
+                        Want::Changed => {
+                            let (changed, id) = D::execute_id(on, sql, args).await?;
+                            Outcome {
+                                changed,
+                                id,
+                                ..Outcome::default()
+                            }
+                        }
+                    })
+                })
+                .await
+            }
+        };
         self.run(op, result).await
     }
 
     /// The rows a write changed and the value it gave `LAST_INSERT_ID(…)`
     /// (0 where it gave none).
-    async fn execute_id(&self, op: Operation, sql: &str, args: &[Arg<'_>]) -> Result<(u64, u64)> {
-        let result =
-            Self::deadlock_retried(|| D::execute_id(On::Pool(&self.pool), sql, args)).await;
-        self.run(op, result).await
+    async fn write_changed(
+        &self,
+        op: Operation,
+        write: Write,
+        args: &[Arg<'_>],
+    ) -> Result<(u64, u64)> {
+        let done = self.write(op, write, args, Want::Changed).await?;
+        Ok((done.changed, done.id))
     }
 
     /// The entry of `row`; a column that does not decode is an error for
@@ -426,16 +500,16 @@ impl<D: Dialect> SqlStore<D> {
     pub(crate) async fn put_entry(
         &self,
         key: &Key,
-        value: &[u8],
+        value: &Bytes,
         options: &PutOptions,
         now: Expiry,
     ) -> Result<Version> {
         let op = Operation::Put;
-        let (sql, expected) = match options.mode {
-            PutMode::Upsert => (&self.sql.upsert, None),
-            PutMode::Create => (&self.sql.create_entry, None),
-            PutMode::Update => (&self.sql.update, None),
-            PutMode::UpdateIf(v) => (&self.sql.update_if, Some(v)),
+        let (write, expected) = match options.mode {
+            PutMode::Upsert => (Write::Upsert, None),
+            PutMode::Create => (Write::Create, None),
+            PutMode::Update => (Write::Update, None),
+            PutMode::UpdateIf(v) => (Write::UpdateIf, Some(v)),
         };
         let version = new_version();
         let mut args = vec![
@@ -454,7 +528,7 @@ impl<D: Dialect> SqlStore<D> {
         if matches!(options.mode, PutMode::Update | PutMode::UpdateIf(_)) {
             args = in_order(&args, D::UPDATE_ORDER);
         }
-        let (changed, live_left) = self.execute_id(op, sql, &args).await?;
+        let (changed, live_left) = self.write_changed(op, write, &args).await?;
         if changed > 0 && live_left == 0 {
             return Ok(version);
         }
@@ -476,14 +550,14 @@ impl<D: Dialect> SqlStore<D> {
         let op = Operation::Delete;
         let Some(expected) = if_version else {
             let args = [Arg::Text(key.as_str()), Arg::now(now)];
-            return Ok(self.count_live(op, &self.sql.delete, &args).await? > 0);
+            return Ok(self.count_live(op, Write::Delete, &args).await? > 0);
         };
         let args = [
             Arg::Text(key.as_str()),
             Arg::now(now),
             Arg::Int(expected.as_i64()),
         ];
-        if self.execute(op, &self.sql.delete_if, &args).await? > 0 {
+        if self.write_changed(op, Write::DeleteIf, &args).await?.0 > 0 {
             return Ok(true);
         }
         let current = self.live_version(key, now, op).await?;
@@ -504,10 +578,10 @@ impl<D: Dialect> SqlStore<D> {
             Arg::now(now),
         ];
         let args = in_order(&args, D::TOUCH_ORDER);
-        Ok(self
-            .execute(Operation::Touch, &self.sql.touch, &args)
-            .await?
-            > 0)
+        let (changed, _) = self
+            .write_changed(Operation::Touch, Write::Touch, &args)
+            .await?;
+        Ok(changed > 0)
     }
 
     /// Batches of `DELETE … WHERE key IN (SELECT … LIMIT n)` until a batch
@@ -517,8 +591,8 @@ impl<D: Dialect> SqlStore<D> {
         let args = [Arg::now(now), Arg::Int(i64::from(batch))];
         let mut total = 0;
         loop {
-            let deleted = self
-                .execute(Operation::DeleteExpired, &self.sql.purge, &args)
+            let (deleted, _) = self
+                .write_changed(Operation::DeleteExpired, Write::Purge, &args)
                 .await?;
             total += deleted;
             if deleted < u64::from(batch) {
@@ -548,18 +622,18 @@ impl<D: Dialect> SqlStore<D> {
     /// still live.
     pub(crate) async fn delete_owner_entries(&self, owner: &Owner, now: Expiry) -> Result<u64> {
         let args = [Arg::Text(owner.as_str()), Arg::now(now)];
-        self.count_live(Operation::DeleteByOwner, &self.sql.delete_owner, &args)
+        self.count_live(Operation::DeleteByOwner, Write::DeleteOwner, &args)
             .await
     }
 
     /// How many live rows a counting `DELETE` removed: the integers it
     /// returns, or where there is no `RETURNING`, the rows it changed (it
     /// then removes live rows only).
-    async fn count_live(&self, op: Operation, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+    async fn count_live(&self, op: Operation, write: Write, args: &[Arg<'_>]) -> Result<u64> {
         if !D::RETURNING {
-            return self.execute(op, sql, args).await;
+            return Ok(self.write_changed(op, write, args).await?.0);
         }
-        let live = self.ints(op, sql, args).await?;
+        let live = self.write(op, write, args, Want::Ints).await?.ints;
         Ok(u64::try_from(live.iter().sum::<i64>()).unwrap_or(0))
     }
 
@@ -576,26 +650,26 @@ impl<D: Dialect> SqlStore<D> {
         ];
         let mut tx = self.pool.begin_with(setup.begin).await.map_err(err)?;
         for statement in &setup.first {
-            D::execute(On::Tx(&mut *tx), statement, &[])
+            D::execute(On::Conn(&mut *tx), statement, &[])
                 .await
                 .map_err(err)?;
         }
         if let Some((exists, create)) = &setup.schema {
-            let found = D::ints(On::Tx(&mut *tx), exists, &names[..1])
+            let found = D::ints(On::Conn(&mut *tx), exists, &names[..1])
                 .await
                 .map_err(err)?;
             if found.first() == Some(&0) {
-                D::execute(On::Tx(&mut *tx), create, &[])
+                D::execute(On::Conn(&mut *tx), create, &[])
                     .await
                     .map_err(err)?;
             }
         }
         for statement in &setup.create {
-            D::execute(On::Tx(&mut *tx), statement, &[])
+            D::execute(On::Conn(&mut *tx), statement, &[])
                 .await
                 .map_err(err)?;
         }
-        let rows = D::rows(On::Tx(&mut *tx), &setup.columns, &names)
+        let rows = D::rows(On::Conn(&mut *tx), &setup.columns, &names)
             .await
             .map_err(err)?;
         let found = rows
@@ -605,19 +679,19 @@ impl<D: Dialect> SqlStore<D> {
             .map_err(err)?;
         check_columns(D::BACKEND, &self.sql.dialect.shown, &D::COLUMNS, &found)?;
         if let Some((count, drops)) = &setup.retired {
-            let found = D::ints(On::Tx(&mut *tx), count, &names)
+            let found = D::ints(On::Conn(&mut *tx), count, &names)
                 .await
                 .map_err(err)?;
             if found.first().is_some_and(|&n| n > 0) {
                 for statement in drops {
-                    D::execute(On::Tx(&mut *tx), statement, &[])
+                    D::execute(On::Conn(&mut *tx), statement, &[])
                         .await
                         .map_err(err)?;
                 }
             }
         }
         for statement in &setup.rest {
-            D::execute(On::Tx(&mut *tx), statement, &[])
+            D::execute(On::Conn(&mut *tx), statement, &[])
                 .await
                 .map_err(err)?;
         }

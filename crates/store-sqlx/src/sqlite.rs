@@ -24,6 +24,8 @@ impl Dialect for Sqlite {
     const STORE_NAME: &'static str = "SqliteStore";
     const CONFIG_NAME: &'static str = "SqliteConfig";
     const BUSY_TIMEOUT: bool = true;
+    /// `IMMEDIATE`: the transaction takes the write lock when it begins.
+    const WRITER: Option<&'static str> = Some("BEGIN IMMEDIATE");
     const NAMED_SCHEMA: bool = false;
     const DEFAULT_SCHEMA: &'static str = "main";
     const RESERVED_SCHEMAS: &'static [&'static str] = &[];

@@ -509,3 +509,283 @@ async fn sqlite_setup_on_a_table_of_an_older_version_drops_its_version_triggers(
         b"2"
     );
 }
+
+/// Reads the value under `k` as a counter.
+async fn bump(store: &SqliteStore, k: &Key) -> store_core::Result<()> {
+    loop {
+        let cur = store.get_typed::<u64>(k).await?.expect("counter");
+        let next = PutOptions::new(PutMode::UpdateIf(cur.version));
+        match store.put_typed(k, &(cur.value + 1), next).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::VersionMismatch => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_writers_of_one_store_never_wait_on_the_database_lock() {
+    let db = TempDb::new();
+    // No busy timeout: a write that found the lock taken would fail at
+    // once with "database is locked".
+    let config = SqliteConfig::default().busy_timeout(Duration::ZERO);
+    let store = SqliteStore::connect_with(&db.url(), config).await.unwrap();
+    store.setup().await.unwrap();
+    let tokens = store.with_namespace("tokens").unwrap();
+    tokens.setup().await.unwrap();
+    let counter = key("counter");
+    store
+        .put_typed(&counter, &0u64, PutOptions::default())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|t| {
+            let (store, tokens, counter) = (store.clone(), tokens.clone(), counter.clone());
+            tokio::spawn(async move {
+                for i in 0..20 {
+                    bump(&store, &counter).await?;
+                    let k = Key::new(format!("t{t}-{i}"))?;
+                    let at = SystemClock.now().checked_add(Duration::from_secs(60))?;
+                    tokens
+                        .put(
+                            &k,
+                            "x".into(),
+                            PutOptions::new(PutMode::Create).expires_at(at),
+                        )
+                        .await?;
+                    tokens.touch(&k, at).await?;
+                    if i % 2 == 0 {
+                        assert!(tokens.delete(&k, None).await?);
+                    }
+                }
+                Ok::<_, store_core::Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .unwrap()
+            .expect("no write meets a locked database");
+    }
+    let total: u64 = store.get_typed(&counter).await.unwrap().unwrap().value;
+    assert_eq!(total, 32 * 20, "every increment landed exactly once");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM tokens")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 32 * 10);
+}
+
+/// The frames in the write-ahead log of the database at `url`: it only
+/// grows until a checkpoint (after 1000 pages by default).
+fn wal_frames(db: &TempDb) -> u64 {
+    let wal = db.dir.path().join("store.db-wal");
+    let len = std::fs::metadata(wal).map_or(0, |m| m.len());
+    len.saturating_sub(32) / (4096 + 24)
+}
+
+/// Runs `writes` (a store and a put of `k{i}`, for `i` in `0..n`) from as
+/// many tasks while another connection holds the write lock, so that they
+/// queue up together; returns each result, in order.
+async fn queued_together(
+    db: &TempDb,
+    n: usize,
+    write: impl Fn(usize) -> tokio::task::JoinHandle<store_core::Result<store_core::PutResult>>,
+) -> Vec<store_core::Result<store_core::PutResult>> {
+    let mut other = SqliteConnection::connect(&db.url()).await.unwrap();
+    let tx = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let tasks: Vec<_> = (0..n).map(write).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.commit().await.unwrap();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_writes_queued_together_commit_together() {
+    let db = TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    store.setup().await.unwrap();
+    store
+        .put(&key("taken"), "t".into(), PutOptions::default())
+        .await
+        .unwrap();
+    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(page_size, 4096);
+    let before = wal_frames(&db);
+    let results = queued_together(&db, 40, |i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            match i % 10 {
+                // Refused: the key is live.
+                0 => {
+                    store
+                        .put(&key("taken"), "x".into(), PutMode::Create.into())
+                        .await
+                }
+                _ => {
+                    let k = Key::new(format!("k{i}")).unwrap();
+                    store.put(&k, "v".into(), PutMode::Create.into()).await
+                }
+            }
+        })
+    })
+    .await;
+    for (i, result) in results.into_iter().enumerate() {
+        if i % 10 == 0 {
+            assert_eq!(result.unwrap_err().kind(), ErrorKind::AlreadyExists);
+        } else {
+            let k = Key::new(format!("k{i}")).unwrap();
+            let stored = store.get(&k).await.unwrap().unwrap();
+            assert_eq!(stored.version, result.unwrap().version);
+        }
+    }
+    // 36 writes one by one would add a frame each at least.
+    let frames = wal_frames(&db) - before;
+    assert!(frames < 12, "{frames} frames for 36 writes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_writes_queued_together_each_get_their_own_result() {
+    let db = TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    store.setup().await.unwrap();
+    store
+        .put(&key("taken"), "t".into(), PutOptions::default())
+        .await
+        .unwrap();
+    // A table nobody set up: its writes fail among the others.
+    let unset = store.with_namespace("never_set_up").unwrap();
+    let results = queued_together(&db, 40, |i| {
+        let (store, unset) = (store.clone(), unset.clone());
+        tokio::spawn(async move {
+            let k = Key::new(format!("k{i}")).unwrap();
+            match i % 10 {
+                0 => {
+                    store
+                        .put(&key("taken"), "x".into(), PutMode::Create.into())
+                        .await
+                }
+                1 | 7 => unset.put(&k, "x".into(), PutOptions::default()).await,
+                _ => store.put(&k, "v".into(), PutMode::Create.into()).await,
+            }
+        })
+    })
+    .await;
+    for (i, result) in results.into_iter().enumerate() {
+        let k = Key::new(format!("k{i}")).unwrap();
+        match i % 10 {
+            0 => assert_eq!(result.unwrap_err().kind(), ErrorKind::AlreadyExists),
+            1 | 7 => {
+                let err = result.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+                assert!(err.message().contains("call setup()"), "{err}");
+                assert!(store.get(&k).await.unwrap().is_none());
+            }
+            _ => {
+                let written = result.unwrap().version;
+                assert_eq!(store.get(&k).await.unwrap().unwrap().version, written);
+            }
+        }
+    }
+    assert_eq!(
+        &store.get(&key("taken")).await.unwrap().unwrap().value[..],
+        b"t"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_writes_whose_callers_left_are_not_run_and_the_writer_goes_on() {
+    let db = TempDb::new();
+    let config = SqliteConfig::default()
+        .busy_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_millis(100));
+    let store = SqliteStore::connect_with(&db.url(), config).await.unwrap();
+    store.setup().await.unwrap();
+    let mut other = SqliteConnection::connect(&db.url()).await.unwrap();
+    let tx = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let k = Key::new(format!("left{i}")).unwrap();
+                store.put(&k, "v".into(), PutOptions::default()).await
+            })
+        })
+        .collect();
+    // And callers that drop their write's future themselves.
+    for i in 0..10 {
+        let k = Key::new(format!("dropped{i}")).unwrap();
+        let write = store.put(&k, "v".into(), PutOptions::default());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(5), write)
+                .await
+                .is_err()
+        );
+    }
+    for task in tasks {
+        let err = task.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.message().contains("operation_timeout"), "{err}");
+    }
+    tx.commit().await.unwrap();
+    // The writer goes on, once the write it had started has the lock
+    // (SQLite's busy handler sleeps up to 100 ms between tries), not
+    // after the busy timeout ...
+    let started = std::time::Instant::now();
+    let again = Duration::from_secs(2);
+    tokio::time::timeout(again, async {
+        while store
+            .put(&key("after"), "a".into(), PutOptions::default())
+            .await
+            .is_err()
+        {}
+    })
+    .await
+    .unwrap();
+    assert!(started.elapsed() < again);
+    // ... and ran none of the writes withdrawn before it reached them: at
+    // most the one it was running when the lock was released.
+    let ran: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM store_entries WHERE key LIKE 'left%' OR key LIKE 'dropped%'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(ran <= 1, "{ran} withdrawn writes ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_writes_after_the_pool_closed_fail_for_good() {
+    let db = TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    store.setup().await.unwrap();
+    store
+        .put(&key("k"), "v".into(), PutOptions::default())
+        .await
+        .unwrap();
+    store.pool().close().await;
+    for err in [
+        store
+            .put(&key("k"), "w".into(), PutOptions::default())
+            .await
+            .unwrap_err(),
+        store.delete(&key("k"), None).await.unwrap_err(),
+        store.get(&key("k")).await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(!err.is_retryable(), "{err}");
+        assert!(err.message().contains("pool was closed"), "{err}");
+    }
+    let reopened = SqliteStore::connect(&db.url()).await.unwrap();
+    assert_eq!(
+        &reopened.get(&key("k")).await.unwrap().unwrap().value[..],
+        b"v"
+    );
+}
