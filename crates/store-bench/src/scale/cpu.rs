@@ -40,33 +40,43 @@ fn stat(pid: u32) -> Option<(u32, u64, u64)> {
 }
 
 /// The CPU ticks of `root` and of every process under it now (the ones
-/// that ended and were waited for count in `root`'s children's time).
+/// that ended and were waited for count in `root`'s children's time). A
+/// child reaped while the processes are read would be counted twice or
+/// not at all, so the reading is repeated until `root`'s children's time
+/// stays the same across it.
 fn tree_ticks(root: u32) -> Option<u64> {
-    let (_, own, waited) = stat(root)?;
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    let mut ticks: HashMap<u32, u64> = HashMap::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
+    for _ in 0..10 {
+        let (_, own, waited) = stat(root)?;
+        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut ticks: HashMap<u32, u64> = HashMap::new();
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some((ppid, t, _)) = stat(pid) {
+                children.entry(ppid).or_default().push(pid);
+                ticks.insert(pid, t);
+            }
+        }
+        let (_, _, waited_after) = stat(root)?;
+        if waited_after != waited {
             continue;
-        };
-        if let Some((ppid, t, _)) = stat(pid) {
-            children.entry(ppid).or_default().push(pid);
-            ticks.insert(pid, t);
         }
-    }
-    let mut total = own + waited;
-    let mut stack = children.get(&root).cloned().unwrap_or_default();
-    while let Some(pid) = stack.pop() {
-        total += ticks.get(&pid).copied().unwrap_or(0);
-        if let Some(more) = children.get(&pid) {
-            stack.extend(more);
+        let mut total = own + waited;
+        let mut stack = children.get(&root).cloned().unwrap_or_default();
+        while let Some(pid) = stack.pop() {
+            total += ticks.get(&pid).copied().unwrap_or(0);
+            if let Some(more) = children.get(&pid) {
+                stack.extend(more);
+            }
         }
+        return Some(total);
     }
-    Some(total)
+    None
 }
 
 /// The machine's `(busy, iowait, total)` ticks over all CPUs.
@@ -169,6 +179,18 @@ pub struct CpuShare {
     pub machine_iowait: Option<f64>,
     /// The machine's logical CPUs.
     pub cpus: usize,
+}
+
+impl CpuShare {
+    /// Cores kept busy by processes other than the bench, storectl and the
+    /// server (other work on the machine), when the figures are there.
+    pub fn other_cores(&self) -> Option<f64> {
+        let busy = self.machine_busy? * self.cpus as f64;
+        let ours = self.bench_cores.unwrap_or(0.0)
+            + self.child_cores.unwrap_or(0.0)
+            + self.server_cores.unwrap_or(0.0);
+        Some((busy - ours).max(0.0))
+    }
 }
 
 /// The CPU counters at one instant.

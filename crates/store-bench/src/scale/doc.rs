@@ -129,10 +129,31 @@ fn server_label(backend: &str) -> &'static str {
     }
 }
 
+/// The phases whose limits the section explains.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Many tasks writing through the `Store` trait.
+    Load,
+    /// `storectl copy`: storectl is the client.
+    Copy,
+    /// One `delete_expired` call after another.
+    Purge,
+    /// Redis's own expiry.
+    Expiry,
+}
+
 /// Where the CPU time of a phase went, and what that says limits it.
-fn limits(backend: &str, what: &str, share: &CpuShare, storectl: bool) -> String {
-    let mut parts = Vec::new();
+fn limits(backend: &str, kind: Kind, share: &CpuShare) -> String {
     let in_process = matches!(backend, "memory" | "sqlite_file");
+    let (client, client_cores) = match (kind, in_process) {
+        (Kind::Copy, _) => ("storectl", share.child_cores),
+        (_, true) => (
+            "the bench process, which runs the store,",
+            share.bench_cores,
+        ),
+        (_, false) => ("the bench process (the client)", share.bench_cores),
+    };
+    let mut parts = vec![format!("{client} {} cores", cores(client_cores))];
     if let Some(s) = share.server_cores {
         parts.push(format!(
             "{} {} cores",
@@ -140,55 +161,79 @@ fn limits(backend: &str, what: &str, share: &CpuShare, storectl: bool) -> String
             cores(Some(s))
         ));
     }
-    let bench = if in_process {
-        "the bench process (client and store)"
-    } else {
-        "the bench process (client)"
-    };
-    parts.push(format!("{bench} {} cores", cores(share.bench_cores)));
-    if storectl {
-        parts.push(format!("storectl {} cores", cores(share.child_cores)));
-    }
+    let others = share.other_cores().unwrap_or(0.0);
+    parts.push(format!("other processes {} cores", cores(Some(others))));
     let busy = share.machine_busy.unwrap_or(0.0);
     let iowait = share.machine_iowait.unwrap_or(0.0);
     let mut text = format!(
-        "{what}: {}; the machine's {} CPUs {} busy{}",
+        "CPU: {}; the machine's {} CPUs {} busy{}",
         parts.join(", "),
         share.cpus,
         pct(busy),
         if iowait >= 0.02 {
-            format!(", {} waiting for the disk", pct(iowait))
+            format!(", {} idle waiting for the disk", pct(iowait))
         } else {
             String::new()
         }
     );
     let server = share.server_cores.unwrap_or(0.0);
-    let bench = share.bench_cores.unwrap_or(0.0);
-    let verdict = if backend == "redis" && server >= 0.85 {
+    let runner = client_cores.unwrap_or(0.0);
+    let crowded = if others >= 0.3 {
         format!(
-            " → Redis runs commands on one thread, and it was busy {:.0} % of the time: the \
+            " (other work on the machine took {} cores of it meanwhile)",
+            cores(Some(others))
+        )
+    } else {
+        String::new()
+    };
+    let verdict = if kind == Kind::Expiry {
+        format!(
+            " → the server's own pace: Redis expires keys in short cycles of its event loop \
+             that take a bounded share of its one thread; it used {} cores meanwhile.",
+            cores(Some(server))
+        )
+    } else if backend == "redis" && server >= 0.85 {
+        format!(
+            " → Redis runs commands on one thread, which was busy {:.0} % of the time: the \
              server is the limit.",
             server * 100.0
         )
-    } else if busy >= 0.85 {
-        let top = if server >= bench && share.server_cores.is_some() {
-            "the server"
-        } else if storectl && share.child_cores.unwrap_or(0.0) >= bench {
-            "storectl"
-        } else {
-            "the bench process"
-        };
+    } else if kind == Kind::Purge && !in_process && (0.6..=1.3).contains(&server) {
         format!(
-            " → CPU-bound: client and server share {} CPUs, {top} taking the most; a server \
-             on its own machine would keep more of them.",
-            share.cpus
+            " → one call deletes one batch after another on one connection, so one server \
+             process does the work, and it kept about one core busy: the server's work per \
+             batch is the limit{crowded}."
         )
+    } else if kind == Kind::Purge && in_process && (0.6..=1.3).contains(&runner) {
+        format!(
+            " → one call deletes one batch after another, and the store kept about one core \
+             busy doing it: its own work is the limit{crowded}."
+        )
+    } else if backend == "sqlite_file" && (0.6..=1.3).contains(&runner) {
+        format!(
+            " → about one core's worth: SQLite runs one write transaction at a time, so the \
+             writers queue for the database's lock and one core does the work{crowded}."
+        )
+    } else if busy >= 0.85 {
+        if in_process && kind != Kind::Copy {
+            format!(
+                " → CPU-bound: the store and the calls into it share the machine's CPUs in \
+                 one process{crowded}."
+            )
+        } else {
+            let top = if server >= runner {
+                server_label(backend)
+            } else {
+                client
+            };
+            format!(
+                " → CPU-bound: client and server share {} CPUs, {top} taking the most{crowded}; \
+                 a server on a machine of its own would have more.",
+                share.cpus
+            )
+        }
     } else if iowait >= 0.15 {
         " → the disk is the limit (the CPUs wait for it).".to_owned()
-    } else if backend == "sqlite_file" && (0.7..=1.3).contains(&bench) {
-        " → about one core's worth with CPUs to spare: SQLite runs one write transaction at a \
-         time, so concurrent writers queue for the database's lock."
-            .to_owned()
     } else {
         format!(
             " → neither the CPUs nor the disk are saturated: the time goes to waiting (round \
@@ -316,10 +361,17 @@ pub fn render(report: &ScaleReport) -> String {
     let _ = writeln!(
         out,
         "- **Latency:** `get` and `put(Upsert)` (a save, same owner, expiry an hour ahead) of \
-         uniformly random live sessions, at {} concurrent tasks, in {} rounds of {} ms each \
-         alternating the two operations, after a warm-up: first with {} sessions stored, then \
-         with {} (the first {} among them). At {}, the data no longer fits the caches a small \
-         store lives in (CPU caches, PostgreSQL's 128 MB of shared buffers on this machine).\n",
+         uniformly random live sessions, at {} concurrent tasks, {} rounds of {} ms turns per \
+         operation and size after a warm-up, the same sampling at both sizes. On every \
+         backend but Redis the {} sessions are a namespace of their own (a table, a \
+         collection, a store instance) on the same server, loaded first, and both sizes are \
+         timed in alternating turns once the {} are loaded, so that whatever else the machine \
+         does hits both alike. Redis keeps every key of a database in one hash table, so \
+         there the {} are timed first, in the namespace that then grows to {}. After the load, \
+         PostgreSQL's tables get a `VACUUM (ANALYZE)` and SQLite a WAL checkpoint, as a store \
+         that grew over days would have had; the time each took is below. The \
+         \"others\" column is the CPU that processes other than the bench and the server \
+         used meanwhile (this machine is shared).\n",
         report
             .tasks
             .iter()
@@ -344,8 +396,8 @@ pub fn render(report: &ScaleReport) -> String {
     );
     let _ = writeln!(
         out,
-        "| backend | operation | tasks | ops/s at {b} | p50 µs | p99 µs | ops/s at {l} | p50 µs | p99 µs | p99 ÷ p99 at {b} |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | operation | tasks | ops/s at {b} | p50 µs | p99 µs | ops/s at {l} | p50 µs | p99 µs | p99 ÷ p99 at {b} | others, cores |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         b = count(base),
         l = count(n)
     );
@@ -356,9 +408,15 @@ pub fn render(report: &ScaleReport) -> String {
                     continue;
                 };
                 let r = l.p99_us / s.p99_us.max(1e-9);
+                let others = |x: &Latency| cores(x.cpu.as_ref().and_then(CpuShare::other_cores));
+                let others = if s.cpu == l.cpu {
+                    others(l)
+                } else {
+                    format!("{} / {}", others(s), others(l))
+                };
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {t} | {} | {} | {} | {} | {} | {} | {r:.2} {} |",
+                    "| {} | {} | {t} | {} | {} | {} | {} | {} | {} | {r:.2} {} | {others} |",
                     b.backend,
                     op.name(),
                     rate(s.ops_per_sec),
@@ -498,8 +556,11 @@ pub fn render(report: &ScaleReport) -> String {
                 } else {
                     String::new()
                 },
-                limits(&b.backend, "CPU", &l.cpu, false)
+                limits(&b.backend, Kind::Load, &l.cpu)
             );
+        }
+        if let Some((what, took)) = &b.settle {
+            let _ = writeln!(out, "- After the load, {what}: {}.", secs(*took));
         }
         if let Some(s) = &b.size {
             let _ = writeln!(
@@ -516,7 +577,7 @@ pub fn render(report: &ScaleReport) -> String {
                 rate(c.phase.per_sec),
                 c.command,
                 c.output.join("; "),
-                limits(&b.backend, "CPU over the whole command", &c.phase.cpu, true)
+                limits(&b.backend, Kind::Copy, &c.phase.cpu)
             );
         }
         if let Some(p) = &b.purge {
@@ -559,7 +620,15 @@ pub fn render(report: &ScaleReport) -> String {
                 out,
                 "- Purge, {}/s ({how}): {}",
                 rate(p.phase.per_sec),
-                limits(&b.backend, "CPU", &p.phase.cpu, false)
+                limits(
+                    &b.backend,
+                    if p.calls == 0 {
+                        Kind::Expiry
+                    } else {
+                        Kind::Purge
+                    },
+                    &p.phase.cpu
+                )
             );
         }
         for note in &b.notes {

@@ -133,6 +133,10 @@ pub struct Latency {
     pub p50_us: f64,
     /// 99th percentile, microseconds.
     pub p99_us: f64,
+    /// Where the CPU time went while this level was timed (on every
+    /// backend but Redis, both sizes were timed in the same turns).
+    #[serde(default)]
+    pub cpu: Option<CpuShare>,
 }
 
 /// A phase that moved many entries: the load, the purge, the copy.
@@ -152,6 +156,30 @@ pub struct Phase {
 }
 
 impl Phase {
+    /// `self` and then `next`, as one phase.
+    fn then(&self, next: &Phase) -> Phase {
+        let secs = self.secs + next.secs;
+        let weigh = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some((a * self.secs + b * next.secs) / secs.max(1e-9)),
+            _ => a.or(b),
+        };
+        let (a, b) = (&self.cpu, &next.cpu);
+        Phase::new(
+            self.entries + next.entries,
+            secs,
+            CpuShare {
+                wall_secs: a.wall_secs + b.wall_secs,
+                bench_cores: weigh(a.bench_cores, b.bench_cores),
+                child_cores: weigh(a.child_cores, b.child_cores),
+                server_cores: weigh(a.server_cores, b.server_cores),
+                machine_busy: weigh(a.machine_busy, b.machine_busy),
+                machine_iowait: weigh(a.machine_iowait, b.machine_iowait),
+                cpus: b.cpus,
+            },
+            self.retries + next.retries,
+        )
+    }
+
     fn new(entries: u64, secs: f64, cpu: CpuShare, retries: u64) -> Self {
         Self {
             entries,
@@ -225,6 +253,9 @@ pub struct BackendScale {
     pub load: Option<Phase>,
     /// `get` and `put` at both sizes.
     pub latency: Vec<Latency>,
+    /// What brought the store to rest after the load, and its seconds.
+    #[serde(default)]
+    pub settle: Option<(String, f64)>,
     /// The stored size at N.
     pub size: Option<Size>,
     /// The copy with storectl.
@@ -364,6 +395,7 @@ fn say(backend: &str, text: &str) {
 /// share and retries.
 async fn for_each<F, Fut>(
     subject: &Subject,
+    store: &Arc<dyn Store>,
     what: &str,
     range: Range<u64>,
     tasks: usize,
@@ -381,7 +413,7 @@ where
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..tasks.max(1) {
         let (next, retries, each) = (next.clone(), retries.clone(), each.clone());
-        let store = subject.store.clone();
+        let store = store.clone();
         let end = range.end;
         set.spawn(async move {
             loop {
@@ -429,10 +461,16 @@ where
     ))
 }
 
-/// Writes sessions `range` with `put(Create)`.
-async fn load(subject: &Subject, range: Range<u64>, tasks: usize) -> Result<Phase> {
+/// Writes sessions `range` into `store` with `put(Create)`.
+async fn load(
+    subject: &Subject,
+    store: &Arc<dyn Store>,
+    range: Range<u64>,
+    tasks: usize,
+) -> Result<Phase> {
     for_each(
         subject,
+        store,
         "load",
         range,
         tasks,
@@ -520,46 +558,60 @@ async fn turn(
     Ok((hist, ops, started.elapsed()))
 }
 
-/// Times `get` and `put(Upsert)` at every level of `settings.tasks` with
-/// `live` sessions stored.
-async fn latency(subject: &Subject, live: u64, settings: &Settings) -> Result<Vec<Latency>> {
-    let mut out = Vec::new();
-    // An untimed warm-up of each operation, as the harness does.
-    for op in [Op::Get, Op::Put] {
-        let warm = settings.round / 2;
-        turn(&subject.store, op, live, settings.tasks[0], warm).await?;
+/// Times `get` and `put(Upsert)` at every level of `settings.tasks` on
+/// each of `stores` (`(live sessions, store)`), in turns that alternate
+/// between the stores and the operations, a different one first each
+/// round, so that whatever else the machine does hits them alike.
+async fn latency(
+    subject: &Subject,
+    stores: &[(u64, &Arc<dyn Store>)],
+    settings: &Settings,
+) -> Result<Vec<Latency>> {
+    let combos: Vec<(usize, Op)> = (0..stores.len())
+        .flat_map(|s| [(s, Op::Get), (s, Op::Put)])
+        .collect();
+    // An untimed warm-up of each, as the harness does.
+    for &(s, op) in &combos {
+        let (live, store) = stores[s];
+        turn(store, op, live, settings.tasks[0], settings.round / 2).await?;
     }
+    let mut out = Vec::new();
     for &tasks in &settings.tasks {
-        let mut sums: Vec<(Histogram<u64>, u64, Duration)> = Vec::new();
-        for op in [Op::Get, Op::Put] {
-            let _ = op;
-            sums.push((
-                Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("bounds"),
-                0,
-                Duration::ZERO,
-            ));
-        }
+        let mut sums: Vec<(Histogram<u64>, u64, Duration)> = combos
+            .iter()
+            .map(|_| {
+                (
+                    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("bounds"),
+                    0,
+                    Duration::ZERO,
+                )
+            })
+            .collect();
+        let start = Sample::now(subject.server_pid);
         for round in 0..settings.rounds {
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for k in order {
-                let op = [Op::Get, Op::Put][k];
-                let (h, n, took) = turn(&subject.store, op, live, tasks, settings.round)
+            for k in 0..combos.len() {
+                let at = (round + k) % combos.len();
+                let (s, op) = combos[at];
+                let (live, store) = stores[s];
+                let (h, n, took) = turn(store, op, live, tasks, settings.round)
                     .await
                     .with_context(|| format!("{}: timing {} at {live}", subject.name, op.name()))?;
-                sums[k].0.add(&h).expect("same bounds");
-                sums[k].1 += n;
-                sums[k].2 += took;
+                sums[at].0.add(&h).expect("same bounds");
+                sums[at].1 += n;
+                sums[at].2 += took;
             }
         }
-        for (k, (hist, ops, took)) in sums.into_iter().enumerate() {
+        let cpu = start.until(&Sample::now(subject.server_pid));
+        for (&(s, op), (hist, ops, took)) in combos.iter().zip(sums) {
             out.push(Latency {
-                op: [Op::Get, Op::Put][k],
-                live,
+                op,
+                live: stores[s].0,
                 tasks,
                 ops,
                 ops_per_sec: ops as f64 / took.as_secs_f64().max(1e-9),
                 p50_us: hist.value_at_quantile(0.5) as f64 / 1000.0,
                 p99_us: hist.value_at_quantile(0.99) as f64 / 1000.0,
+                cpu: Some(cpu),
             });
         }
     }
@@ -713,6 +765,7 @@ async fn native_expiry(
     );
     let touch = for_each(
         subject,
+        &subject.store,
         "touch",
         0..n,
         settings.load_tasks,
@@ -759,9 +812,19 @@ async fn native_expiry(
     let secs = started.elapsed().as_secs_f64();
     let cpu = start.until(&Sample::now(subject.server_pid));
     Ok(Purge {
-        method: "the server's own expiry (Redis's active expiry cycle), watched through \
-                 `INFO stats` `expired_keys` every 20 ms; `delete_expired` returns 0 here"
-            .to_owned(),
+        method: format!(
+            "the server's own expiry (Redis's active expiry cycle; `hz` {}, \
+             `active-expire-effort` {}), watched through `INFO stats` `expired_keys` every \
+             20 ms; `delete_expired` returns 0 here",
+            subject
+                .redis_config("hz")
+                .await
+                .unwrap_or_else(|| "unknown".to_owned()),
+            subject
+                .redis_config("active-expire-effort")
+                .await
+                .unwrap_or_else(|| "unknown".to_owned())
+        ),
         phase: Phase::new(n, secs, cpu, 0),
         calls: 0,
         timeouts: 0,
@@ -773,44 +836,50 @@ async fn native_expiry(
 
 /// Every phase on one backend, filling `out` as it goes.
 async fn phases(subject: &Subject, settings: &Settings, out: &mut BackendScale) -> Result<()> {
-    let base = settings.base.min(settings.n);
+    let (n, base) = (settings.n, settings.base.min(settings.n));
     let baseline = subject.baseline().await?;
-    say(subject.name, &format!("loading {base} sessions"));
-    let first = load(subject, 0..base, settings.load_tasks).await?;
-    say(subject.name, &format!("timing get and put at {base}"));
-    out.latency.extend(latency(subject, base, settings).await?);
-    say(subject.name, &format!("loading up to {}", settings.n));
-    let rest = load(subject, base..settings.n, settings.load_tasks).await?;
-    let secs = first.secs + rest.secs;
-    let weigh = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => Some((a * first.secs + b * rest.secs) / secs.max(1e-9)),
-        _ => a.or(b),
-    };
-    out.load = Some(Phase::new(
-        settings.n,
-        secs,
-        CpuShare {
-            wall_secs: first.cpu.wall_secs + rest.cpu.wall_secs,
-            bench_cores: weigh(first.cpu.bench_cores, rest.cpu.bench_cores),
-            child_cores: weigh(first.cpu.child_cores, rest.cpu.child_cores),
-            server_cores: weigh(first.cpu.server_cores, rest.cpu.server_cores),
-            machine_busy: weigh(first.cpu.machine_busy, rest.cpu.machine_busy),
-            machine_iowait: weigh(first.cpu.machine_iowait, rest.cpu.machine_iowait),
-            cpus: rest.cpu.cpus,
-        },
-        first.retries + rest.retries,
-    ));
-    say(
-        subject.name,
-        &format!("loaded {} in {secs:.1} s; measuring the size", settings.n),
-    );
-    out.size = Some(subject.size(settings.n, baseline).await?);
-    say(
-        subject.name,
-        &format!("timing get and put at {}", settings.n),
-    );
-    out.latency
-        .extend(latency(subject, settings.n, settings).await?);
+    match &subject.small {
+        // The small size in a namespace of its own, timed beside the large
+        // one once that is loaded.
+        Some(small) => {
+            say(
+                subject.name,
+                &format!("loading {base} sessions into a namespace of their own"),
+            );
+            load(subject, small, 0..base, settings.load_tasks).await?;
+            // Its growth is not part of the large store's size.
+            let baseline = subject.baseline().await?;
+            say(subject.name, &format!("loading {n} sessions"));
+            out.load = Some(load(subject, &subject.store, 0..n, settings.load_tasks).await?);
+            settle(subject, out).await?;
+            say(subject.name, "measuring the size");
+            out.size = Some(subject.size(n, baseline).await?);
+            say(
+                subject.name,
+                &format!("timing get and put at {base} and {n}, alternating"),
+            );
+            out.latency
+                .extend(latency(subject, &[(base, small), (n, &subject.store)], settings).await?);
+        }
+        // Redis keeps every key of a database in one table: the small size
+        // is timed first, in the namespace that then grows.
+        None => {
+            say(subject.name, &format!("loading {base} sessions"));
+            let first = load(subject, &subject.store, 0..base, settings.load_tasks).await?;
+            say(subject.name, &format!("timing get and put at {base}"));
+            out.latency
+                .extend(latency(subject, &[(base, &subject.store)], settings).await?);
+            say(subject.name, &format!("loading up to {n}"));
+            let rest = load(subject, &subject.store, base..n, settings.load_tasks).await?;
+            out.load = Some(first.then(&rest));
+            settle(subject, out).await?;
+            say(subject.name, "measuring the size");
+            out.size = Some(subject.size(n, baseline).await?);
+            say(subject.name, &format!("timing get and put at {n}"));
+            out.latency
+                .extend(latency(subject, &[(n, &subject.store)], settings).await?);
+        }
+    }
     match (&settings.storectl, subject.copy_plan().is_some()) {
         (_, false) => out.notes.push(
             "no copy: `storectl` runs in its own process, where this process's memory store \
@@ -828,10 +897,23 @@ async fn phases(subject: &Subject, settings: &Settings, out: &mut BackendScale) 
     say(subject.name, "purging");
     out.purge = Some(if subject.name == "redis" {
         let rate = out.load.as_ref().map_or(1000.0, |l| l.per_sec);
-        native_expiry(subject, settings.n, settings, rate).await?
+        native_expiry(subject, n, settings, rate).await?
     } else {
-        purge(subject, settings.n).await?
+        purge(subject, n).await?
     });
+    Ok(())
+}
+
+/// Brings the stores to rest after the load, as a store that grew over
+/// time would be (PostgreSQL: `VACUUM (ANALYZE)`, instead of autovacuum's
+/// first pass over a fresh load landing in the timing).
+async fn settle(subject: &Subject, out: &mut BackendScale) -> Result<()> {
+    let started = Instant::now();
+    if let Some(what) = subject.settle().await? {
+        let secs = started.elapsed().as_secs_f64();
+        say(subject.name, &format!("{what}: {secs:.1} s"));
+        out.settle = Some((what, secs));
+    }
     Ok(())
 }
 
@@ -852,6 +934,7 @@ pub async fn backend(
         n: settings.n,
         base: settings.base.min(settings.n),
         load: None,
+        settle: None,
         latency: Vec::new(),
         size: None,
         copy: None,

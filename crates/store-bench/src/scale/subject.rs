@@ -108,8 +108,13 @@ pub struct Subject {
     pub name: &'static str,
     /// The server's name and version, for the report.
     pub server: String,
-    /// Our store, through the `Store` trait.
+    /// Our store, through the `Store` trait: the namespace that grows to N.
     pub store: Arc<dyn Store>,
+    /// A second namespace on the same server for the small size, timed
+    /// beside the large one; `None` on Redis, which keeps every key of a
+    /// database in one hash table (the small size is timed first there,
+    /// in the namespace that then grows).
+    pub small: Option<Arc<dyn Store>>,
     /// The store's clock (ignored by Redis, which uses the server's).
     pub clock: OffsetClock,
     /// The server's PID when it runs on this machine.
@@ -132,6 +137,8 @@ pub const KNOWN: [&str; 6] = [
 const TABLE: &str = "sessions";
 /// The copy's table or collection, on the same server.
 const COPY: &str = "copied";
+/// The small size's table or collection.
+const SMALL: &str = "small";
 
 /// `url` with its path (the database) replaced by `/db`, the query kept.
 fn with_database(url: &str, db: &str) -> String {
@@ -161,13 +168,18 @@ impl Subject {
         let need = || url.with_context(|| format!("{name}: no server URL"));
         match name {
             "memory" => {
-                let store = MemoryStore::with_config(
-                    MemoryConfig::default().namespace(tag).clock(clock.clone()),
-                )?;
+                let open = || {
+                    MemoryStore::with_config(
+                        MemoryConfig::default().namespace(tag).clock(clock.clone()),
+                    )
+                };
+                let store = open()?;
+                let small: Arc<dyn Store> = Arc::new(open()?);
                 Ok(Self {
                     name,
                     server: "in process".to_owned(),
                     store: Arc::new(store),
+                    small: Some(small),
                     clock,
                     server_pid: None,
                     kind: Kind::Memory,
@@ -191,6 +203,7 @@ impl Subject {
                     name,
                     server: format!("Redis {version}"),
                     store,
+                    small: None,
                     clock,
                     server_pid: pid_of(url),
                     kind: Kind::Redis {
@@ -211,15 +224,23 @@ impl Subject {
                 let (version,): (String,) = sqlx::query_as("SHOW server_version")
                     .fetch_one(&pool)
                     .await?;
-                let config = PostgresConfig::default()
-                    .namespace(tag)
-                    .clock(clock.clone());
-                let store = PostgresStore::connect_with(url, config).await?;
-                store.setup().await?;
+                let open = |table: String| {
+                    let config = PostgresConfig::default()
+                        .namespace(table)
+                        .clock(clock.clone());
+                    async move {
+                        let store = PostgresStore::connect_with(url, config).await?;
+                        store.setup().await?;
+                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+                    }
+                };
+                let store = open(tag.to_owned()).await?;
+                let small = open(format!("{tag}_{SMALL}")).await?;
                 Ok(Self {
                     name,
                     server: format!("PostgreSQL {version}"),
-                    store: Arc::new(store),
+                    store,
+                    small: Some(small),
                     clock,
                     server_pid: pid_of(url),
                     kind: Kind::Postgres {
@@ -233,11 +254,19 @@ impl Subject {
                 let dir = tempfile::Builder::new().prefix(tag).tempdir()?;
                 let path = dir.path().join("scale.db");
                 let url = format!("sqlite://{}", path.display());
-                let config = SqliteConfig::default()
-                    .namespace(TABLE)
-                    .clock(clock.clone());
-                let store = SqliteStore::connect_with(&url, config).await?;
-                store.setup().await?;
+                let open = |table: &str| {
+                    let config = SqliteConfig::default()
+                        .namespace(table)
+                        .clock(clock.clone());
+                    let url = url.clone();
+                    async move {
+                        let store = SqliteStore::connect_with(&url, config).await?;
+                        store.setup().await?;
+                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+                    }
+                };
+                let store = open(TABLE).await?;
+                let small = open(SMALL).await?;
                 let pool = sqlx::sqlite::SqlitePoolOptions::new()
                     .max_connections(1)
                     .connect_with(
@@ -252,7 +281,8 @@ impl Subject {
                 Ok(Self {
                     name,
                     server: format!("SQLite {version} (file, WAL)"),
-                    store: Arc::new(store),
+                    store,
+                    small: Some(small),
                     clock,
                     server_pid: None,
                     kind: Kind::Sqlite {
@@ -276,13 +306,24 @@ impl Subject {
                     }
                     Err(_) => format!("a server reporting MongoDB {version}"),
                 };
-                let config = MongoConfig::default().namespace(TABLE).clock(clock.clone());
-                let store = MongoStore::with_config(db.clone(), config)?;
-                store.setup().await?;
+                let open = |collection: &str| {
+                    let config = MongoConfig::default()
+                        .namespace(collection)
+                        .clock(clock.clone());
+                    let db = db.clone();
+                    async move {
+                        let store = MongoStore::with_config(db, config)?;
+                        store.setup().await?;
+                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+                    }
+                };
+                let store = open(TABLE).await?;
+                let small = open(SMALL).await?;
                 Ok(Self {
                     name,
                     server,
-                    store: Arc::new(store),
+                    store,
+                    small: Some(small),
                     clock,
                     server_pid: pid_of(url),
                     kind: Kind::Mongo {
@@ -304,9 +345,17 @@ impl Subject {
                 let (version,): (String,) =
                     sqlx::query_as("SELECT version()").fetch_one(&admin).await?;
                 let db_url = with_database(url, tag);
-                let config = MySqlConfig::default().namespace(TABLE).clock(clock.clone());
-                let store = MySqlStore::connect_with(&db_url, config).await?;
-                store.setup().await?;
+                let open = |table: &str| {
+                    let config = MySqlConfig::default().namespace(table).clock(clock.clone());
+                    let db_url = db_url.clone();
+                    async move {
+                        let store = MySqlStore::connect_with(&db_url, config).await?;
+                        store.setup().await?;
+                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+                    }
+                };
+                let store = open(TABLE).await?;
+                let small = open(SMALL).await?;
                 let pool = MySqlPoolOptions::new()
                     .max_connections(1)
                     .connect(&db_url)
@@ -318,7 +367,8 @@ impl Subject {
                     } else {
                         format!("MySQL {version}")
                     },
-                    store: Arc::new(store),
+                    store,
+                    small: Some(small),
                     clock,
                     server_pid: pid_of(url),
                     kind: Kind::MySql {
@@ -334,6 +384,37 @@ impl Subject {
                 KNOWN.join(", ")
             ),
         }
+    }
+
+    /// Brings the large store to rest after the load, as one that grew over
+    /// time would be; returns what was done. PostgreSQL: `VACUUM
+    /// (ANALYZE)` of both tables (instead of autovacuum's first pass over
+    /// the fresh load landing in the timing); SQLite: a WAL checkpoint;
+    /// MySQL: `ANALYZE TABLE`.
+    pub async fn settle(&self) -> Result<Option<String>> {
+        Ok(match &self.kind {
+            Kind::Memory | Kind::Redis { .. } | Kind::Mongo { .. } => None,
+            Kind::Postgres { pool, table, .. } => {
+                for t in [table.clone(), format!("{table}_{SMALL}")] {
+                    sqlx::query(&format!("VACUUM (ANALYZE) public.\"{t}\""))
+                        .execute(pool)
+                        .await?;
+                }
+                Some("`VACUUM (ANALYZE)` of both tables".to_owned())
+            }
+            Kind::Sqlite { pool, .. } => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(pool)
+                    .await?;
+                Some("a WAL checkpoint (`wal_checkpoint(TRUNCATE)`)".to_owned())
+            }
+            Kind::MySql { pool, .. } => {
+                sqlx::query(&format!("ANALYZE TABLE {TABLE}, {SMALL}"))
+                    .execute(pool)
+                    .await?;
+                Some("`ANALYZE TABLE` of both tables".to_owned())
+            }
+        })
     }
 
     /// What the size measurement starts from, before the load: the
@@ -595,6 +676,20 @@ impl Subject {
         Ok(Some((expired, keys)))
     }
 
+    /// A Redis setting (`CONFIG GET`), `None` on other backends or where
+    /// the server does not answer it.
+    pub async fn redis_config(&self, name: &str) -> Option<String> {
+        let Kind::Redis { conn, .. } = &self.kind else {
+            return None;
+        };
+        let reply: Result<Vec<String>, _> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query_async(&mut conn.clone())
+            .await;
+        reply.ok().and_then(|v| v.get(1).cloned())
+    }
+
     /// Removes everything the run wrote on this backend: the namespace and
     /// its copy (key prefixes, tables and sequences, the database, the
     /// temporary directory).
@@ -605,10 +700,14 @@ impl Subject {
             Kind::Redis { conn, prefix, .. } => {
                 crate::floor::delete_matching(&conn, &format!("{prefix}:*")).await?;
             }
-            Kind::Postgres { pool, table, .. } => drop_pg_table(&pool, &table).await?,
+            Kind::Postgres { pool, table, .. } => {
+                drop_pg_table(&pool, &table).await?;
+                drop_pg_table(&pool, &format!("{table}_{SMALL}")).await?;
+            }
             Kind::Sqlite { dir, pool, .. } => {
                 pool.close().await;
                 drop(self.store);
+                drop(self.small);
                 dir.close()?;
             }
             Kind::Mongo { db, .. } => db.drop().await?,
