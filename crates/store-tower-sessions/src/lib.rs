@@ -85,6 +85,14 @@ impl TowerStore {
         Self { store, owner: None }
     }
 
+    /// The backend, called through its own vtable. A method called on the
+    /// `Arc<dyn Store>` itself would resolve to the forwarding
+    /// `impl Store for Arc<S>`, whose `async_trait` future boxes the
+    /// backend's boxed future once more on every call.
+    fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
     /// The store key of a session id: never the id itself, but
     /// `tower-session:` and the base64 of the SHA-256 of the id's text. It
     /// runs on every call, so the id's text and the key's text are built in
@@ -122,7 +130,7 @@ impl TowerStore {
     /// record must not keep, or a later `save` of it (which deletes under
     /// its id) would remove another session.
     async fn id_taken(&self, key: &Key) -> session_store::Result<bool> {
-        Ok(self.store.get(key).await.map_err(backend)?.is_some())
+        Ok(self.store().get(key).await.map_err(backend)?.is_some())
     }
 
     fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
@@ -162,7 +170,7 @@ impl SessionStore for TowerStore {
             } else {
                 let options = self.options(PutMode::Create, record)?;
                 match self
-                    .store
+                    .store()
                     .put(&key, Self::encode(record)?.into(), options)
                     .await
                 {
@@ -197,12 +205,12 @@ impl SessionStore for TowerStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let key = Self::key(&record.id);
         if expired(record) {
-            self.store.delete(&key, None).await.map_err(backend)?;
+            self.store().delete(&key, None).await.map_err(backend)?;
             return Ok(());
         }
         let options = self.options(PutMode::Update, record)?;
         match self
-            .store
+            .store()
             .put(&key, Self::encode(record)?.into(), options)
             .await
         {
@@ -219,7 +227,7 @@ impl SessionStore for TowerStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(entry) = self.store.get(&Self::key(id)).await.map_err(backend)? else {
+        let Some(entry) = self.store().get(&Self::key(id)).await.map_err(backend)? else {
             return Ok(None);
         };
         let data = serde_json::from_slice(&entry.value)
@@ -239,7 +247,7 @@ impl SessionStore for TowerStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.store
+        self.store()
             .delete(&Self::key(id), None)
             .await
             .map(|_| ())
@@ -291,5 +299,115 @@ mod tests {
         assert!(matches!(err, session_store::Error::Backend(_)), "{err:?}");
         let loaded = store.load(&small.id).await.expect("load").expect("kept");
         assert_eq!(loaded.data, small.data, "the stored session is unchanged");
+    }
+
+    /// The data stored under `id`, as any adapter loads it.
+    async fn stored(store: &TowerStore, id: &Id) -> HashMap<String, serde_json::Value> {
+        store.load(id).await.expect("load").expect("live").data
+    }
+
+    /// A save that changes only the expiry (what tower-sessions does at the
+    /// end of every request with an inactivity expiry) moves the stored
+    /// expiry and keeps the data.
+    #[tokio::test]
+    async fn a_save_with_a_new_expiry_only_moves_the_expiry() {
+        let backend: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let store = TowerStore::new(backend.clone());
+        let mut created = record("kept");
+        store.create(&mut created).await.expect("create");
+        let mut loaded = store.load(&created.id).await.expect("load").expect("live");
+        let later = OffsetDateTime::now_utc() + time::Duration::hours(5);
+        loaded.expiry_date = later;
+        store.save(&loaded).await.expect("save");
+        let entry = backend
+            .get(&TowerStore::handle(&created.id))
+            .await
+            .expect("get")
+            .expect("live");
+        let millis = i64::try_from(later.unix_timestamp_nanos() / 1_000_000).expect("in range");
+        assert_eq!(entry.expires_at.map(|e| e.as_unix_millis()), Some(millis));
+        assert_eq!(stored(&store, &created.id).await, created.data);
+    }
+
+    /// Two adapters over one backend (two processes), and two requests on
+    /// one of them: every save writes its record, even when its data is
+    /// what an earlier load found. A save that wrote nothing because its
+    /// data matched a load (a "touch if unchanged" shortcut keyed by the
+    /// session id) would leave the other process's later write in place of
+    /// this save's, the last one.
+    #[tokio::test]
+    async fn every_save_writes_its_data_even_when_a_load_found_the_same_data() {
+        let backend: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let (a, b) = (TowerStore::new(backend.clone()), TowerStore::new(backend));
+        let mut created = record("1");
+        a.create(&mut created).await.expect("create");
+        let id = created.id;
+
+        // Request 1 on A loads "1".
+        let mut first = a.load(&id).await.expect("load").expect("live");
+        // B writes "2"; request 2 on A loads it and saves it unchanged.
+        let mut on_b = b.load(&id).await.expect("load").expect("live");
+        on_b.data = record("2").data;
+        b.save(&on_b).await.expect("save 2");
+        let second = a.load(&id).await.expect("load").expect("live");
+        assert_eq!(second.data, record("2").data);
+        a.save(&second).await.expect("unchanged save");
+        // B writes "3"; then request 1 on A, last, sets "2".
+        on_b.data = record("3").data;
+        b.save(&on_b).await.expect("save 3");
+        first.data = record("2").data;
+        a.save(&first).await.expect("save of request 1");
+        assert_eq!(
+            stored(&a, &id).await,
+            record("2").data,
+            "the last save wins"
+        );
+
+        // An unchanged save writes its data too: B's "3" over A's "2".
+        b.save(&on_b).await.expect("unchanged save on B");
+        assert_eq!(stored(&a, &id).await, record("3").data);
+    }
+
+    /// Two adapters saving one session from two tasks at once, with data
+    /// that repeats (so a save often carries what the other task loaded),
+    /// each ending with data of its own: the stored record is the final
+    /// save of one of them, whole, never an earlier one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_saves_from_two_adapters_end_with_one_of_the_last_saves() {
+        let backend: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let mut created = record("start");
+        TowerStore::new(backend.clone())
+            .create(&mut created)
+            .await
+            .expect("create");
+        let id = created.id;
+        let tasks: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let store = TowerStore::new(backend.clone());
+                tokio::spawn(async move {
+                    for n in 0..500 {
+                        let mut loaded = store.load(&id).await.expect("load").expect("live");
+                        if n % 3 != 0 {
+                            loaded.data = record(["p", "q"][n % 2]).data;
+                        }
+                        loaded.expiry_date = OffsetDateTime::now_utc() + time::Duration::hours(1);
+                        store.save(&loaded).await.expect("save");
+                        tokio::task::yield_now().await;
+                    }
+                    let mut last = store.load(&id).await.expect("load").expect("live");
+                    last.data = record(&format!("final {name}")).data;
+                    store.save(&last).await.expect("final save");
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let data = stored(&TowerStore::new(backend), &id).await;
+        assert!(
+            data == record("final a").data || data == record("final b").data,
+            "{data:?}"
+        );
     }
 }

@@ -286,6 +286,6 @@ impl TowerStore {
 
     /// This adapter's sessions in the store's owner index.
     fn index(&self) -> OwnerIndex<'_> {
-        OwnerIndex::new(&*self.store, KEY_PREFIX)
+        OwnerIndex::new(self.store(), KEY_PREFIX)
     }
 }
