@@ -214,12 +214,20 @@ fn limits(backend: &str, kind: Kind, share: &CpuShare) -> String {
             " → about one core's worth: SQLite runs one write transaction at a time, so the \
              writers queue for the database's lock and one core does the work{crowded}."
         )
+    } else if busy >= 0.85 && others >= 0.25 * share.cpus as f64 {
+        format!(
+            " → the CPUs were full, and other work on this shared machine took {} cores of \
+             the {}: the phase ran on what was left ({} cores), so its rate is a floor, not \
+             this backend's limit.",
+            cores(Some(others)),
+            share.cpus,
+            cores(Some(runner + server))
+        )
     } else if busy >= 0.85 {
         if in_process && kind != Kind::Copy {
-            format!(
-                " → CPU-bound: the store and the calls into it share the machine's CPUs in \
-                 one process{crowded}."
-            )
+            " → CPU-bound: the store and the calls into it share the machine's CPUs in one \
+             process."
+                .to_owned()
         } else {
             let top = if server >= runner {
                 server_label(backend)
@@ -227,8 +235,8 @@ fn limits(backend: &str, kind: Kind, share: &CpuShare) -> String {
                 client
             };
             format!(
-                " → CPU-bound: client and server share {} CPUs, {top} taking the most{crowded}; \
-                 a server on a machine of its own would have more.",
+                " → CPU-bound: client and server share {} CPUs, {top} taking the most; a \
+                 server on a machine of its own would have more.",
                 share.cpus
             )
         }

@@ -785,13 +785,7 @@ async fn mongo_size(db: &mongodb::Database, n: u64) -> Result<Size> {
             let data = bson_number(&reply, "size");
             let storage = bson_number(&reply, "storageSize");
             let indexes = bson_number(&reply, "totalIndexSize");
-            let fields = [
-                "size",
-                "storageSize",
-                "totalIndexSize",
-                "totalSize",
-                "count",
-            ];
+            let fields = ["size", "storageSize", "totalIndexSize", "totalSize"];
             if let (Some(data), Some(indexes)) = (storage.or(data), indexes) {
                 let bytes = data + indexes;
                 return Ok(Size {
@@ -821,13 +815,7 @@ async fn mongo_size(db: &mongodb::Database, n: u64) -> Result<Size> {
             use futures::TryStreamExt;
             if let Some(reply) = cursor.try_next().await.ok().flatten() {
                 if let Ok(stats) = reply.get_document("storageStats") {
-                    let fields = [
-                        "size",
-                        "storageSize",
-                        "totalIndexSize",
-                        "totalSize",
-                        "count",
-                    ];
+                    let fields = ["size", "storageSize", "totalIndexSize", "totalSize"];
                     let storage = bson_number(stats, "storageSize").or(bson_number(stats, "size"));
                     if let (Some(data), Some(indexes)) =
                         (storage, bson_number(stats, "totalIndexSize"))
@@ -847,13 +835,7 @@ async fn mongo_size(db: &mongodb::Database, n: u64) -> Result<Size> {
         Err(e) => tried.push(format!("$collStats: {e}")),
     }
     let reply = db.run_command(doc! { "dbStats": 1 }).await?;
-    let fields = [
-        "dataSize",
-        "storageSize",
-        "indexSize",
-        "totalSize",
-        "objects",
-    ];
+    let fields = ["dataSize", "storageSize", "indexSize", "totalSize"];
     let data = bson_number(&reply, "storageSize").or(bson_number(&reply, "dataSize"));
     let indexes = bson_number(&reply, "indexSize").unwrap_or(0);
     let Some(data) = data else {
