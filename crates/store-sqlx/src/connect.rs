@@ -258,11 +258,8 @@ impl<D: Dialect> SqlStore<D> {
         // A database in memory lives in the pool's one connection.
         if let (Some(begin), true) = (D::WRITER, shared) {
             let conn = store.pool.connect_options().connect().await;
-            store.writer = Some(Writer::start(
-                store.pool.clone(),
-                begin,
-                conn.map_err(failed)?,
-            ));
+            let writer = Writer::start(store.pool.clone(), begin, conn.map_err(failed)?);
+            store.writer = Some(writer.map_err(|e| failed(sqlx::Error::Io(e)))?);
         }
         Ok(store)
     }

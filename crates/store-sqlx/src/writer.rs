@@ -1,6 +1,7 @@
-//! The one writer of a SQLite database file ([`Dialect::WRITER`]): a task
-//! that owns a connection of its own and runs every write of the stores
-//! opened on the file by one `connect`, in the order they were queued.
+//! The one writer of a SQLite database file ([`Dialect::WRITER`]): a
+//! thread that owns a connection of its own and runs every write of the
+//! stores opened on the file by one `connect`, in the order they were
+//! queued.
 //!
 //! SQLite lets one connection write at a time; another connection that
 //! finds the lock taken sleeps in its busy handler and tries again, so
@@ -68,12 +69,14 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer of `pool`'s database with `conn`, a connection of
-    /// its own: a task that lives as long as a store holds the queue.
+    /// its own: a thread of its own (so that waking it never waits behind
+    /// the application's tasks) that lives as long as a store holds the
+    /// queue.
     pub(crate) fn start<D: Dialect>(
         pool: Pool<D>,
         begin: &'static str,
         conn: D::Connection,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(QUEUE_LEN);
         let task = Task {
             closed: pool.close_event(),
@@ -81,8 +84,13 @@ impl Writer {
             begin,
             conn: Some(conn),
         };
-        tokio::spawn(task.serve(jobs));
-        Self { queue }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("{}-writer", D::BACKEND))
+            .spawn(move || runtime.block_on(task.serve(jobs)))?;
+        Ok(Self { queue })
     }
 
     /// Runs statement `write` of `statements` with `args` on the writer's
@@ -103,7 +111,8 @@ impl Writer {
             want,
             reply,
         };
-        // The task stops only with the runtime it was spawned on.
+        // The writer stops only when no store holds the queue, or if its
+        // thread panicked.
         self.queue
             .send(job)
             .await
