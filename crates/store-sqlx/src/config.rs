@@ -99,8 +99,9 @@ pub const MAX_SCHEMA_LEN: usize = 63;
 #[cfg(feature = "postgres")]
 pub const DEFAULT_SCHEMA: &str = "public";
 
-/// How long a SQLite write waits for another connection's write lock by
-/// default before it fails with `Unavailable`.
+/// How long a SQLite write waits by default for a write lock held outside
+/// the store (another process, another pool) before it fails with
+/// `Unavailable`.
 ///
 /// ```
 /// assert_eq!(store_sqlx::DEFAULT_BUSY_TIMEOUT, std::time::Duration::from_secs(5));
@@ -243,8 +244,8 @@ impl<D: Dialect> SqlConfig<D> {
     }
 
     /// The most connections the pool opened by `connect_with` keeps
-    /// (default [`DEFAULT_MAX_CONNECTIONS`]). A pool passed to
-    /// `with_config` keeps its own settings.
+    /// (default [`DEFAULT_MAX_CONNECTIONS`]); on a SQLite file the writer
+    /// has one more. A pool passed to `with_config` keeps its own settings.
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")] {
@@ -306,7 +307,9 @@ impl<D: Dialect> SqlConfig<D> {
     /// the server is not told to cancel, unlike PostgreSQL's own
     /// `statement_timeout` setting. A write that timed out may or may not
     /// have been applied: read before retrying anything but an idempotent
-    /// write (conditional writes never apply twice).
+    /// write (conditional writes never apply twice). On a SQLite file the
+    /// bound includes the wait in the writer's queue; a write that timed out
+    /// there, before the writer reached it, is not run.
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")] {
@@ -426,7 +429,10 @@ impl SqlConfig<sqlx::Sqlite> {
     /// How long a statement waits for another connection's lock on the
     /// database file (SQLite's `busy_timeout`) before it fails with
     /// `Unavailable` (default [`DEFAULT_BUSY_TIMEOUT`]). Applies to the
-    /// pool opened by `connect_with`.
+    /// pool opened by `connect_with` and to the database's writer, whose
+    /// writes wait only for a lock held outside the store (another process,
+    /// another pool, `setup()`): the store's own writes queue for the
+    /// writer instead.
     ///
     /// ```
     /// use std::time::Duration;

@@ -20,16 +20,19 @@ use crate::writer::Writer;
 /// pool.
 ///
 /// - **Schema** (`setup()`): `key text COLLATE "C" PRIMARY KEY`,
-///   `value bytea`, `version bigint` (from the table's own sequence, so a
-///   version is never handed out twice), `expires_at timestamptz` (NULL:
+///   `value bytea`, `version bigint`, `expires_at timestamptz` (NULL:
 ///   never), `owner text`; partial indexes on `expires_at` and
 ///   `(owner, key)`. `setup()` runs in one transaction under a Postgres
 ///   advisory lock, and creates the schema when missing.
+/// - **Versions** are drawn in the process: 64 random bits per write from
+///   an OS-seeded generator, bound as a parameter, so writers share no
+///   sequence. A stale version matches a later write of the same key with
+///   probability 2^-64 (about 5.4 × 10^-20) per write, also after a delete.
 /// - **One statement per call**: every [`PutMode`](store_core::PutMode) is
-///   a single `INSERT … ON CONFLICT` or `UPDATE … RETURNING` whose `WHERE`
-///   holds the whole condition, so concurrent writers are decided by the
-///   row lock. Only when a conditional statement changes nothing does a
-///   second, read-only query tell `NotFound` from `VersionMismatch`.
+///   a single `INSERT … ON CONFLICT` or `UPDATE` whose `WHERE` holds the
+///   whole condition, so concurrent writers are decided by the row lock.
+///   Only when a conditional statement changes nothing does a second,
+///   read-only query tell `NotFound` from `VersionMismatch`.
 /// - **One clock**: the store's [`Clock`](store_core::Clock) is bound as a
 ///   parameter to every statement; the server's `now()` is never used.
 /// - **Cleanup**: `delete_expired` deletes in batches of `purge_batch`
@@ -55,21 +58,29 @@ pub type PostgresStore = SqlStore<sqlx::Postgres>;
 /// pool.
 ///
 /// - **Databases**: a file (`sqlite://path/to/app.db`, created when
-///   missing, in WAL mode with a busy timeout, so concurrent writers wait
-///   for each other instead of failing with "database is locked"), or
-///   memory (`sqlite::memory:`, one connection that lives as long as the
-///   store: the data goes with it).
+///   missing, in WAL mode), or memory (`sqlite::memory:`, one connection
+///   that lives as long as the store: the data goes with it).
+/// - **One writer per file**: the stores `connect` opens on a file queue
+///   their writes to one connection of their own, on a thread of its own,
+///   which runs the writes queued together in one transaction and answers
+///   each once it is committed, so they never wait for each other on the
+///   database lock; reads use the pool. A write whose caller stopped
+///   waiting before the writer reached it is not run. The busy timeout
+///   bounds the wait for a lock held outside the store (another process).
 /// - **Schema** (`setup()`): `key TEXT PRIMARY KEY`, `value BLOB`,
 ///   `version INTEGER`, `expires_at INTEGER` (milliseconds since the epoch,
 ///   NULL: never, so comparisons are exact and indexed), `owner TEXT`;
-///   partial indexes on `expires_at` and `(owner, key)`. A one-row table
-///   `<table>_versions`, kept by two triggers, remembers the highest
-///   version ever written, so a version is never handed out twice, even
-///   after a delete. `setup()` runs in one `BEGIN IMMEDIATE` transaction.
+///   partial indexes on `expires_at` and `(owner, key)`. `setup()` runs in
+///   one `BEGIN IMMEDIATE` transaction, and drops the version triggers and
+///   `<table>_versions` table of a table set up by an earlier version.
+/// - **Versions** are drawn in the process: 64 random bits per write from
+///   an OS-seeded generator, bound as a parameter, so writes share no
+///   counter. A stale version matches a later write of the same key with
+///   probability 2^-64 (about 5.4 × 10^-20) per write, also after a delete.
 /// - **One statement per call**: every [`PutMode`](store_core::PutMode) is
-///   a single `INSERT … ON CONFLICT` or `UPDATE … RETURNING`; SQLite runs
-///   each write under the database's write lock, so the condition and the
-///   write are one step.
+///   a single `INSERT … ON CONFLICT` or `UPDATE`; SQLite runs each write
+///   under the database's write lock, so the condition and the write are
+///   one step.
 /// - **One clock**: the store's [`Clock`](store_core::Clock) is bound as a
 ///   parameter to every statement.
 ///
@@ -98,17 +109,16 @@ pub type SqliteStore = SqlStore<sqlx::Sqlite>;
 ///   `version BIGINT`, `expires_at BIGINT` (milliseconds since the epoch,
 ///   NULL: never), `owner VARBINARY(256)`; indexes on `expires_at` and
 ///   `(owner, key)`. The table lives in the URL's database.
-/// - **One statement per write**: MySQL has no `RETURNING` on `UPDATE`, so
-///   each write sets its new version with `LAST_INSERT_ID(UUID_SHORT())`
-///   and the server sends it back with the statement's result; whether
-///   the condition held comes from the rows it matched. `Create` is one
+/// - **One statement per write**: whether the condition held comes from
+///   the rows the statement matched. `Create` is one
 ///   `INSERT … ON DUPLICATE KEY UPDATE` that replaces an expired row and
-///   leaves a live one alone, reporting version 0 then (`AlreadyExists`).
-/// - **Versions** come from the server's `UUID_SHORT()`: increasing for the
-///   life of the server and across restarts, unique per server as long as
-///   the server does not hand out more than 16,777,216 of them per second
-///   of uptime on average, and each server has its own `server_id` (the
-///   top bit is dropped, so ids 128 apart share versions).
+///   leaves a live one alone, setting `LAST_INSERT_ID(1)` then, which the
+///   server sends back with the statement's result (`AlreadyExists`).
+/// - **Versions** are drawn in the process: 64 random bits per write from
+///   an OS-seeded generator, bound as a parameter (nothing asked of the
+///   server, such as `UUID_SHORT()`). A stale version matches a later write
+///   of the same key with probability 2^-64 (about 5.4 × 10^-20) per
+///   write, also after a delete.
 /// - **Isolation**: each connection runs at `READ COMMITTED`, so writes
 ///   take no gap locks; a statement a deadlock rolled back (error 1213) is
 ///   run again, at most three times in all, then fails with a retryable
@@ -186,9 +196,10 @@ impl<D: Dialect> SqlStore<D> {
     /// Postgres: `postgres://user:password@host:port/db` with sqlx's query
     /// options such as `sslmode`. SQLite: `sqlite://path/app.db` or
     /// `sqlite:app.db` (created when missing; WAL mode with
-    /// `synchronous = NORMAL` and the config's busy timeout) or
-    /// `sqlite::memory:` (one connection). Call [`setup`](Self::setup) once
-    /// before the first use of a table.
+    /// `synchronous = NORMAL` and the config's busy timeout; one more
+    /// connection, the writer's, on a thread of its own, runs every write)
+    /// or `sqlite::memory:` (one connection). Call [`setup`](Self::setup)
+    /// once before the first use of a table.
     ///
     /// # Errors
     /// `Config` for a URL of another scheme, a malformed URL, rejected
@@ -213,8 +224,9 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// [`connect`](Self::connect) with settings: pool size, acquire timeout
-    /// (and SQLite's busy timeout) apply to the new pool. An in-memory
-    /// SQLite database always has exactly one connection.
+    /// (and SQLite's busy timeout) apply to the new pool (and the SQLite
+    /// writer's connection). An in-memory SQLite database always has exactly
+    /// one connection.
     ///
     /// # Errors
     /// As [`connect`](Self::connect), and `Config` for an invalid config.
@@ -265,10 +277,11 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// A store on an existing pool, with the default config. The pool
-    /// keeps its own options (for SQLite: give it WAL mode and a busy
-    /// timeout for concurrent writers, and one long-lived connection for an
-    /// in-memory database, or use [`connect`](Self::connect), which does
-    /// both).
+    /// keeps its own options, and the store writes through it (for SQLite:
+    /// give it WAL mode and a busy timeout for concurrent writers, and one
+    /// long-lived connection for an in-memory database, or use
+    /// [`connect`](Self::connect), which does both and gives a database
+    /// file its one writer).
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")]
@@ -317,8 +330,9 @@ impl<D: Dialect> SqlStore<D> {
         })
     }
 
-    /// A store on the same pool (and schema) in another table: another
-    /// namespace. Call [`setup`](Self::setup) on it before first use.
+    /// A store on the same pool (and schema, and SQLite writer) in another
+    /// table: another namespace. Call [`setup`](Self::setup) on it before
+    /// first use.
     ///
     /// # Errors
     /// `Config` for an invalid table name.
@@ -370,12 +384,14 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// Creates the table and what it needs (Postgres: the schema when
-    /// missing, the version sequence, two indexes; SQLite: two indexes, the
-    /// version table and its triggers). Idempotent, and safe when several
-    /// processes call it at once: it runs in one transaction (Postgres:
-    /// under an advisory lock; SQLite: `BEGIN IMMEDIATE`, which holds the
-    /// database's write lock). Bounded by the config's `operation_timeout`
-    /// as a whole.
+    /// missing; two indexes). On a table an earlier version of the store set
+    /// up, SQLite drops the triggers and the `<table>_versions` table that
+    /// version kept its versions with (stop its processes first: their
+    /// writes then fail); a Postgres `<table>_version_seq` is left to them.
+    /// Idempotent, and safe when several processes call it at once: it runs
+    /// in one transaction (Postgres: under an advisory lock; SQLite:
+    /// `BEGIN IMMEDIATE`, which holds the database's write lock). Bounded by
+    /// the config's `operation_timeout` as a whole.
     ///
     /// # Errors
     /// `Config` when a table of that name exists with other columns (it is

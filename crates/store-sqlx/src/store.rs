@@ -31,8 +31,10 @@ impl<D: Dialect> Store for SqlStore<D> {
     /// One statement per mode: `INSERT … ON CONFLICT DO UPDATE` for
     /// `Upsert` and `Create` (the latter only over an expired row),
     /// `UPDATE … WHERE <live> [AND version = $v]` for `Update` and
-    /// `UpdateIf`; the new version comes from the table's sequence
-    /// (Postgres) or is one more than the highest ever written (SQLite).
+    /// `UpdateIf`; the new version is 64 random bits drawn in the process,
+    /// so a stale version matches a later write of the key with probability
+    /// 2^-64 per write. On a SQLite file the statement runs on the
+    /// database's one writer.
     async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
         let op = Operation::Put;
         let now = self.config.clock.now();

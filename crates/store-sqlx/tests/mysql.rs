@@ -5,9 +5,10 @@
 //! the indexes; `Create` and the conditional writes are single statements
 //! whose outcome does not depend on MySQL's affected-rows rules; concurrent
 //! `Create`s of one key have one winner, and a statement a deadlock rolled
-//! back is run again; versions never repeat; `setup()` is safe under
-//! concurrent callers; and errors are typed from error numbers, without the
-//! password.
+//! back is run again; versions are random, of both signs, and do not
+//! repeat; a refused `Create` flags its own statement only; `setup()` is
+//! safe under concurrent callers; and errors are typed from error numbers,
+//! without the password.
 //!
 //! Where the servers come from:
 //!
@@ -180,7 +181,7 @@ async fn mysql_writes_are_decided_by_the_statement_not_by_affected_rows() {
         )
         .await
         .unwrap();
-    // Versions never repeat, also after a delete.
+    // Versions do not repeat, also after a delete.
     assert!(store.delete(&k, None).await.unwrap());
     let recreated = store
         .put(&k, "four".into(), PutMode::Create.into())
