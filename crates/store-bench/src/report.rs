@@ -731,16 +731,14 @@ pub fn notes(report: &Report) -> String {
         )
         .unwrap_or_default();
         say(format!(
-            "**Redis writes are {w} of the bare commands**, which is below the 0.9× goal, and \
-             it is the price of the contract. Every `put` is one Lua script that checks the \
-             mode, takes a fresh version from the namespace's counter, asks the server's clock \
-             whether the expiry is past, writes the value with its header and native expiry, \
-             and moves the owner index, as one atomic step. The floor's `SET … NX PX` has no \
-             version, no owner and trusts the client's clock. Redis runs a command from Lua \
-             much more slowly than the same command sent directly; the floor's own \
-             compare-and-set, a three-command script, shows it: ours is {cas} of it for \
-             `put(UpdateIf)`. A write path without scripts would need versions made by the \
-             client and its clock, which this store does not trade for speed."
+            "**Redis writes are {w} of the bare commands.** `put(Upsert)`, `put(Create)` \
+             and `put(Update)` are one `SET` (plain, `NX`, `XX`) of the entry with its \
+             header and native expiry, like the floor's; the version is 64 random bits \
+             drawn in the client, so no write asks the server for a counter, and the \
+             entry's bytes carry the header (version, expiry, owner) the floor's do not. \
+             `put(UpdateIf)` must compare on the server and is one script, as the floor's \
+             compare-and-set is: ours is {cas} of it. With an owner, the `SET` and the \
+             owner set's change go in one `MULTI`/`EXEC`."
         ));
     }
     if let Some(w) = span(report, &WRITES, "postgres", &low, Role::Ours, Role::Floor) {
@@ -852,14 +850,15 @@ pub fn notes(report: &Report) -> String {
         say(format!(
             "**The session lifecycle on Redis is {ours} of tower-sessions-redis-store through \
              the `Store` trait and {adapter} through our tower-sessions adapter.** The peer \
-             sends bare `SET NX`, `GET`, `SET XX` and `DEL`; ours runs create, touch and \
-             delete as scripts, and that is what it buys: a millisecond expiry checked by the \
-             server's clock (the peer rounds to whole seconds with `EXAT`), an owner index so \
-             that a user's sessions can be listed and revoked, and versions for \
-             compare-and-swap. On one task, where the round trip dominates, the two are \
-             close; under load Redis's single thread is the limit and scripts cost it more. \
-             The adapter also hashes the id (SHA-256) so that a copy of the database holds no \
-             usable cookie."
+             sends bare `SET NX`, `GET`, `SET XX` and `DEL` through a pool of 6 connections; \
+             ours sends `SET NX`, `GET` and `DEL` on one multiplexed connection, and \
+             `touch` is one script, since it rewrites the expiry inside the stored header \
+             and keeps the owner's set alive as long as the entry, which needs the owner \
+             the server holds. What that buys: a millisecond expiry (the peer rounds to \
+             whole seconds with `EXAT`), an owner index so that a user's sessions can be \
+             listed and revoked, and versions for compare-and-swap. The adapter saves the \
+             whole record with `SET … XX`, and hashes the id (SHA-256) so that a copy \
+             of the database holds no usable cookie."
         ));
     }
     let peer_sqlite = span(
