@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
-use store_core::{ErrorKind, Expiry, Key, PutMode, PutOptions, Store};
+use store_core::{Bytes, ErrorKind, Expiry, Key, PutMode, PutOptions, Store};
 use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, SessionStore};
@@ -133,9 +134,36 @@ impl TowerStore {
         Ok(self.store().get(key).await.map_err(backend)?.is_some())
     }
 
-    fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
-        serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
+    /// The record's data as JSON, in a value of exactly its size: written
+    /// into the thread's [`ENCODE_BUFFER`] and copied out once, instead of
+    /// a `Vec` grown as it is written and then given a shared header by
+    /// `Bytes`.
+    fn encode(record: &Record) -> session_store::Result<Bytes> {
+        let encode = |buf: &mut Vec<u8>| {
+            buf.clear();
+            let encoded = serde_json::to_writer(&mut *buf, &record.data)
+                .map(|()| Bytes::copy_from_slice(buf))
+                .map_err(|e| session_store::Error::Encode(e.to_string()));
+            if buf.capacity() > KEEP_ENCODE_BUFFER {
+                *buf = Vec::new();
+            }
+            encoded
+        };
+        ENCODE_BUFFER
+            .try_with(|buf| encode(&mut buf.borrow_mut()))
+            // The thread is being torn down: a buffer of its own.
+            .unwrap_or_else(|_| encode(&mut Vec::new()))
     }
+}
+
+/// The largest [`ENCODE_BUFFER`] a thread keeps for its next record, in
+/// bytes: a larger session's buffer is freed after it is encoded.
+const KEEP_ENCODE_BUFFER: usize = 16 * 1024;
+
+thread_local! {
+    /// Each thread's buffer for encoding records ([`TowerStore::encode`]);
+    /// used only within one call, never across an `.await`.
+    static ENCODE_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether `record`'s expiry has passed by this process's clock. The
@@ -169,11 +197,7 @@ impl SessionStore for TowerStore {
                 self.id_taken(&key).await?
             } else {
                 let options = self.options(PutMode::Create, record)?;
-                match self
-                    .store()
-                    .put(&key, Self::encode(record)?.into(), options)
-                    .await
-                {
+                match self.store().put(&key, Self::encode(record)?, options).await {
                     Ok(_) => return Ok(()),
                     Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                         if attempt >= ID_ATTEMPTS {
@@ -209,11 +233,7 @@ impl SessionStore for TowerStore {
             return Ok(());
         }
         let options = self.options(PutMode::Update, record)?;
-        match self
-            .store()
-            .put(&key, Self::encode(record)?.into(), options)
-            .await
-        {
+        match self.store().put(&key, Self::encode(record)?, options).await {
             Ok(_) => Ok(()),
             // Deleted meanwhile (logout, revoke): stays deleted.
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
@@ -299,6 +319,42 @@ mod tests {
         assert!(matches!(err, session_store::Error::Backend(_)), "{err:?}");
         let loaded = store.load(&small.id).await.expect("load").expect("kept");
         assert_eq!(loaded.data, small.data, "the stored session is unchanged");
+    }
+
+    /// Records of growing and shrinking sizes, on both sides of the
+    /// largest buffer a thread keeps, are stored as exactly the JSON of
+    /// their data: nothing of an earlier, longer record is left in a value.
+    #[tokio::test]
+    async fn values_are_the_json_of_the_data_whatever_was_encoded_before() {
+        let backend: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let store = TowerStore::new(backend.clone());
+        let mut session = record("first");
+        store.create(&mut session).await.expect("create");
+        let key = TowerStore::handle(&session.id);
+        for len in [
+            0,
+            300,
+            5,
+            KEEP_ENCODE_BUFFER * 3,
+            1,
+            KEEP_ENCODE_BUFFER - 20,
+            2,
+        ] {
+            session.data = record(&"é\"\n".repeat(len / 4)).data;
+            session
+                .data
+                .insert(format!("n{len}"), serde_json::json!(len));
+            store.save(&session).await.expect("save");
+            let entry = backend.get(&key).await.expect("get").expect("live");
+            assert_eq!(
+                entry.value,
+                serde_json::to_vec(&session.data).expect("json"),
+                "{len}"
+            );
+            assert_eq!(stored(&store, &session.id).await, session.data);
+        }
+        let kept = ENCODE_BUFFER.with_borrow(Vec::capacity);
+        assert!(kept <= KEEP_ENCODE_BUFFER, "{kept}");
     }
 
     /// The data stored under `id`, as any adapter loads it.
