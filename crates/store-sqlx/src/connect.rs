@@ -60,13 +60,14 @@ pub type PostgresStore = SqlStore<sqlx::Postgres>;
 /// - **Databases**: a file (`sqlite://path/to/app.db`, created when
 ///   missing, in WAL mode), or memory (`sqlite::memory:`, one connection
 ///   that lives as long as the store: the data goes with it).
-/// - **One writer per file**: the stores `connect` opens on a file queue
-///   their writes to one connection of their own, on a thread of its own,
-///   which runs the writes queued together in one transaction and answers
-///   each once it is committed, so they never wait for each other on the
-///   database lock; reads use the pool. A write whose caller stopped
-///   waiting before the writer reached it is not run. The busy timeout
-///   bounds the wait for a lock held outside the store (another process).
+/// - **One writer per file**: the stores `connect` opens on a file run
+///   their writes on one connection of their own: at once when it is free,
+///   else queued for a thread of its own, which runs the writes queued
+///   together in one transaction and answers each once it is committed, so
+///   they never wait for each other on the database lock; reads use the
+///   pool. A queued write whose caller stopped waiting before the writer
+///   reached it is not run. The busy timeout bounds the wait for a lock
+///   held outside the store (another process).
 /// - **Schema** (`setup()`): `key TEXT PRIMARY KEY`, `value BLOB`,
 ///   `version INTEGER`, `expires_at INTEGER` (milliseconds since the epoch,
 ///   NULL: never, so comparisons are exact and indexed), `owner TEXT`;
@@ -160,7 +161,7 @@ pub struct SqlStore<D: Dialect> {
     pub(crate) shared: bool,
     /// The database's writer ([`Dialect::WRITER`]), shared by the stores
     /// on the same pool; none: writes run on the pool.
-    pub(crate) writer: Option<Writer>,
+    pub(crate) writer: Option<Writer<D>>,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -197,7 +198,7 @@ impl<D: Dialect> SqlStore<D> {
     /// options such as `sslmode`. SQLite: `sqlite://path/app.db` or
     /// `sqlite:app.db` (created when missing; WAL mode with
     /// `synchronous = NORMAL` and the config's busy timeout; one more
-    /// connection, the writer's, on a thread of its own, runs every write)
+    /// connection, the writer's, runs every write)
     /// or `sqlite::memory:` (one connection). Call [`setup`](Self::setup)
     /// once before the first use of a table.
     ///

@@ -1,24 +1,27 @@
-//! The one writer of a SQLite database file ([`Dialect::WRITER`]): a
-//! thread that owns a connection of its own and runs every write of the
-//! stores opened on the file by one `connect`, in the order they were
-//! queued.
+//! The one writer of a SQLite database file ([`Dialect::WRITER`]): one
+//! connection of its own runs every write of the stores opened on the file
+//! by one `connect`.
 //!
 //! SQLite lets one connection write at a time; another connection that
 //! finds the lock taken sleeps in its busy handler and tries again, so
 //! writers from a pool wait for each other in sleeps of up to 100 ms. Here
-//! the store's writes wait in a queue instead, and reads keep using the
-//! pool. The writes found queued together run in one transaction (up to
-//! [`MAX_BATCH`]), each answered only once it is committed.
+//! a write finding the connection free runs on it at once, from the
+//! caller's task; otherwise it waits in a queue, which a thread of its own
+//! (so that waking it never waits behind the application's tasks) serves:
+//! the writes found queued together run in one transaction (up to
+//! [`MAX_BATCH`]), each answered only once it is committed. Reads keep
+//! using the pool.
 //!
 //! - **Per-write results**: a write that fails in a batch rolls the batch
 //!   back, and its writes are run again one by one, each on its own, so
 //!   each caller gets the result it would have got alone. Only a lock that
 //!   another process held for the whole busy timeout when the batch began
 //!   fails every write of the batch, with that error.
-//! - **Callers that leave**: a write whose caller stopped waiting (its
-//!   future dropped: the operation timeout, a cancelled request) before
-//!   the writer reached it is not run. One the writer has started is
-//!   committed or rolled back as a whole, and its answer dropped.
+//! - **Callers that leave**: a queued write whose caller stopped waiting
+//!   (its future dropped: the operation timeout, a cancelled request)
+//!   before the writer reached it is not run. One that started is
+//!   committed or rolled back as a whole, and its answer dropped; when it
+//!   ran at once, the writes after it queue until its statement is done.
 //! - **The pool closed**: the writer closes its connection and answers
 //!   every write with sqlx's `PoolClosed`, as the pool does.
 //! - **A broken connection** (I/O, the driver's worker gone, a transaction
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sqlx::{ConnectOptions, Connection, Pool};
 use store_core::Expiry;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::codec::{Arg, On};
 use crate::query::{Dialect, Statements, Write};
@@ -61,28 +64,62 @@ pub(crate) enum Want {
     Changed,
 }
 
-/// The queue of a database's writer; cloned by every store on the database.
-#[derive(Debug, Clone)]
-pub(crate) struct Writer {
+/// A database's writer; cloned by every store on the database.
+pub(crate) struct Writer<D: Dialect> {
     queue: mpsc::Sender<Job>,
+    shared: Arc<Shared<D>>,
 }
 
-impl Writer {
+impl<D: Dialect> Clone for Writer<D> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<D: Dialect> fmt::Debug for Writer<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+/// What the callers and the writer's thread share: the pool (its options,
+/// whether it is closed) and the connection.
+struct Shared<D: Dialect> {
+    pool: Pool<D>,
+    slot: Mutex<Slot<D>>,
+}
+
+/// The writer's connection (none until the next write after one broke),
+/// and whether a write that ran at once was dropped before it was done
+/// (its statement may still be running on the connection).
+struct Slot<D: Dialect> {
+    conn: Option<D::Connection>,
+    unfinished: bool,
+}
+
+impl<D: Dialect> Writer<D> {
     /// Starts the writer of `pool`'s database with `conn`, a connection of
-    /// its own: a thread of its own (so that waking it never waits behind
-    /// the application's tasks) that lives as long as a store holds the
-    /// queue.
-    pub(crate) fn start<D: Dialect>(
+    /// its own; its thread lives as long as a store holds the writer.
+    pub(crate) fn start(
         pool: Pool<D>,
         begin: &'static str,
         conn: D::Connection,
     ) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(QUEUE_LEN);
-        let task = Task {
-            closed: pool.close_event(),
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot {
+                conn: Some(conn),
+                unfinished: false,
+            }),
             pool,
+        });
+        let task = Task {
+            closed: shared.pool.close_event(),
+            shared: Arc::clone(&shared),
             begin,
-            conn: Some(conn),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -90,11 +127,12 @@ impl Writer {
         std::thread::Builder::new()
             .name(format!("{}-writer", D::BACKEND))
             .spawn(move || runtime.block_on(task.serve(jobs)))?;
-        Ok(Self { queue })
+        Ok(Self { queue, shared })
     }
 
     /// Runs statement `write` of `statements` with `args` on the writer's
-    /// connection. Dropping the future before the writer reached the write
+    /// connection: at once when it is free, else through the queue.
+    /// Dropping the future before the writer reached a queued write
     /// withdraws it.
     pub(crate) async fn run(
         &self,
@@ -103,6 +141,29 @@ impl Writer {
         args: &[Arg<'_>],
         want: Want,
     ) -> Result<Outcome, sqlx::Error> {
+        // Free, and not busy with a statement whose caller left (the
+        // writes after it queue, so that those whose callers leave as well
+        // are not run).
+        if let Ok(mut slot) = self.shared.slot.try_lock() {
+            if !slot.unfinished {
+                let pool = &self.shared.pool;
+                if pool.is_closed() {
+                    slot.conn = None;
+                    return Err(sqlx::Error::PoolClosed);
+                }
+                // Cleared when done: left set when this future is dropped.
+                slot.unfinished = true;
+                let result = match connection(pool, &mut slot.conn).await {
+                    Ok(conn) => execute::<D>(conn, statements.write(write), args, want).await,
+                    Err(e) => Err(e),
+                };
+                if result.as_ref().is_err_and(breaks_connection) {
+                    slot.conn = None;
+                }
+                slot.unfinished = false;
+                return result;
+            }
+        }
         let (reply, answer) = oneshot::channel();
         let job = Job {
             statements: Arc::clone(statements),
@@ -119,6 +180,45 @@ impl Writer {
             .map_err(|_| sqlx::Error::WorkerCrashed)?;
         answer.await.map_err(|_| sqlx::Error::WorkerCrashed)?
     }
+}
+
+/// Runs `sql` with `args` on `conn` (alone, or inside a batch's
+/// transaction).
+async fn execute<D: Dialect>(
+    conn: &mut D::Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    want: Want,
+) -> Result<Outcome, sqlx::Error> {
+    match want {
+        Want::Ints => {
+            let ints = D::ints(On::Conn(conn), sql, args).await?;
+            Ok(Outcome {
+                ints,
+                ..Outcome::default()
+            })
+        }
+        Want::Changed => {
+            let (changed, id) = D::execute_id(On::Conn(conn), sql, args).await?;
+            Ok(Outcome {
+                changed,
+                id,
+                ..Outcome::default()
+            })
+        }
+    }
+}
+
+/// The writer's connection, opened with the pool's options when there is
+/// none.
+async fn connection<'c, D: Dialect>(
+    pool: &Pool<D>,
+    conn: &'c mut Option<D::Connection>,
+) -> Result<&'c mut D::Connection, sqlx::Error> {
+    if conn.is_none() {
+        *conn = Some(pool.connect_options().connect().await?);
+    }
+    conn.as_mut().ok_or(sqlx::Error::WorkerCrashed)
 }
 
 /// One queued write.
@@ -143,25 +243,8 @@ impl Job {
 
     /// Runs the write on `conn` (alone, or inside the batch's transaction).
     async fn run<D: Dialect>(&self, conn: &mut D::Connection) -> Result<Outcome, sqlx::Error> {
-        let sql = self.statements.write(self.write);
         let args: Vec<Arg<'_>> = self.params.iter().map(Param::arg).collect();
-        match self.want {
-            Want::Ints => {
-                let ints = D::ints(On::Conn(conn), sql, &args).await?;
-                Ok(Outcome {
-                    ints,
-                    ..Outcome::default()
-                })
-            }
-            Want::Changed => {
-                let (changed, id) = D::execute_id(On::Conn(conn), sql, &args).await?;
-                Ok(Outcome {
-                    changed,
-                    id,
-                    ..Outcome::default()
-                })
-            }
-        }
+        execute::<D>(conn, self.statements.write(self.write), &args, self.want).await
     }
 }
 
@@ -198,14 +281,13 @@ impl Param {
     }
 }
 
-/// The writer's task: its connection (none until the next write after one
-/// broke) and what it needs to open another.
+/// The writer's thread: what it shares with the callers, and what it
+/// needs to start a batch.
 struct Task<D: Dialect> {
-    pool: Pool<D>,
+    shared: Arc<Shared<D>>,
     closed: sqlx::pool::CloseEvent,
     /// The statement that starts a batch's transaction.
     begin: &'static str,
-    conn: Option<D::Connection>,
 }
 
 impl<D: Dialect> Task<D> {
@@ -213,6 +295,7 @@ impl<D: Dialect> Task<D> {
     /// is gone; closes the connection when the pool closes.
     async fn serve(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
+        let mut closed = false;
         loop {
             tokio::select! {
                 taken = queue.recv_many(&mut jobs, MAX_BATCH) => {
@@ -220,69 +303,85 @@ impl<D: Dialect> Task<D> {
                         return;
                     }
                 }
-                () = &mut self.closed, if self.conn.is_some() => {
-                    self.conn = None;
+                () = &mut self.closed, if !closed => {
+                    closed = true;
+                    self.shared.slot.lock().await.conn = None;
                     continue;
                 }
             }
             jobs.retain(|job| !job.withdrawn());
-            if self.pool.is_closed() {
-                self.conn = None;
+            if jobs.is_empty() {
+                continue;
+            }
+            let mut slot = self.shared.slot.lock().await;
+            if slot.unfinished {
+                // Wait for the statement of a caller that left: the driver
+                // answers the ping once it is done.
+                if let Some(conn) = slot.conn.as_mut() {
+                    if conn.ping().await.is_err() {
+                        slot.conn = None;
+                    }
+                }
+                slot.unfinished = false;
+                jobs.retain(|job| !job.withdrawn());
+            }
+            let pool = &self.shared.pool;
+            if pool.is_closed() {
+                slot.conn = None;
                 for job in jobs.drain(..) {
                     job.answer(Err(sqlx::Error::PoolClosed));
                 }
             } else if jobs.len() == 1 {
-                self.run_each(&mut jobs).await;
+                run_each(pool, &mut slot.conn, &mut jobs).await;
             } else if !jobs.is_empty() {
-                self.run_together(&mut jobs).await;
+                run_together(pool, self.begin, &mut slot.conn, &mut jobs).await;
             }
         }
     }
+}
 
-    /// The writer's connection, opened with the pool's options when it has
-    /// none.
-    async fn connection(&mut self) -> Result<&mut D::Connection, sqlx::Error> {
-        if self.conn.is_none() {
-            self.conn = Some(self.pool.connect_options().connect().await?);
+/// Runs each write on its own (one statement: atomic by itself), and
+/// answers it.
+async fn run_each<D: Dialect>(
+    pool: &Pool<D>,
+    conn: &mut Option<D::Connection>,
+    jobs: &mut Vec<Job>,
+) {
+    for job in jobs.drain(..) {
+        if job.withdrawn() {
+            continue;
         }
-        self.conn.as_mut().ok_or(sqlx::Error::WorkerCrashed)
-    }
-
-    /// Runs each write on its own (one statement: atomic by itself), and
-    /// answers it.
-    async fn run_each(&mut self, jobs: &mut Vec<Job>) {
-        for job in jobs.drain(..) {
-            if job.withdrawn() {
-                continue;
-            }
-            let result = match self.connection().await {
-                Ok(conn) => job.run::<D>(conn).await,
-                Err(e) => Err(e),
-            };
-            if result.as_ref().is_err_and(breaks_connection) {
-                self.conn = None;
-            }
-            job.answer(result);
-        }
-    }
-
-    /// Runs the writes in one transaction, answered once it is committed;
-    /// on any failure the transaction is rolled back and the writes are run
-    /// again one by one.
-    async fn run_together(&mut self, jobs: &mut Vec<Job>) {
-        let begin = self.begin;
-        let Ok(conn) = self.connection().await else {
-            // Each write tries to connect again and gets its own error.
-            return self.run_each(jobs).await;
+        let result = match connection(pool, conn).await {
+            Ok(conn) => job.run::<D>(conn).await,
+            Err(e) => Err(e),
         };
-        match together::<D>(conn, begin, jobs).await {
-            Together::Answered => {}
-            Together::Again { keep } => {
-                if !keep {
-                    self.conn = None;
-                }
-                self.run_each(jobs).await;
+        if result.as_ref().is_err_and(breaks_connection) {
+            *conn = None;
+        }
+        job.answer(result);
+    }
+}
+
+/// Runs the writes in one transaction, answered once it is committed; on
+/// any failure the transaction is rolled back and the writes are run again
+/// one by one.
+async fn run_together<D: Dialect>(
+    pool: &Pool<D>,
+    begin: &'static str,
+    conn: &mut Option<D::Connection>,
+    jobs: &mut Vec<Job>,
+) {
+    let Ok(open) = connection(pool, conn).await else {
+        // Each write tries to connect again and gets its own error.
+        return run_each(pool, conn, jobs).await;
+    };
+    match together::<D>(open, begin, jobs).await {
+        Together::Answered => {}
+        Together::Again { keep } => {
+            if !keep {
+                *conn = None;
             }
+            run_each(pool, conn, jobs).await;
         }
     }
 }
