@@ -114,6 +114,45 @@ fn secs(x: f64) -> String {
     }
 }
 
+fn secs_fine(x: f64) -> String {
+    if x >= 10.0 {
+        secs(x)
+    } else if x >= 0.1 {
+        format!("{x:.2} s")
+    } else {
+        format!("{:.1} ms", x * 1000.0)
+    }
+}
+
+/// How the reads at N went through the backend's cache.
+fn cache_line(cache: &super::subject::Cache, base: u64) -> String {
+    let share = |misses: u64, reads: u64| {
+        if reads == 0 {
+            "no reads".to_owned()
+        } else {
+            format!(
+                "{} of {} reads missed it ({:.1} %)",
+                count(misses),
+                count(reads),
+                misses as f64 * 100.0 / reads as f64
+            )
+        }
+    };
+    match (cache.misses, cache.reads) {
+        (Some(m), Some(r)) => format!(
+            "reads go through {}; while timing, {}{}.",
+            cache.what,
+            share(m, r),
+            cache.small.map_or(String::new(), |(m, r)| format!(
+                ", against {} on the {} table",
+                share(m, r),
+                count(base)
+            ))
+        ),
+        _ => format!("reads go through {}.", cache.what),
+    }
+}
+
 fn cores(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}"))
 }
@@ -453,7 +492,7 @@ pub fn render(report: &ScaleReport) -> String {
     let failed: Vec<&str> = report
         .backends
         .iter()
-        .filter(|b| b.error.is_some() || !b.latency.iter().any(|l| l.live == b.n))
+        .filter(|b| !b.latency.iter().any(|l| l.live == b.n))
         .map(|b| b.backend.as_str())
         .collect();
     if missed.is_empty() && failed.is_empty() && !cells.is_empty() {
@@ -478,7 +517,7 @@ pub fn render(report: &ScaleReport) -> String {
             if failed.is_empty() {
                 String::new()
             } else {
-                format!(" Not measured at {}: {}.", count(n), failed.join(", "))
+                format!(" No timing at {}: {}.", count(n), failed.join(", "))
             }
         );
     }
@@ -508,7 +547,11 @@ pub fn render(report: &ScaleReport) -> String {
             b.size
                 .as_ref()
                 .map_or("n/a".to_owned(), |s| format!("{:.0}", s.per_session)),
-            copy.map_or("n/a".to_owned(), |c| rate(c.phase.per_sec)),
+            match (copy, &b.copy_error) {
+                (Some(c), _) => rate(c.phase.per_sec),
+                (None, Some(_)) => "failed".to_owned(),
+                (None, None) => "n/a".to_owned(),
+            },
             copy.map_or("n/a".to_owned(), |c| secs(c.wall_secs)),
             purge.map_or("n/a".to_owned(), |p| {
                 let r = rate(p.phase.per_sec);
@@ -576,6 +619,38 @@ pub fn render(report: &ScaleReport) -> String {
                 "- Size, {:.0} bytes per session: {}; {}.",
                 s.per_session, s.method, s.detail
             );
+        }
+        if let Some(cache) = &b.cache {
+            let _ = writeln!(
+                out,
+                "- Latency at {}: {}",
+                count(b.n),
+                cache_line(cache, b.base)
+            );
+        }
+        if !b.probe.is_empty() {
+            let reads: Vec<String> = b
+                .probe
+                .iter()
+                .map(|p| match p.secs {
+                    Some(t) => format!(
+                        "{}: {} ({} returned)",
+                        p.what,
+                        secs_fine(t),
+                        count(p.returned)
+                    ),
+                    None => format!("{}: no answer within 180 s", p.what),
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "- Reading the {} sessions from the start, as a copy does (timed apart): {}.",
+                count(b.n),
+                reads.join("; ")
+            );
+        }
+        if let Some(e) = &b.copy_error {
+            let _ = writeln!(out, "- **The copy failed:** {}", e.replace('\n', " "));
         }
         if let Some(c) = &b.copy {
             let _ = writeln!(
@@ -670,5 +745,73 @@ mod tests {
         // No charts heading: at the end.
         assert_eq!(splice("# P\n", &one), format!("# P\n\n{one}"));
         assert_eq!(splice("", &one), one);
+    }
+
+    /// A normal run keeps the last scale run's section (from
+    /// `perf/scale.json`), before the charts; without the file there is
+    /// none, and the rest of the document is the same either way.
+    #[test]
+    fn the_document_keeps_the_scale_section() {
+        use crate::scale::BackendScale;
+        let meta = crate::machine::Meta::gather(
+            &[],
+            "store-bench",
+            crate::harness::Timing {
+                rounds: 1,
+                round: std::time::Duration::from_millis(1),
+                warmup: std::time::Duration::ZERO,
+            },
+            std::time::Duration::ZERO,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("performance.md");
+        let report = crate::report::Report {
+            meta: meta.clone(),
+            results: Vec::new(),
+            round_trips: Vec::new(),
+        };
+        report.write_doc(&path).unwrap();
+        let without = std::fs::read_to_string(&path).unwrap();
+        assert!(!without.contains(BEGIN));
+
+        let scale = ScaleReport {
+            meta,
+            commit: "abc".to_owned(),
+            load_tasks: 64,
+            tasks: vec![1],
+            backends: vec![BackendScale {
+                backend: "memory".to_owned(),
+                server: "in process".to_owned(),
+                date: "today".to_owned(),
+                command: "store-bench --scale".to_owned(),
+                n: 1_000_000,
+                base: 10_000,
+                load: None,
+                settle: None,
+                latency: Vec::new(),
+                size: None,
+                cache: None,
+                probe: Vec::new(),
+                copy: None,
+                copy_error: None,
+                purge: None,
+                notes: Vec::new(),
+                error: None,
+            }],
+        };
+        // What a scale run does: the JSON, and the section spliced in.
+        write(scale, &path).unwrap();
+        let spliced = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            spliced.contains("## At scale: 1,000,000 live sessions"),
+            "{spliced}"
+        );
+        let end = spliced.find(END).unwrap();
+        assert!(spliced[end..].starts_with(&format!("{END}\n\n## Charts\n")));
+        let section = &spliced[spliced.find(BEGIN).unwrap()..end + END.len() + 2];
+        assert_eq!(spliced.replace(section, ""), without);
+        // A normal run after it writes the same document.
+        report.write_doc(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), spliced);
     }
 }

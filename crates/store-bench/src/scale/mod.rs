@@ -43,7 +43,7 @@ use store_core::{Clock, ErrorKind, Expiry, Key, Owner, PutMode, PutOptions, Stor
 
 use crate::machine::Meta;
 use cpu::{CpuShare, Sample};
-use subject::{Size, Subject};
+use subject::{Cache, Probe, Size, Subject};
 
 /// The default number of live sessions: one million.
 pub const DEFAULT_N: u64 = 1_000_000;
@@ -258,8 +258,18 @@ pub struct BackendScale {
     pub settle: Option<(String, f64)>,
     /// The stored size at N.
     pub size: Option<Size>,
+    /// The cache the large size's reads go through, with the reads that
+    /// missed it while timing at N.
+    #[serde(default)]
+    pub cache: Option<Cache>,
+    /// Timed reads of the large namespace from its start, as a copy makes.
+    #[serde(default)]
+    pub probe: Vec<Probe>,
     /// The copy with storectl.
     pub copy: Option<Copy>,
+    /// Why the copy failed, when it did.
+    #[serde(default)]
+    pub copy_error: Option<String>,
     /// The purge.
     pub purge: Option<Purge>,
     /// Why a phase did not run, or what went wrong.
@@ -858,8 +868,10 @@ async fn phases(subject: &Subject, settings: &Settings, out: &mut BackendScale) 
                 subject.name,
                 &format!("timing get and put at {base} and {n}, alternating"),
             );
+            let before = subject.cache().await?;
             out.latency
                 .extend(latency(subject, &[(base, small), (n, &subject.store)], settings).await?);
+            out.cache = cache_delta(before, subject.cache().await?);
         }
         // Redis keeps every key of a database in one table: the small size
         // is timed first, in the namespace that then grows.
@@ -876,10 +888,17 @@ async fn phases(subject: &Subject, settings: &Settings, out: &mut BackendScale) 
             say(subject.name, "measuring the size");
             out.size = Some(subject.size(n, baseline).await?);
             say(subject.name, &format!("timing get and put at {n}"));
+            let before = subject.cache().await?;
             out.latency
                 .extend(latency(subject, &[(n, &subject.store)], settings).await?);
+            out.cache = cache_delta(before, subject.cache().await?);
         }
     }
+    say(
+        subject.name,
+        "timing reads of the whole namespace from its start",
+    );
+    out.probe = subject.probe().await?;
     match (&settings.storectl, subject.copy_plan().is_some()) {
         (_, false) => out.notes.push(
             "no copy: `storectl` runs in its own process, where this process's memory store \
@@ -891,7 +910,15 @@ async fn phases(subject: &Subject, settings: &Settings, out: &mut BackendScale) 
             .push("no copy: no storectl binary given".to_owned()),
         (Some(bin), true) => {
             say(subject.name, "storectl copy");
-            out.copy = copy(subject, bin).await?;
+            // A copy that fails is a result: the purge still runs.
+            match copy(subject, bin).await {
+                Ok(copied) => out.copy = copied,
+                Err(e) => {
+                    say(subject.name, &format!("the copy failed: {e:#}"));
+                    out.copy_error = Some(format!("{e:#}"));
+                    subject.drop_copy().await?;
+                }
+            }
         }
     }
     say(subject.name, "purging");
@@ -902,6 +929,21 @@ async fn phases(subject: &Subject, settings: &Settings, out: &mut BackendScale) 
         purge(subject, n).await?
     });
     Ok(())
+}
+
+/// The counters of `after` less those of `before`.
+fn cache_delta(before: Option<Cache>, after: Option<Cache>) -> Option<Cache> {
+    let mut after = after?;
+    if let Some(before) = before {
+        let less = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
+        after.misses = less(after.misses, before.misses);
+        after.reads = less(after.reads, before.reads);
+        after.small = match (after.small, before.small) {
+            (Some(a), Some(b)) => Some((a.0.saturating_sub(b.0), a.1.saturating_sub(b.1))),
+            _ => None,
+        };
+    }
+    Some(after)
 }
 
 /// Brings the stores to rest after the load, as a store that grew over
@@ -937,7 +979,10 @@ pub async fn backend(
         settle: None,
         latency: Vec::new(),
         size: None,
+        cache: None,
+        probe: Vec::new(),
         copy: None,
+        copy_error: None,
         purge: None,
         notes: Vec::new(),
         error: None,

@@ -58,6 +58,37 @@ pub struct Size {
     pub detail: String,
 }
 
+/// A cache between the store's reads and its storage, and how often the
+/// reads missed it while the large size was timed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cache {
+    /// What the cache is and how large, e.g. `shared_buffers 128MB`.
+    pub what: String,
+    /// Reads that missed it and went to the file system, while timing at
+    /// N (`None` where the server does not count them).
+    pub misses: Option<u64>,
+    /// Reads in all, while timing at N.
+    pub reads: Option<u64>,
+    /// The same for the small namespace, where it is counted apart.
+    #[serde(default)]
+    pub small: Option<(u64, u64)>,
+}
+
+/// One timed read of the probe that shows where a whole-namespace read
+/// (what `storectl copy` does) spends its time.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Probe {
+    /// What was read.
+    pub what: String,
+    /// Seconds, or `None` when it did not finish within the probe's limit.
+    pub secs: Option<f64>,
+    /// Documents or entries it returned.
+    pub returned: u64,
+}
+
+/// How long the probe waits for one read.
+const PROBE_LIMIT: Duration = Duration::from_secs(180);
+
 /// What `storectl copy` is given.
 pub struct CopyPlan {
     /// `--from`.
@@ -676,6 +707,159 @@ impl Subject {
         Ok(Some((expired, keys)))
     }
 
+    /// The cache the reads of the large size go through, with its read and
+    /// miss counters now; `None` where there is none to name.
+    pub async fn cache(&self) -> Result<Option<Cache>> {
+        Ok(match &self.kind {
+            Kind::Memory => {
+                std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size")
+                    .ok()
+                    .map(|size| Cache {
+                        what: format!(
+                            "the CPU's last-level (L3) cache, {} per the kernel",
+                            size.trim()
+                        ),
+                        ..Cache::default()
+                    })
+            }
+            Kind::Redis { .. } | Kind::Sqlite { .. } => None,
+            Kind::Postgres { pool, table, .. } => {
+                let (buffers,): (String,) = sqlx::query_as("SHOW shared_buffers")
+                    .fetch_one(pool)
+                    .await?;
+                let counts = |t: String| async move {
+                    let (read, hit): (i64, i64) = sqlx::query_as(
+                        "SELECT COALESCE(heap_blks_read, 0) + COALESCE(idx_blks_read, 0), \
+                         COALESCE(heap_blks_hit, 0) + COALESCE(idx_blks_hit, 0) \
+                         FROM pg_statio_user_tables WHERE relid = $1::regclass",
+                    )
+                    .bind(format!("public.\"{t}\""))
+                    .fetch_one(pool)
+                    .await?;
+                    Ok::<_, anyhow::Error>((read as u64, (read + hit) as u64))
+                };
+                let (misses, reads) = counts(table.clone()).await?;
+                let small = counts(format!("{table}_{SMALL}")).await?;
+                Some(Cache {
+                    what: format!("PostgreSQL's shared_buffers, {buffers}"),
+                    misses: Some(misses),
+                    reads: Some(reads),
+                    small: Some(small),
+                })
+            }
+            Kind::MySql { pool, .. } => {
+                let (size,): (u64,) =
+                    sqlx::query_as("SELECT CAST(@@innodb_buffer_pool_size AS UNSIGNED)")
+                        .fetch_one(pool)
+                        .await?;
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_read%'")
+                        .fetch_all(pool)
+                        .await?;
+                let get = |name: &str| {
+                    rows.iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                        .and_then(|(_, v)| v.parse::<u64>().ok())
+                };
+                Some(Cache {
+                    what: format!(
+                        "InnoDB's buffer pool, {} (counters are the server's, other tables' included)",
+                        mib(size)
+                    ),
+                    misses: get("Innodb_buffer_pool_reads"),
+                    reads: get("Innodb_buffer_pool_read_requests"),
+                    small: None,
+                })
+            }
+            Kind::Mongo { .. } => {
+                let args = self
+                    .server_pid
+                    .and_then(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+                    .map(|raw| {
+                        raw.split(|b| *b == 0)
+                            .map(|a| String::from_utf8_lossy(a).into_owned())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                args.iter()
+                    .position(|a| a == "--cache-size")
+                    .and_then(|i| args.get(i + 1))
+                    .map(|size| Cache {
+                        what: format!(
+                            "secantusd-rs's cache, `--cache-size {size}` on its command line"
+                        ),
+                        ..Cache::default()
+                    })
+            }
+        })
+    }
+
+    /// Times what a whole-namespace read starts with, on the large size:
+    /// the first page of 10,000 entries (storectl counts the source with
+    /// such pages) and the page of 1,000 after it, through `Store::scan`
+    /// with a limit of 180 s; on MongoDB also the queries a page makes,
+    /// through the driver.
+    pub async fn probe(&self) -> Result<Vec<Probe>> {
+        let store: Arc<dyn Store> = match &self.kind {
+            Kind::Mongo { db, .. } => {
+                let config = MongoConfig::default()
+                    .namespace(TABLE)
+                    .operation_timeout(PROBE_LIMIT)
+                    .clock(self.clock.clone());
+                Arc::new(MongoStore::with_config(db.clone(), config)?)
+            }
+            _ => self.store.clone(),
+        };
+        let mut out = Vec::new();
+        let started = std::time::Instant::now();
+        let first = tokio::time::timeout(PROBE_LIMIT, store.scan(None, 10_000)).await;
+        let secs = started.elapsed().as_secs_f64();
+        let next = match first {
+            Ok(Ok(page)) => {
+                out.push(Probe {
+                    what: "`Store::scan`: the first page of 10,000".to_owned(),
+                    secs: Some(secs),
+                    returned: page.entries.len() as u64,
+                });
+                page.next
+            }
+            Ok(Err(e)) => {
+                out.push(Probe {
+                    what: format!(
+                        "`Store::scan`: the first page of 10,000 failed after {secs:.1} s: {e}"
+                    ),
+                    secs: None,
+                    returned: 0,
+                });
+                None
+            }
+            Err(_) => {
+                out.push(Probe {
+                    what: "`Store::scan`: the first page of 10,000".to_owned(),
+                    secs: None,
+                    returned: 0,
+                });
+                None
+            }
+        };
+        if let Some(cursor) = next {
+            let started = std::time::Instant::now();
+            let page = tokio::time::timeout(PROBE_LIMIT, store.scan(Some(&cursor), 1_000)).await;
+            out.push(Probe {
+                what: "`Store::scan`: the page of 1,000 after it".to_owned(),
+                secs: matches!(page, Ok(Ok(_))).then(|| started.elapsed().as_secs_f64()),
+                returned: match page {
+                    Ok(Ok(p)) => p.entries.len() as u64,
+                    _ => 0,
+                },
+            });
+        }
+        if let Kind::Mongo { db, .. } = &self.kind {
+            out.extend(mongo_queries(db).await);
+        }
+        Ok(out)
+    }
+
     /// A Redis setting (`CONFIG GET`), `None` on other backends or where
     /// the server does not answer it.
     pub async fn redis_config(&self, name: &str) -> Option<String> {
@@ -754,6 +938,66 @@ async fn redis_info_field(
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// The queries a MongoDB scan page makes, timed one by one through the
+/// driver (the same filters, sort and collation as `store-mongodb`'s
+/// scan), and variants without the collation and without the type filter,
+/// to show which part the server is slow at.
+async fn mongo_queries(db: &mongodb::Database) -> Vec<Probe> {
+    use futures::TryStreamExt;
+    use mongodb::bson::{Document, doc};
+    use mongodb::options::Collation;
+    let collection = db.collection::<Document>(TABLE);
+    let simple = || Collation::builder().locale("simple").build();
+    let mut out = Vec::new();
+    let queries: Vec<(&str, Document, bool, i64)> = vec![
+        (
+            "`find` of non-string `_id`s, sorted by `_id`, simple collation, limit 10,000 (a scan's first page looks for unreadable documents so)",
+            doc! { "_id": { "$not": { "$type": "string" } } },
+            true,
+            10_000,
+        ),
+        (
+            "`find` of string `_id`s, sorted by `_id`, simple collation, limit 1,001 (a scan page)",
+            doc! { "_id": { "$type": "string" } },
+            true,
+            1_001,
+        ),
+        (
+            "the same without the collation",
+            doc! { "_id": { "$type": "string" } },
+            false,
+            1_001,
+        ),
+        (
+            "`find` of `_id` > \"sess:8\", sorted by `_id`, no collation, limit 1,001",
+            doc! { "_id": { "$gt": "sess:8" } },
+            false,
+            1_001,
+        ),
+    ];
+    for (what, filter, collated, limit) in queries {
+        let started = std::time::Instant::now();
+        let mut find = collection.find(filter).sort(doc! { "_id": 1 }).limit(limit);
+        if collated {
+            find = find.collation(simple());
+        }
+        let run = async {
+            let docs: Vec<Document> = find.await?.try_collect().await?;
+            Ok::<_, mongodb::error::Error>(docs.len() as u64)
+        };
+        let result = tokio::time::timeout(PROBE_LIMIT, run).await;
+        out.push(Probe {
+            what: what.to_owned(),
+            secs: matches!(result, Ok(Ok(_))).then(|| started.elapsed().as_secs_f64()),
+            returned: match result {
+                Ok(Ok(n)) => n,
+                _ => 0,
+            },
+        });
+    }
+    out
 }
 
 /// A number in a BSON reply, whatever its type.
