@@ -161,9 +161,18 @@ struct Args {
     /// next to this binary, as `cargo build --release -p storectl` puts it).
     #[arg(long, value_name = "PATH")]
     storectl: Option<PathBuf>,
+    /// Scale mode: how long the purge may run; past it, the purge stops
+    /// after the current `delete_expired` call and its rate is taken over
+    /// what it removed.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    scale_purge_limit: Duration,
     /// Scale mode: skip the `storectl copy` phase.
     #[arg(long, requires = "scale")]
     no_copy: bool,
+    /// Rewrite the scale section of the --doc document from the
+    /// `perf/scale.json` next to it, measuring nothing.
+    #[arg(long, requires = "doc", conflicts_with = "scale")]
+    scale_render: bool,
 }
 
 /// A count such as `1000000`, `1_000_000` or `1,000,000`.
@@ -206,6 +215,17 @@ fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<()> {
     if let Some(n) = args.scale {
         return run_scale(&args, n).await;
+    }
+    if let (true, Some(path)) = (args.scale_render, &args.doc) {
+        let report = scale::doc::load(path)?.with_context(|| {
+            format!(
+                "no scale results at {}",
+                scale::doc::json_path(path).display()
+            )
+        })?;
+        scale::doc::write(report, path)?;
+        eprintln!("rewrote the scale section of {}", path.display());
+        return Ok(());
     }
     let timing = if args.quick {
         Timing {
@@ -387,6 +407,7 @@ async fn run_scale(args: &Args, n: u64) -> Result<()> {
         rounds: args.rounds,
         round: args.scale_round,
         storectl,
+        purge_limit: args.scale_purge_limit,
     };
     let tag = format!("scale_{}", std::process::id());
     let started = std::time::Instant::now();

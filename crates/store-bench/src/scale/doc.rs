@@ -557,6 +557,8 @@ pub fn render(report: &ScaleReport) -> String {
                 let r = rate(p.phase.per_sec);
                 if p.calls == 0 {
                     format!("{r} (server)")
+                } else if p.stopped {
+                    format!("{r} (stopped at {})", count(p.phase.entries))
                 } else {
                     r
                 }
@@ -573,8 +575,9 @@ pub fn render(report: &ScaleReport) -> String {
          flight), from the loaded namespace to another one on the same server: the rate is \
          storectl's own figure for the copy; the wall time adds counting the source first and \
          checking every entry at the destination after. The copy is removed afterwards.\n\
-         - **Purge** is `Store::delete_expired` called until it finds nothing, with the \
-         store's clock moved {} h ahead so every session has expired for the store (the \
+         - **Purge** is `Store::delete_expired` called until it finds nothing (or until the \
+         run's purge time limit, after which the rate is taken over what it removed), with \
+         the store's clock moved {} h ahead so every session has expired for the store (the \
          server's clock, which MongoDB's TTL monitor uses, is not moved). Redis's \
          `delete_expired` has nothing to do (it returns 0): Redis expires keys itself, so its \
          figure is the server's own expiry, from the instant all the sessions expire (each \
@@ -623,9 +626,14 @@ pub fn render(report: &ScaleReport) -> String {
         if let Some(cache) = &b.cache {
             let _ = writeln!(
                 out,
-                "- Latency at {}: {}",
+                "- Latency at {}: {}{}",
                 count(b.n),
-                cache_line(cache, b.base)
+                cache_line(cache, b.base),
+                b.size.as_ref().map_or(String::new(), |s| format!(
+                    " The {} sessions take {:.0} MiB.",
+                    count(b.n),
+                    s.bytes as f64 / (1024.0 * 1024.0)
+                ))
             );
         }
         if !b.probe.is_empty() {
@@ -695,8 +703,16 @@ pub fn render(report: &ScaleReport) -> String {
                     } else {
                         String::new()
                     },
-                    p.left
-                        .map_or(String::new(), |left| format!(", {left} rows left after it"))
+                    match (p.stopped, p.left) {
+                        (true, Some(left)) => format!(
+                            "; stopped at the time limit with {} of {} still stored",
+                            count(left),
+                            count(b.n)
+                        ),
+                        (true, None) => "; stopped at the time limit".to_owned(),
+                        (false, Some(left)) => format!(", {left} rows left after it"),
+                        (false, None) => String::new(),
+                    }
                 )
             };
             let _ = writeln!(

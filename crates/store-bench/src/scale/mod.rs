@@ -93,6 +93,9 @@ pub struct Settings {
     pub round: Duration,
     /// The `storectl` binary for the copy; `None` skips the copy.
     pub storectl: Option<PathBuf>,
+    /// How long the purge may take: after it, the purge stops after the
+    /// current call and the rate is taken over what it removed.
+    pub purge_limit: Duration,
 }
 
 /// `get` or `put(Upsert)`.
@@ -214,6 +217,10 @@ pub struct Purge {
     /// expiry to one instant.
     #[serde(default)]
     pub touch: Option<Phase>,
+    /// The purge was stopped at the time limit before it had removed
+    /// everything.
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 /// The `storectl copy` of every session.
@@ -709,12 +716,21 @@ async fn copy(subject: &Subject, storectl: &std::path::Path) -> Result<Option<Co
 
 /// `delete_expired` until it finds nothing, with the store's clock moved
 /// past every expiry.
-async fn purge(subject: &Subject, n: u64) -> Result<Purge> {
+async fn purge(subject: &Subject, n: u64, limit: Duration) -> Result<Purge> {
     subject.clock.set_ahead(PURGE_AHEAD);
     let start = Sample::now(subject.server_pid);
     let started = Instant::now();
     let (mut total, mut calls, mut timeouts) = (0u64, 0u64, 0u64);
+    let mut stopped = false;
     loop {
+        if started.elapsed() > limit {
+            say(
+                subject.name,
+                &format!("the purge is past {limit:?}: stopping it"),
+            );
+            stopped = true;
+            break;
+        }
         calls += 1;
         match subject.store.delete_expired().await {
             Ok(0) => break,
@@ -751,6 +767,7 @@ async fn purge(subject: &Subject, n: u64) -> Result<Purge> {
         left,
         milestones: Vec::new(),
         touch: None,
+        stopped,
     })
 }
 
@@ -841,6 +858,7 @@ async fn native_expiry(
         left: None,
         milestones,
         touch: Some(touch),
+        stopped: false,
     })
 }
 
@@ -926,7 +944,7 @@ async fn phases(subject: &Subject, settings: &Settings, out: &mut BackendScale) 
         let rate = out.load.as_ref().map_or(1000.0, |l| l.per_sec);
         native_expiry(subject, n, settings, rate).await?
     } else {
-        purge(subject, n).await?
+        purge(subject, n, settings.purge_limit).await?
     });
     Ok(())
 }
@@ -1045,6 +1063,7 @@ mod tests {
             rounds: 2,
             round: Duration::from_millis(40),
             storectl: None,
+            purge_limit: Duration::from_secs(600),
         };
         let tag = format!("scale_test_{}", std::process::id());
         let mut backends = Vec::new();

@@ -951,35 +951,63 @@ async fn mongo_queries(db: &mongodb::Database) -> Vec<Probe> {
     let collection = db.collection::<Document>(TABLE);
     let simple = || Collation::builder().locale("simple").build();
     let mut out = Vec::new();
-    let queries: Vec<(&str, Document, bool, i64)> = vec![
+    // Every session has expired two hours on, as for the purge.
+    let later = mongodb::bson::DateTime::from_millis(
+        SystemClock
+            .now()
+            .checked_add(super::PURGE_AHEAD)
+            .map_or(i64::MAX, |e| e.as_unix_millis()),
+    );
+    let queries: Vec<(&str, Document, Option<Document>, bool, i64)> = vec![
         (
             "`find` of non-string `_id`s, sorted by `_id`, simple collation, limit 10,000 (a scan's first page looks for unreadable documents so)",
             doc! { "_id": { "$not": { "$type": "string" } } },
+            Some(doc! { "_id": 1 }),
             true,
             10_000,
         ),
         (
             "`find` of string `_id`s, sorted by `_id`, simple collation, limit 1,001 (a scan page)",
             doc! { "_id": { "$type": "string" } },
+            Some(doc! { "_id": 1 }),
             true,
             1_001,
         ),
         (
             "the same without the collation",
             doc! { "_id": { "$type": "string" } },
+            Some(doc! { "_id": 1 }),
             false,
             1_001,
         ),
         (
             "`find` of `_id` > \"sess:8\", sorted by `_id`, no collation, limit 1,001",
             doc! { "_id": { "$gt": "sess:8" } },
+            Some(doc! { "_id": 1 }),
             false,
             1_001,
         ),
+        (
+            "`find` of `expires_at` <= now (+2 h), sorted by `expires_at`, limit 1,000 (one purge batch)",
+            doc! { "expires_at": { "$lte": later } },
+            Some(doc! { "expires_at": 1 }),
+            false,
+            1_000,
+        ),
+        (
+            "the same unsorted",
+            doc! { "expires_at": { "$lte": later } },
+            None,
+            false,
+            1_000,
+        ),
     ];
-    for (what, filter, collated, limit) in queries {
+    for (what, filter, sort, collated, limit) in queries {
         let started = std::time::Instant::now();
-        let mut find = collection.find(filter).sort(doc! { "_id": 1 }).limit(limit);
+        let mut find = collection.find(filter).limit(limit);
+        if let Some(sort) = sort {
+            find = find.sort(sort);
+        }
         if collated {
             find = find.collation(simple());
         }
