@@ -411,38 +411,44 @@ async fn run_scale(args: &Args, n: u64) -> Result<()> {
     };
     let tag = format!("scale_{}", std::process::id());
     let started = std::time::Instant::now();
-    let mut results = Vec::new();
-    for (name, url) in &chosen {
-        results.push(scale::backend(name, url.as_deref(), &tag, &settings).await?);
-    }
-    let servers: Vec<(String, String)> = results
-        .iter()
-        .map(|b| (b.backend.clone(), b.server.clone()))
-        .collect();
     let timing = Timing {
         rounds: settings.rounds,
         round: settings.round,
         warmup: settings.round / 2,
     };
+    let report_of = |results: &[scale::BackendScale]| {
+        let servers: Vec<(String, String)> = results
+            .iter()
+            .map(|b| (b.backend.clone(), b.server.clone()))
+            .collect();
+        scale::ScaleReport {
+            meta: machine::Meta::gather(&servers, &args_line(), timing, started.elapsed()),
+            commit: scale::commit(),
+            load_tasks: settings.load_tasks,
+            tasks: settings.tasks.clone(),
+            backends: results.to_vec(),
+        }
+    };
+    let mut results = Vec::new();
+    let mut report = report_of(&results);
+    for (name, url) in &chosen {
+        results.push(scale::backend(name, url.as_deref(), &tag, &settings).await?);
+        report = report_of(&results);
+        // Written after every backend, so that a run stopped halfway keeps
+        // what it measured.
+        if let Some(path) = &args.doc {
+            report = scale::doc::write(report, path)?;
+            eprintln!(
+                "wrote {} and its scale section, from {}",
+                path.display(),
+                scale::doc::json_path(path).display()
+            );
+        }
+    }
     let failed: Vec<String> = results
         .iter()
         .filter_map(|b| b.error.as_ref().map(|e| format!("{}: {e}", b.backend)))
         .collect();
-    let mut report = scale::ScaleReport {
-        meta: machine::Meta::gather(&servers, &args_line(), timing, started.elapsed()),
-        commit: scale::commit(),
-        load_tasks: settings.load_tasks,
-        tasks: settings.tasks.clone(),
-        backends: results,
-    };
-    if let Some(path) = &args.doc {
-        report = scale::doc::write(report, path)?;
-        eprintln!(
-            "wrote {} and its scale section, from {}",
-            path.display(),
-            scale::doc::json_path(path).display()
-        );
-    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
