@@ -15,14 +15,15 @@ cd "$copy"
 
 bash scripts/new-backend.sh demo
 
-# The same files as every backend (store-sqlx adds its three SQL dialects).
+# The same files as every backend (store-sqlx adds its three SQL dialects and
+# writer.rs, the one writer connection of a SQLite database file).
 files() { (cd "crates/$1/src" && find . -type f | sort | tr '\n' ' '); }
 expected=$(files store-demo)
 for crate in store-memory store-redis store-mongodb store-template; do
   [ "$(files "$crate")" = "$expected" ] ||
     { echo "new-backend: $crate has $(files "$crate"), store-demo has $expected" >&2; exit 1; }
 done
-sqlx=$(files store-sqlx | sed -e 's|\./mysql\.rs ||' -e 's|\./postgres\.rs ||' -e 's|\./sqlite\.rs ||')
+sqlx=$(files store-sqlx | sed -e 's|\./mysql\.rs ||' -e 's|\./postgres\.rs ||' -e 's|\./sqlite\.rs ||' -e 's|\./writer\.rs ||')
 [ "$sqlx" = "$expected" ] || { echo "new-backend: store-sqlx has $sqlx, store-demo has $expected" >&2; exit 1; }
 echo "new-backend: store-demo has the files of every backend: $expected"
 

@@ -267,6 +267,21 @@ fn memory() -> Result<Backend> {
     })
 }
 
+/// The server's version, from `INFO server` (`unknown` when it does not
+/// say).
+pub async fn redis_version(conn: &redis::aio::ConnectionManager) -> Result<String> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn.clone())
+        .await?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("unknown")
+        .trim()
+        .to_owned())
+}
+
 async fn redis(url: &str, tag: &str) -> Result<Backend> {
     let ours =
         store::open_with(url, OpenOptions::default().namespace(format!("{tag}_ours"))).await?;
@@ -280,16 +295,7 @@ async fn redis(url: &str, tag: &str) -> Result<Backend> {
         Ok(Arc::new(base.with_namespace(format!("{tag}_layer_{ns}"))?))
     })?;
     let conn = redis::Client::open(url)?.get_connection_manager().await?;
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn.clone())
-        .await?;
-    let version = info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap_or("unknown")
-        .trim()
-        .to_owned();
+    let version = redis_version(&conn).await?;
     let config = fred::prelude::Config::from_url(url)?;
     let pool = fred::prelude::Builder::from_config(config).build_pool(6)?;
     fred::prelude::ClientLike::init(&pool).await?;

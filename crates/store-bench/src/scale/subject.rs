@@ -220,16 +220,7 @@ impl Subject {
                 let url = need()?;
                 let store = store::open_with(url, OpenOptions::default().namespace(tag)).await?;
                 let conn = redis::Client::open(url)?.get_connection_manager().await?;
-                let info: String = redis::cmd("INFO")
-                    .arg("server")
-                    .query_async(&mut conn.clone())
-                    .await?;
-                let version = info
-                    .lines()
-                    .find_map(|l| l.strip_prefix("redis_version:"))
-                    .unwrap_or("unknown")
-                    .trim()
-                    .to_owned();
+                let version = crate::backends::redis_version(&conn).await?;
                 Ok(Self {
                     name,
                     server: format!("Redis {version}"),
