@@ -732,7 +732,18 @@ async fn purge(subject: &Subject, n: u64, limit: Duration) -> Result<Purge> {
             break;
         }
         calls += 1;
-        match subject.store.delete_expired().await {
+        // One call may go on batch after batch for as long as each batch
+        // answers in time: the limit cuts it short too.
+        let left = limit.saturating_sub(started.elapsed());
+        let Ok(result) = tokio::time::timeout(left, subject.store.delete_expired()).await else {
+            say(
+                subject.name,
+                &format!("the purge is past {limit:?}: stopping it"),
+            );
+            stopped = true;
+            break;
+        };
+        match result {
             Ok(0) => break,
             Ok(k) => total += k,
             Err(e) if e.is_retryable() && timeouts < 1000 => {
