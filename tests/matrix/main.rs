@@ -12,6 +12,8 @@ mod mysql;
 mod postgres;
 mod redis;
 mod redis_cluster;
+mod redis_cluster_indexed;
+mod redis_indexed;
 mod redis_sentinel;
 mod sql;
 mod sqlite_file;

@@ -294,6 +294,20 @@ async fn redis(url: &str, tag: &str) -> Result<Backend> {
     let layered = layers("store-redis", |ns| {
         Ok(Arc::new(base.with_namespace(format!("{tag}_layer_{ns}"))?))
     })?;
+    // The same store keeping the scan index: what the index costs a write.
+    let indexed = store::store_redis::RedisStore::connect_with(
+        url,
+        store::store_redis::RedisConfig::default()
+            .namespace(format!("{tag}_indexed"))
+            .scan_index(true),
+    )
+    .await?;
+    let indexed = Contender::new(
+        "store-redis + scan index",
+        Role::Layer,
+        Ours::layered(Arc::new(indexed))?,
+    )
+    .up_to(LAYER_MAX_TASKS);
     let conn = redis::Client::open(url)?.get_connection_manager().await?;
     let version = redis_version(&conn).await?;
     let config = fred::prelude::Config::from_url(url)?;
@@ -321,6 +335,7 @@ async fn redis(url: &str, tag: &str) -> Result<Backend> {
         ]
         .into_iter()
         .chain(layered)
+        .chain([indexed])
         .collect(),
         server: format!("Redis {version}"),
         cleanup: Cleanup::Redis(conn, format!("{tag}_*")),

@@ -53,6 +53,8 @@ pub struct RedisConfig {
     pub(crate) max_value_len: usize,
     /// `WAIT` after each write: how many replicas, and for how long.
     pub(crate) replica_acks: Option<(u32, Duration)>,
+    /// Keep an index of the namespace's keys that scans read.
+    pub(crate) scan_index: bool,
     #[cfg(feature = "tls")]
     pub(crate) tls_root_cert: Option<Vec<u8>>,
 }
@@ -67,6 +69,7 @@ impl Default for RedisConfig {
             reconnect_retries: DEFAULT_RECONNECT_RETRIES,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
             replica_acks: None,
+            scan_index: false,
             #[cfg(feature = "tls")]
             tls_root_cert: None,
         }
@@ -82,7 +85,8 @@ impl fmt::Debug for RedisConfig {
             .field("operation_timeout", &self.operation_timeout)
             .field("reconnect_retries", &self.reconnect_retries)
             .field("max_value_len", &self.max_value_len)
-            .field("replica_acks", &self.replica_acks);
+            .field("replica_acks", &self.replica_acks)
+            .field("scan_index", &self.scan_index);
         #[cfg(feature = "tls")]
         d.field(
             "tls_root_cert",
@@ -214,6 +218,43 @@ impl RedisConfig {
     /// ```
     pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
         self.replica_acks = Some((replicas, timeout));
+        self
+    }
+
+    /// Keep an index of the namespace's keys, so that a scan costs in
+    /// proportion to the namespace instead of the whole database (default
+    /// off).
+    ///
+    /// Without it, [`Store::scan`](store_core::Store::scan) walks the
+    /// logical database with `SCAN` and picks out the namespace's keys: on
+    /// a server that also holds a million keys of other namespaces or
+    /// other programs, scanning a namespace of a hundred entries visits all
+    /// of them. With it, every write also adds its key to a Redis set of
+    /// the namespace, chosen by the entry's expiry (one set per expiry
+    /// window, which expires by itself after the last entry it can hold;
+    /// entries without an expiry share one set), in the same `MULTI`/`EXEC`
+    /// or script as the write; a scan reads those sets with `SSCAN`.
+    ///
+    /// The price is on the write path: a plain `put` becomes a `MULTI` of
+    /// three commands instead of one `SET` (see docs/performance.md for the
+    /// measured ratio). Turn it on where a namespace is scanned often on a
+    /// database it shares (`storectl copy`, `stats`, a listing page).
+    ///
+    /// Every process writing the namespace must have it on: a write from a
+    /// store without it is not indexed, and an indexed scan does not see
+    /// it. Entries written before it was turned on are indexed by
+    /// [`RedisStore::build_scan_index`](crate::RedisStore::build_scan_index)
+    /// (one walk of the database). A scan cursor of one kind is refused by
+    /// a store of the other. The clocks of the writing processes and of the
+    /// scanning one must be within 10 minutes of each other (an entry
+    /// written by a clock further ahead may be missed by a scan).
+    ///
+    /// ```
+    /// let config = store_redis::RedisConfig::default().scan_index(true);
+    /// assert!(format!("{config:?}").contains("scan_index: true"));
+    /// ```
+    pub fn scan_index(mut self, on: bool) -> Self {
+        self.scan_index = on;
         self
     }
 

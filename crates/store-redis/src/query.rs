@@ -20,6 +20,13 @@
 //! - `<base>o:<owner>` (written by earlier versions of this store, which
 //!   kept both kinds in one set): read and cleaned by the owner scripts,
 //!   raised by `touch`, never added to.
+//! - With [`scan_index`](crate::RedisConfig::scan_index) on:
+//!   `<base>i:<end>`, a set of the keys written or touched with an expiry
+//!   in the window that ends at `<end>` (Unix ms), which expires at `<end>`
+//!   itself (see the windows in `scan.rs`); `<base>i:p`, the keys written
+//!   without an expiry. A member whose entry has gone since is stale: it
+//!   goes with its window's set, or (in `i:p`) is removed by deletes and
+//!   by the scans that meet it.
 //!
 //! A set member whose entry was deleted, expired or written with another
 //! owner since is stale: owner scripts check each member's header, so
@@ -83,9 +90,11 @@ end
 
 /// `put(UpdateIf)`: writes the entry only if it holds the expected version.
 ///
-/// KEYS: entry, owner set (or none). ARGV: expected version (20 digits),
-/// the stored string, its `PXAT` (decimal) or `''`, member, the set's
-/// expiry (decimal) or `''`.
+/// KEYS: entry, owner set (or none), index set (or none). ARGV: expected
+/// version (20 digits), the stored string, its `PXAT` (decimal) or `''`,
+/// member, the owner set's expiry (decimal) or `''`, `1` when an owner set
+/// is given, the index set's expiry (decimal), `-` for an index set
+/// without one, or `''` for none.
 pub(crate) static PUT_IF: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(concat!(
         prelude!(),
@@ -99,7 +108,11 @@ if ARGV[3] == '' then
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 end
-if KEYS[2] then
+if ARGV[7] ~= '' then
+  redis.call('SADD', KEYS[#KEYS], ARGV[4])
+  if ARGV[7] ~= '-' then redis.call('PEXPIREAT', KEYS[#KEYS], ARGV[7], 'NX') end
+end
+if ARGV[6] == '1' then
   redis.call('SADD', KEYS[2], ARGV[4])
   if ARGV[5] ~= '' then
     redis.call('PEXPIREAT', KEYS[2], ARGV[5], 'NX')
@@ -119,7 +132,8 @@ return {'ok'}
 /// `1` when the `PXAT` is not after the caller's clock (then the entry is
 /// rewritten with `SET … PXAT`, which keeps it for the current millisecond,
 /// where `PEXPIREAT` would delete it at once), the expiry (decimal), the
-/// prefixes of the `x:` and `o:` sets.
+/// prefixes of the `x:` and `o:` sets; with an index set (KEYS[2]), the
+/// member and the index set's expiry (decimal).
 pub(crate) static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(concat!(
         prelude!(),
@@ -134,6 +148,10 @@ else
   redis.call('SETRANGE', KEYS[1], 22, ARGV[2])
   redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 end
+if KEYS[2] then
+  redis.call('SADD', KEYS[2], ARGV[7])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[8], 'NX')
+end
 if owner then
   redis.call('PEXPIREAT', ARGV[5] .. owner, ARGV[4], 'GT')
   redis.call('PEXPIREAT', ARGV[6] .. owner, ARGV[4], 'GT')
@@ -146,8 +164,9 @@ return {'ok'}
 /// A conditional `delete`: deletes the entry only if it holds the expected
 /// version, and drops it from its owner's sets.
 ///
-/// KEYS: entry. ARGV: expected version (20 digits), member, the prefixes of
-/// the `x:`, `p:` and `o:` sets.
+/// KEYS: entry, and the `i:p` index set when the store keeps an index.
+/// ARGV: expected version (20 digits), member, the prefixes of the `x:`,
+/// `p:` and `o:` sets.
 pub(crate) static DELETE_IF: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(concat!(
         prelude!(),
@@ -157,6 +176,7 @@ if state == 'none' then return {'missing'} end
 if state ~= 'ok' then return {state} end
 if ver ~= ARGV[1] then return {'mismatch'} end
 redis.call('DEL', KEYS[1])
+if KEYS[2] then redis.call('SREM', KEYS[2], ARGV[2]) end
 if owner then
   for i = 3, 5 do redis.call('SREM', ARGV[i] .. owner, ARGV[2]) end
 end
@@ -216,8 +236,8 @@ return out
 /// `delete_by_owner` in one bucket: deletes the live entries of the owner
 /// and its sets; returns how many entries were deleted.
 ///
-/// KEYS: the owner's `x:`, `p:` and `o:` sets. ARGV: entry-key prefix,
-/// owner.
+/// KEYS: the owner's `x:`, `p:` and `o:` sets, and the `i:p` index set
+/// when the store keeps an index. ARGV: entry-key prefix, owner.
 pub(crate) static DELETE_OWNER: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(concat!(
         prelude!(),
@@ -229,6 +249,7 @@ for i = 1, 3 do
     local state, ver, owner = head(k)
     if state == 'ok' and owner == ARGV[2] then
       redis.call('DEL', k)
+      if KEYS[4] then redis.call('SREM', KEYS[4], m) end
       n = n + 1
     end
   end
@@ -237,6 +258,24 @@ end
 return n
 "#
     ))
+});
+
+/// Removes from the `i:p` index set the given members whose entry is
+/// gone (a scan met them); returns how many it removed.
+///
+/// KEYS: the `i:p` set. ARGV: entry-key prefix, then the members.
+pub(crate) static INDEX_TIDY: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        r#"
+local n = 0
+for i = 2, #ARGV do
+  if redis.call('EXISTS', ARGV[1] .. ARGV[i]) == 0 then
+    n = n + redis.call('SREM', KEYS[1], ARGV[i])
+  end
+end
+return n
+"#,
+    )
 });
 
 /// The Redis key names of one bucket (one hash slot).
@@ -252,6 +291,9 @@ pub(crate) struct Bucket {
     /// `<namespace>:{<bucket>}:o:`, followed by the owner: the sets of
     /// earlier versions of this store.
     pub(crate) legacy: Box<str>,
+    /// `<namespace>:{<bucket>}:i:`, followed by a window's end or `p`: the
+    /// index sets a scan reads (with `scan_index` on).
+    pub(crate) index: Box<str>,
 }
 
 /// The key names of `buckets` buckets under `namespace`.
@@ -262,6 +304,7 @@ pub(crate) fn bases(namespace: &str, buckets: u16) -> Arc<[Bucket]> {
             expiring: format!("{namespace}:{{{b}}}:x:").into(),
             persistent: format!("{namespace}:{{{b}}}:p:").into(),
             legacy: format!("{namespace}:{{{b}}}:o:").into(),
+            index: format!("{namespace}:{{{b}}}:i:").into(),
         })
         .collect()
 }
@@ -279,6 +322,17 @@ pub(crate) fn set_key(prefix: &str, owner: &Owner) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + owner.as_str().len());
     k.extend_from_slice(prefix.as_bytes());
     k.extend_from_slice(owner.as_str().as_bytes());
+    k
+}
+
+/// The index set of `bucket` that ends at `end` (Unix ms), or `i:p` for
+/// `None`.
+pub(crate) fn index_key(bucket: &Bucket, end: Option<i64>) -> Vec<u8> {
+    let mut k = bucket.index.as_bytes().to_vec();
+    match end {
+        Some(end) => k.extend_from_slice(end.to_string().as_bytes()),
+        None => k.push(b'p'),
+    }
     k
 }
 
@@ -339,10 +393,13 @@ impl RedisStore {
                 set_key(&base.expiring, owner),
                 set_key(&base.persistent, owner),
                 set_key(&base.legacy, owner),
+                index_key(base, None),
             ];
             let args: [&[u8]; 2] = [base.entries.as_bytes(), owner.as_str().as_bytes()];
-            self.eval(lua, &[&sets[0], &sets[1], &sets[2]], &args, op)
-                .await
+            // The `i:p` index set goes last, when the store keeps one.
+            let keys: [&[u8]; 4] = [&sets[0], &sets[1], &sets[2], &sets[3]];
+            let used = if self.config.scan_index { 4 } else { 3 };
+            self.eval(lua, &keys[..used], &args, op).await
         });
         try_join_all(calls).await
     }

@@ -16,8 +16,10 @@ use crate::codec::{decode_entry, decode_owned, encode_entry, expiry_field, versi
 use crate::connect::RedisStore;
 use crate::error::{bad_reply, classify, in_ctx};
 use crate::query::{
-    DELETE_IF, DELETE_OWNER, LIST_OWNER, PUT_IF, Reply, TOUCH, entry_key, fresh_version, set_key,
+    DELETE_IF, DELETE_OWNER, LIST_OWNER, PUT_IF, Reply, TOUCH, entry_key, fresh_version, index_key,
+    set_key,
 };
+use crate::scan::window_end;
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
@@ -49,16 +51,26 @@ impl Store for RedisStore {
     /// set and keeps the set's expiry no earlier than the entry's.
     /// `UpdateIf` is one script that compares the version on the server
     /// first. An expiry not after this process's clock is `InvalidInput`
-    /// and writes nothing.
+    /// and writes nothing. With [`scan_index`](crate::RedisConfig::scan_index)
+    /// on, the key is also added to its index set in the same transaction
+    /// or script.
     async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
         let op = Operation::Put;
         in_ctx(validate::key(&self.caps, key), op)?;
         in_ctx(validate::value(&self.caps, &value), op)?;
+        let now = SystemClock.now();
         if let Some(expiry) = options.expires_at {
-            in_ctx(validate::expiry(expiry, SystemClock.now()), op)?;
+            in_ctx(validate::expiry(expiry, now), op)?;
         }
         within(self.config.operation_timeout, BACKEND, op, async {
             let base = self.base_of(key);
+            // The index set of this write and its expiry, with `scan_index`.
+            let index = self.config.scan_index.then(|| {
+                let end = options
+                    .expires_at
+                    .map(|e| window_end(e.as_unix_millis(), now.as_unix_millis()));
+                (index_key(base, end), end)
+            });
             let redis_key = entry_key(base, key);
             let version = fresh_version();
             let owner = options.owner.as_ref();
@@ -82,6 +94,14 @@ impl Store for RedisStore {
                         .unwrap_or_default();
                     let mut keys: Vec<&[u8]> = vec![&redis_key];
                     keys.extend(set.as_deref());
+                    let index_expiry = match &index {
+                        Some((name, end)) => {
+                            keys.push(name);
+                            end.map_or_else(|| "-".to_owned(), |e| e.to_string())
+                        }
+                        None => String::new(),
+                    };
+                    let has_set: &[u8] = if set.is_some() { b"1" } else { b"" };
                     let reply = self
                         .eval(
                             &PUT_IF,
@@ -92,6 +112,8 @@ impl Store for RedisStore {
                                 pxat.as_bytes(),
                                 key.as_str().as_bytes(),
                                 set_expiry.as_bytes(),
+                                has_set,
+                                index_expiry.as_bytes(),
                             ],
                             op,
                         )
@@ -123,6 +145,18 @@ impl Store for RedisStore {
                         write.arg("PXAT").arg(pxat);
                     }
                     let mut cmds = vec![write];
+                    if let Some((name, end)) = &index {
+                        cmds.push(redis::cmd("SADD").arg(name).arg(key.as_str()).to_owned());
+                        if let Some(end) = end {
+                            cmds.push(
+                                redis::cmd("PEXPIREAT")
+                                    .arg(name)
+                                    .arg(*end)
+                                    .arg("NX")
+                                    .to_owned(),
+                            );
+                        }
+                    }
                     if let Some(set) = &set {
                         cmds.push(redis::cmd("SADD").arg(set).arg(key.as_str()).to_owned());
                         if let Some(e) = options.expires_at {
@@ -172,6 +206,8 @@ impl Store for RedisStore {
     /// moves the native expiry (of the entry, and of its owner's sets where
     /// they would expire first); value and version untouched. An expiry not
     /// after this process's clock is `InvalidInput` and changes nothing.
+    /// With `scan_index` on, the script also adds the key to the index set
+    /// of its new expiry.
     async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
         let op = Operation::Touch;
         in_ctx(validate::key(&self.caps, key), op)?;
@@ -187,10 +223,16 @@ impl Store for RedisStore {
             } else {
                 b"0"
             };
+            let end = window_end(at, now.as_unix_millis());
+            let index = index_key(base, Some(end));
+            let mut keys: Vec<&[u8]> = vec![&redis_key];
+            if self.config.scan_index {
+                keys.push(&index);
+            }
             let reply = self
                 .eval(
                     &TOUCH,
-                    &[&redis_key],
+                    &keys,
                     &[
                         pxat.as_bytes(),
                         expiry_field(Some(expires_at)).as_bytes(),
@@ -198,6 +240,8 @@ impl Store for RedisStore {
                         at.to_string().as_bytes(),
                         base.expiring.as_bytes(),
                         base.legacy.as_bytes(),
+                        key.as_str().as_bytes(),
+                        end.to_string().as_bytes(),
                     ],
                     op,
                 )
@@ -221,18 +265,33 @@ impl Store for RedisStore {
         within(self.config.operation_timeout, BACKEND, op, async {
             let base = self.base_of(key);
             let redis_key = entry_key(base, key);
+            // Only the index set of entries without an expiry is cleaned
+            // here: the others expire by themselves.
+            let persistent = index_key(base, None);
             let Some(version) = version else {
-                let reply = self.write(vec![redis::cmd("DEL").arg(&redis_key).to_owned()], op);
-                return match reply.await?.pop() {
-                    Some(Value::Int(n)) => Ok(n > 0),
+                let mut cmds = vec![redis::cmd("DEL").arg(&redis_key).to_owned()];
+                if self.config.scan_index {
+                    cmds.push(
+                        redis::cmd("SREM")
+                            .arg(&persistent)
+                            .arg(key.as_str())
+                            .to_owned(),
+                    );
+                }
+                return match self.write(cmds, op).await?.first() {
+                    Some(Value::Int(n)) => Ok(*n > 0),
                     _ => Err(bad_reply(op)),
                 };
             };
             let expected = version_field(version);
+            let mut keys: Vec<&[u8]> = vec![&redis_key];
+            if self.config.scan_index {
+                keys.push(&persistent);
+            }
             let reply = self
                 .eval(
                     &DELETE_IF,
-                    &[&redis_key],
+                    &keys,
                     &[
                         expected.as_bytes(),
                         key.as_str().as_bytes(),

@@ -16,7 +16,8 @@ use futures::future::try_join_all;
 use store_conformance::provision::{Service, service_url};
 use store_conformance::{TestBackend, TestClock, random_namespace};
 use store_core::{
-    Entry, ErrorKind, Key, Operation, Owner, PutMode, PutOptions, Result, ScanCursor, Store,
+    Clock, Entry, ErrorKind, Key, Operation, Owner, PutMode, PutOptions, Result, ScanCursor, Store,
+    SystemClock,
 };
 use store_redis::{RedisConfig, RedisStore};
 
@@ -48,10 +49,32 @@ async fn single(buckets: u16) -> Option<RedisStore> {
     Some(store)
 }
 
+/// A store on the single test server with `buckets` and the scan index,
+/// in a fresh prefix.
+async fn single_indexed(buckets: u16) -> Option<RedisStore> {
+    let url = service_url(Service::Redis).await?;
+    let config = RedisConfig::default().buckets(buckets).scan_index(true);
+    let store = RedisStore::connect_with(&url, config)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test Redis server: {e}"))
+        .with_namespace(random_namespace())
+        .expect("namespace");
+    Some(store)
+}
+
 /// A store on the test cluster (16 buckets), in a fresh prefix.
 async fn cluster() -> Option<RedisStore> {
+    cluster_with(RedisConfig::default()).await
+}
+
+/// A store on the test cluster with the scan index, in a fresh prefix.
+async fn cluster_indexed() -> Option<RedisStore> {
+    cluster_with(RedisConfig::default().scan_index(true)).await
+}
+
+async fn cluster_with(config: RedisConfig) -> Option<RedisStore> {
     let urls = service_url(Service::RedisCluster).await?;
-    let store = RedisStore::connect_cluster(urls.split(',').map(str::trim))
+    let store = RedisStore::connect_cluster_with(urls.split(',').map(str::trim), config)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test Redis Cluster: {e}"))
         .with_namespace(random_namespace())
@@ -81,6 +104,18 @@ mod redis_single_buckets {
 
 mod redis_cluster {
     scan_behaviours!(super::cluster().await);
+}
+
+mod redis_single_indexed {
+    scan_behaviours!(super::single_indexed(1).await);
+}
+
+mod redis_single_buckets_indexed {
+    scan_behaviours!(super::single_indexed(7).await);
+}
+
+mod redis_cluster_indexed {
+    scan_behaviours!(super::cluster_indexed().await);
 }
 
 /// Everything a whole scan returned.
@@ -113,7 +148,9 @@ async fn scan_all(store: &RedisStore, limit: usize) -> Scanned {
         let Some(next) = page.next else {
             return seen;
         };
-        let tag = if store.capabilities().cluster {
+        let tag = if next.as_str().starts_with("ri:") {
+            "ri:"
+        } else if store.capabilities().cluster {
             "rc:"
         } else {
             "r:"
@@ -190,6 +227,262 @@ async fn redis_cluster_scan_reads_thousands_over_buckets_in_pages() {
     if let Some(store) = cluster().await {
         thousands_in_small_pages(store).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_indexed_scan_reads_thousands_over_buckets_in_pages() {
+    if let Some(store) = single_indexed(8).await {
+        thousands_in_small_pages(store).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_indexed_scan_reads_thousands_over_buckets_in_pages() {
+    if let Some(store) = cluster_indexed().await {
+        thousands_in_small_pages(store).await;
+    }
+}
+
+/// A raw connection to the single test server.
+async fn raw_single() -> redis::aio::MultiplexedConnection {
+    let url = service_url(Service::Redis).await.expect("url");
+    redis::Client::open(url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection")
+}
+
+/// With 50,000 keys of another program in the database, a scan of a
+/// namespace of 20 entries takes a page or two with the index, and
+/// hundreds without it (`SCAN` visits every key of the database). Runs in
+/// logical database 9 of the test server, so that the other tests' scans
+/// do not walk those keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_indexed_scan_costs_in_proportion_to_the_namespace() {
+    let Some(url) = service_url(Service::Redis).await else {
+        return;
+    };
+    let (scheme, rest) = url.split_once("://").expect("test URL");
+    let host = rest.split('/').next().unwrap_or(rest);
+    let url = format!("{scheme}://{host}/9");
+    let namespace = random_namespace();
+    let connect = |config: RedisConfig| {
+        let url = url.clone();
+        let namespace = namespace.clone();
+        async move {
+            RedisStore::connect_with(&url, config.namespace(namespace))
+                .await
+                .expect("connect")
+        }
+    };
+    let indexed = connect(RedisConfig::default().scan_index(true)).await;
+    let plain = connect(RedisConfig::default()).await;
+    let mut raw = redis::Client::open(url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection");
+    // Foreign keys that go away by themselves after the test.
+    let other = random_namespace();
+    for chunk in 0..10 {
+        let mut pipe = redis::pipe();
+        for i in 0..5_000 {
+            pipe.cmd("SET")
+                .arg(format!("{other}:{chunk}:{i}"))
+                .arg("x")
+                .arg("PX")
+                .arg(120_000)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut raw)
+            .await
+            .expect("foreign keys");
+    }
+    let mut written = BTreeSet::new();
+    for i in 0..20 {
+        let key = format!("k{i}");
+        let mut opts = PutOptions::new(PutMode::Create);
+        if i % 2 == 0 {
+            opts = opts.expires_at(
+                store_core::Expiry::from_unix_millis(
+                    SystemClock.now().as_unix_millis() + 3_600_000,
+                )
+                .expect("expiry"),
+            );
+        }
+        indexed
+            .put(&Key::new(&key).expect("key"), "v".into(), opts)
+            .await
+            .expect("put");
+        written.insert(key);
+    }
+    let with_index = scan_all(&indexed, 100).await;
+    let keys: BTreeSet<String> = with_index.entries.keys().cloned().collect();
+    assert_eq!(keys, written);
+    assert!(
+        with_index.pages <= 2,
+        "the index is read in {} pages",
+        with_index.pages
+    );
+    let without = scan_all(&plain, 100).await;
+    let keys: BTreeSet<String> = without.entries.keys().cloned().collect();
+    assert_eq!(keys, written);
+    assert!(
+        without.pages >= 100,
+        "SCAN walks the database: {} pages",
+        without.pages
+    );
+    eprintln!(
+        "20 entries among 50,000 other keys: {} page(s) with the index, {} without",
+        with_index.pages, without.pages
+    );
+}
+
+/// Entries whose expiry moves to an earlier window (or to none) while a
+/// scan is under way are still returned: they stay in the sets they were
+/// in until those expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_indexed_scan_keeps_entries_whose_expiry_moves() {
+    let Some(store) = single_indexed(3).await else {
+        return;
+    };
+    let in_ms = |ms: i64| {
+        store_core::Expiry::from_unix_millis(SystemClock.now().as_unix_millis() + ms)
+            .expect("expiry")
+    };
+    let mut written = BTreeSet::new();
+    for i in 0..300 {
+        let key = format!("k{i:03}");
+        let opts = PutOptions::new(PutMode::Create).expires_at(in_ms(7_200_000));
+        store
+            .put(&Key::new(&key).expect("key"), "v".into(), opts)
+            .await
+            .expect("put");
+        written.insert(key);
+    }
+    let mut seen = BTreeSet::new();
+    let mut cursor: Option<ScanCursor> = None;
+    let mut pages = 0;
+    loop {
+        let page = store.scan(cursor.as_ref(), 10).await.expect("scan");
+        pages += 1;
+        seen.extend(page.entries.into_iter().map(|(k, _)| k.as_str().to_owned()));
+        if pages == 1 {
+            // Every entry moves: most to an expiry 90 s ahead (a window that
+            // ends before the one being read), some to no expiry.
+            for (i, key) in written.iter().enumerate() {
+                let key = Key::new(key).expect("key");
+                if i % 5 == 0 {
+                    store
+                        .put(&key, "w".into(), PutOptions::new(PutMode::Update))
+                        .await
+                        .expect("update");
+                } else {
+                    store.touch(&key, in_ms(90_000)).await.expect("touch");
+                }
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 10_000, "the scan does not end");
+    }
+    assert_eq!(seen, written, "every entry, in {pages} pages");
+}
+
+/// `build_scan_index` indexes what a store without the index wrote; an
+/// indexed scan finds it only then.
+#[tokio::test]
+async fn redis_build_scan_index_indexes_earlier_entries() {
+    let Some(indexed) = single_indexed(4).await else {
+        return;
+    };
+    let plain = single(4)
+        .await
+        .expect("server")
+        .with_namespace(indexed.namespace())
+        .expect("namespace");
+    let written = fill(&plain, 50).await;
+    let later = Key::new("with-expiry").expect("key");
+    let expiry = store_core::Expiry::from_unix_millis(SystemClock.now().as_unix_millis() + 60_000)
+        .expect("expiry");
+    plain
+        .put(&later, "v".into(), PutOptions::default().expires_at(expiry))
+        .await
+        .expect("put");
+    assert!(scan_all(&indexed, 100).await.entries.is_empty());
+    assert_eq!(indexed.build_scan_index().await.expect("build"), 51);
+    let keys: BTreeSet<String> = scan_all(&indexed, 100).await.entries.into_keys().collect();
+    let mut expected = written;
+    expected.insert("with-expiry".to_owned());
+    assert_eq!(keys, expected);
+    // Running it again changes nothing.
+    assert_eq!(plain.build_scan_index().await.expect("again"), 51);
+    assert_eq!(scan_all(&indexed, 100).await.entries.len(), 51);
+}
+
+/// The set of indexed entries without an expiry loses its members on
+/// every kind of delete, and a scan removes the ones a store without the
+/// index left behind.
+#[tokio::test]
+async fn redis_indexed_deletes_clean_the_persistent_set() {
+    let Some(store) = single_indexed(1).await else {
+        return;
+    };
+    let plain = single(1)
+        .await
+        .expect("server")
+        .with_namespace(store.namespace())
+        .expect("namespace");
+    let mut raw = raw_single().await;
+    let set = format!("{}:{{0}}:i:p", store.namespace());
+    let ann = Owner::new("ann").expect("owner");
+    let mut versions = Vec::new();
+    for i in 0..5 {
+        let mut opts = PutOptions::default();
+        if i == 4 {
+            opts = opts.owner(ann.clone());
+        }
+        let key = Key::new(format!("k{i}")).expect("key");
+        versions.push(
+            store
+                .put(&key, "v".into(), opts)
+                .await
+                .expect("put")
+                .version,
+        );
+    }
+    let members = |raw: &mut redis::aio::MultiplexedConnection| {
+        let mut raw = raw.clone();
+        let set = set.clone();
+        async move {
+            redis::cmd("SCARD")
+                .arg(&set)
+                .query_async::<u64>(&mut raw)
+                .await
+                .expect("scard")
+        }
+    };
+    assert_eq!(members(&mut raw).await, 5);
+    let key = |i: usize| Key::new(format!("k{i}")).expect("key");
+    assert!(store.delete(&key(0), None).await.expect("delete"));
+    assert!(
+        store
+            .delete(&key(1), Some(versions[1]))
+            .await
+            .expect("delete")
+    );
+    assert_eq!(store.delete_by_owner(&ann).await.expect("by owner"), 1);
+    assert_eq!(members(&mut raw).await, 2);
+    // A delete by a store without the index leaves a stale member, which
+    // the next indexed scan removes.
+    assert!(plain.delete(&key(2), None).await.expect("delete"));
+    assert_eq!(members(&mut raw).await, 2);
+    let keys: BTreeSet<String> = scan_all(&store, 10).await.entries.into_keys().collect();
+    assert_eq!(keys, ["k3".to_owned()].into_iter().collect());
+    assert_eq!(members(&mut raw).await, 1);
 }
 
 /// Plants data this store did not write, and names that only look like
