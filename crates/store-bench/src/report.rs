@@ -1064,6 +1064,37 @@ pub fn notes(report: &Report) -> String {
         let hi = cache.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         format!("{lo:.0}–{hi:.0}×")
     });
+    // The scan index's writes over Redis, against the bare store.
+    let indexed: Vec<f64> = low
+        .iter()
+        .filter_map(|&t| {
+            let bare = report.find(Workload::Upsert, "redis", t, Role::Ours)?;
+            let indexed = report.results.iter().find(|m| {
+                m.role == Role::Layer
+                    && m.workload == Workload::Upsert
+                    && m.backend == "redis"
+                    && m.tasks == t
+                    && m.contender.ends_with(" + scan index")
+            })?;
+            Some(indexed.ops_per_sec / bare.ops_per_sec)
+        })
+        .collect();
+    if !indexed.is_empty() {
+        let cells = low
+            .iter()
+            .zip(&indexed)
+            .map(|(t, r)| format!("{r:.2}× at {t} task{}", if *t == 1 { "" } else { "s" }))
+            .collect::<Vec<_>>()
+            .join(", ");
+        say(format!(
+            "**Redis scan index** (column \"scan index\" of the layers table: the same \
+             store with `RedisConfig::scan_index` on, whose scans read an index of the \
+             namespace instead of walking the whole database): `put(Upsert)` runs at {cells} \
+             of the bare store, as each write becomes a `MULTI` of `SET`, `SADD` and \
+             `PEXPIREAT` instead of one `SET`; `get` does the same work as without it. \
+             That is why the index is off by default."
+        ));
+    }
     if report.results.iter().any(|m| m.role == Role::Layer) {
         say(format!(
             "**Layers** (the table \"layers\" under every cell): over Redis, encryption, \
