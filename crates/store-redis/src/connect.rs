@@ -334,6 +334,10 @@ impl RedisStore {
     ///   a failover calls fail with a retryable `Unavailable`, then work on
     ///   the promoted replica without a restart.
     ///
+    /// A `scan_index=true` query parameter, on any of these, turns on
+    /// [`RedisConfig::scan_index`] (and `scan_index=false` turns it off);
+    /// it is not passed on to the server.
+    ///
     /// # Errors
     /// `Config` for a malformed URL or rejected credentials, `Unavailable`
     /// when the server (or no sentinel, or no master of that name) can be
@@ -364,6 +368,12 @@ impl RedisStore {
     /// # }).unwrap();
     /// ```
     pub async fn connect_with(url: &str, config: RedisConfig) -> Result<Self> {
+        let (url, scan_index) = take_scan_index(url)?;
+        let url = url.as_str();
+        let config = match scan_index {
+            Some(on) => config.scan_index(on),
+            None => config,
+        };
         config.validate()?;
         match topology(url)? {
             Topology::Single => Self::connect_single(url, config).await,
@@ -738,6 +748,38 @@ impl Open for RedisStore {
     }
 }
 
+/// The URL without its `scan_index` query parameter, and that parameter's
+/// value (`true` or `false`) when it is there.
+fn take_scan_index(url: &str) -> Result<(String, Option<bool>)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut on = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("scan_index", value)) => {
+                on = Some(match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(config_error(
+                            "the URL's scan_index parameter must be `true` or `false`",
+                        ));
+                    }
+                });
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, on))
+}
+
 fn open_client(url: &str, config: &RedisConfig) -> Result<redis::Client> {
     check_tls_scheme(url)?;
     #[cfg(feature = "tls")]
@@ -804,6 +846,28 @@ mod tests {
         assert!(!format!("{clean:?} {clean}").contains("hunter2"));
         assert!(check_tls_scheme("http://x").is_err());
         assert!(check_tls_scheme("redis://x").is_ok());
+    }
+
+    #[test]
+    fn the_scan_index_parameter_is_taken_from_the_url() {
+        let take = |url: &str| take_scan_index(url).map_err(|e| e.kind());
+        assert_eq!(take("redis://h/"), Ok(("redis://h/".to_owned(), None)));
+        assert_eq!(
+            take("redis://h/2?scan_index=true"),
+            Ok(("redis://h/2".to_owned(), Some(true)))
+        );
+        assert_eq!(
+            take("redis+sentinel://s/m?sentinel_password=x&scan_index=false&protocol=resp3"),
+            Ok((
+                "redis+sentinel://s/m?sentinel_password=x&protocol=resp3".to_owned(),
+                Some(false)
+            ))
+        );
+        assert_eq!(take("redis://h/?scan_index=yes"), Err(ErrorKind::Config));
+        assert_eq!(
+            take("redis://h/?scan_index"),
+            Ok(("redis://h/?scan_index".to_owned(), None))
+        );
     }
 
     #[tokio::test]

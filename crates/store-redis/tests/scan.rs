@@ -660,3 +660,66 @@ async fn redis_cluster_scan_resumes_on_a_new_connection() {
     assert_eq!(keys, written);
     assert!(nodes.len() >= 3, "every primary is scanned: {nodes:?}");
 }
+
+/// `?scan_index=true` in the URL turns the index on (as `storectl` and
+/// `store::open` users give it): writes fill index sets, scans read them.
+#[tokio::test]
+async fn redis_url_parameter_turns_the_scan_index_on() {
+    let Some(url) = service_url(Service::Redis).await else {
+        return;
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let namespace = random_namespace();
+    let store = RedisStore::connect_with(
+        &format!("{url}{sep}scan_index=true"),
+        RedisConfig::default().namespace(namespace.clone()),
+    )
+    .await
+    .expect("connect");
+    let expiry = store_core::Expiry::from_unix_millis(SystemClock.now().as_unix_millis() + 60_000)
+        .expect("expiry");
+    for (key, opts) in [
+        ("a", PutOptions::default().expires_at(expiry)),
+        ("b", PutOptions::default()),
+    ] {
+        store
+            .put(&Key::new(key).expect("key"), "v".into(), opts)
+            .await
+            .expect("put");
+    }
+    let mut raw = raw_single().await;
+    let mut sets: Vec<String> = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, names): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{namespace}:{{0}}:i:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut raw)
+            .await
+            .expect("scan");
+        sets.extend(names);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    sets.sort();
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert!(sets[1].ends_with(":i:p"), "{sets:?}");
+    let page = store.scan(None, 1).await.expect("scan");
+    assert!(
+        page.next
+            .as_ref()
+            .is_some_and(|c| c.as_str().starts_with("ri:")),
+        "{:?}",
+        page.next
+    );
+    assert_eq!(scan_all(&store, 10).await.entries.len(), 2);
+    let e = RedisStore::connect(&format!("{url}{sep}scan_index=maybe"))
+        .await
+        .expect_err("a bad value");
+    assert_eq!(e.kind(), ErrorKind::Config);
+}
