@@ -703,15 +703,18 @@ impl Report {
             if self.round_trips.iter().any(|c| c.backend == "postgres") {
                 let _ = writeln!(
                     out,
-                    "Every PostgreSQL figure counts 2 per call for each contender on a sqlx \
-                     pool: the call's own round trip, and the ping sqlx 0.8 sends when the \
-                     connection goes back to the pool, after the caller has its answer. Our \
-                     pools do not also ping before each call (sqlx's `test_before_acquire`, \
-                     off in store-sqlx), which would make it 3. The peer's create is a \
-                     transaction of four statements, which is why its lifecycle takes more. \
-                     The reliability tests (`…::one_round_trip_per_single_key_operation`) \
-                     check one round trip per call for every single-key operation on each \
-                     server.\n"
+                    "The floor's and the peer's PostgreSQL and MySQL figures count 2 per call: \
+                     the call's own round trip, and the ping sqlx 0.8 sends when a connection \
+                     goes back to its pool, after the caller has its answer. Ours count 1: \
+                     store-sqlx keeps the connection of a call that succeeded for the next \
+                     call instead of giving it back after each one, so that ping is not sent \
+                     (a connection goes back to the pool, with its ping, after 250 ms unused, \
+                     after a call that failed or was cut short, and at least every 30 s). \
+                     Neither pings before each call (sqlx's `test_before_acquire`, off in \
+                     store-sqlx). The peer's create is a transaction of four statements, \
+                     which is why its lifecycle takes more. The reliability tests \
+                     (`…::one_round_trip_per_single_key_operation`) check one round trip per \
+                     call for every single-key operation on each server.\n"
                 );
             }
             let refresh: Vec<&crate::roundtrips::Counted> = self
@@ -742,10 +745,9 @@ impl Report {
                 }
                 let _ = writeln!(
                     out,
-                    "\nA refresh is 3 store calls (read, take the lease, write the new token). \
-                     On a sqlx pool each call is counted twice, as the table above explains: \
-                     the caller waits for 3 round trips, and sqlx's ping after each call is \
-                     the rest.\n"
+                    "\nA refresh is 3 store calls (read, take the lease, write the new token), \
+                     one round trip each; the floor's 2 calls count 2 each on a sqlx pool, \
+                     as the table above explains.\n"
                 );
             }
         }
@@ -868,7 +870,9 @@ pub fn notes(report: &Report) -> String {
              bits drawn in the process and bound as a parameter, so that writers share no \
              counter and compare-and-swap has no ABA. `put(Create)` is an `INSERT … ON CONFLICT DO UPDATE … WHERE` the \
              existing row has expired, so an expired row is replaced atomically instead of \
-             failing. Both sides pay sqlx's ping when a connection goes back to the pool."
+             failing. Against that, ours keeps its connections between calls and so skips \
+             the ping sqlx sends when a connection goes back to the pool, which the floor \
+             pays on every call (see the round trips)."
         ));
     }
     if let Some(w) = span(
@@ -895,8 +899,9 @@ pub fn notes(report: &Report) -> String {
              expiry index and an owner index the floor's table lacks, and each write \
              carries a version drawn in the process; `put(Create)` \
              is one `INSERT … ON DUPLICATE KEY UPDATE` that replaces only an expired row. \
-             Both sides pay sqlx's `COM_PING` when a connection goes back to the pool, a \
-             round trip of its own on MySQL."
+             Against that, ours keeps its connections between calls and so skips the \
+             `COM_PING` sqlx sends when a connection goes back to the pool, a round trip of \
+             its own on MySQL that the floor pays on every call."
         ));
     }
     if let Some(w) = span(report, &WRITES, "mongodb", &low, Role::Ours, Role::Floor) {

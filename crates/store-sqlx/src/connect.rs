@@ -1,15 +1,19 @@
 //! [`SqlStore`] ([`PostgresStore`], [`SqliteStore`]): constructors, the
 //! namespace, `setup()`, and [`Open`].
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::{ConnectOptions, Pool};
+use sqlx::pool::PoolConnection;
+use sqlx::{ConnectOptions, Database, Pool};
 use store_core::{
     Capabilities, Error, ErrorKind, Open, OpenOptions, Operation, Result, check_scheme, redact_url,
     within,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::SqlConfig;
 use crate::error::PoolLimits;
@@ -162,6 +166,187 @@ pub struct SqlStore<D: Dialect> {
     /// The database's writer ([`Dialect::WRITER`]), shared by the stores
     /// on the same pool; none: writes run on the pool.
     pub(crate) writer: Option<Writer<D>>,
+    /// Connections kept between calls (see [`Held`]), shared by the stores
+    /// made from this one.
+    pub(crate) held: Arc<Held<D>>,
+}
+
+/// How long a connection may wait in [`Held`] before it goes back to the
+/// pool.
+const HELD_IDLE: Duration = Duration::from_millis(250);
+
+/// How long a connection may stay out of the pool, going from call to
+/// call, before it goes back (so that the pool's checks, its idle timeout
+/// and maximum lifetime, see it at least this often).
+const HELD_OUT: Duration = Duration::from_secs(30);
+
+/// Connections a store keeps between its calls instead of giving them back
+/// to the pool after each one: sqlx checks every connection given back
+/// with a round trip of its own (a ping), so a call on a connection taken
+/// from here costs its statement's round trip only. A connection is kept
+/// only after a call that succeeded; a call that fails or is cancelled
+/// drops its connection, which then goes back through the pool's checks.
+/// Connections idle here longer than [`HELD_IDLE`] go back to the pool (on
+/// the next call, or within [`HELD_IDLE`] by a task that watches them), so
+/// the application's own queries on the pool and `Pool::close` get them
+/// back. Off when the pool tests connections before handing them out, and
+/// for a pool of one connection.
+pub(crate) struct Held<D: Database> {
+    state: Mutex<HeldState<D>>,
+    /// One permit per connection out of the pool through this store, kept
+    /// or in a call: a call takes a new connection from the pool only with
+    /// a permit, and otherwise waits for one another call is done with
+    /// (never both at once, which on PostgreSQL would open and drop
+    /// connections).
+    permits: Arc<Semaphore>,
+    /// Whether connections are kept at all.
+    on: bool,
+}
+
+struct HeldState<D: Database> {
+    /// Kept connections, the most recently used last, with when they were
+    /// kept and when they left the pool.
+    idle: Vec<Kept<D>>,
+    /// Calls waiting for a connection, the longest-waiting first: a kept
+    /// connection goes to them before it goes to `idle`, so that a task
+    /// that calls again at once cannot take it back ahead of them.
+    waiting: VecDeque<oneshot::Sender<Taken<D>>>,
+}
+
+struct Kept<D: Database> {
+    conn: PoolConnection<D>,
+    permit: OwnedSemaphorePermit,
+    since: Instant,
+    out: Instant,
+}
+
+/// A connection a call holds: from [`Held`] or from the pool.
+pub(crate) struct Taken<D: Database> {
+    pub(crate) conn: PoolConnection<D>,
+    permit: OwnedSemaphorePermit,
+    out: Instant,
+}
+
+impl<D: Database> Held<D> {
+    pub(crate) fn new(on: bool, max_connections: u32) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(HeldState {
+                idle: Vec::new(),
+                waiting: VecDeque::new(),
+            }),
+            permits: Arc::new(Semaphore::new(max_connections as usize)),
+            on,
+        })
+    }
+
+    /// Whether connections are kept.
+    pub(crate) fn on(&self) -> bool {
+        self.on
+    }
+
+    /// The most recently kept connection that has not waited too long, or
+    /// one from the pool, whichever comes first.
+    pub(crate) async fn take(&self, pool: &Pool<D>) -> std::result::Result<Taken<D>, sqlx::Error> {
+        let mut stale = Vec::new();
+        let handed = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                match state.idle.pop() {
+                    Some(k) if k.since.elapsed() <= HELD_IDLE => {
+                        break Ok(Taken {
+                            conn: k.conn,
+                            permit: k.permit,
+                            out: k.out,
+                        });
+                    }
+                    Some(k) => stale.push(k),
+                    None => {
+                        let (tx, rx) = oneshot::channel();
+                        state.waiting.push_back(tx);
+                        break Err(rx);
+                    }
+                }
+            }
+        };
+        // Back to the pool (dropped outside the lock).
+        drop(stale);
+        match handed {
+            Ok(taken) => Ok(taken),
+            // The first of: a connection another call is done with, or a
+            // permit to take one from the pool.
+            Err(mut handed) => tokio::select! {
+                biased;
+                Ok(taken) = &mut handed => Ok(taken),
+                permit = Arc::clone(&self.permits).acquire_owned() => {
+                    drop(handed);
+                    let permit = permit.map_err(|_| sqlx::Error::PoolClosed)?;
+                    let conn = pool.acquire().await?;
+                    Ok(Taken { conn, permit, out: Instant::now() })
+                }
+            },
+        }
+    }
+
+    /// Keeps `taken` for the next call, or gives it back to the pool when
+    /// it has been out long enough.
+    pub(crate) fn keep(&self, taken: Taken<D>) {
+        if !self.on || taken.out.elapsed() > HELD_OUT {
+            return;
+        }
+        let mut taken = taken;
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(waiter) = state.waiting.pop_front() {
+            match waiter.send(taken) {
+                Ok(()) => return,
+                // That call got a connection from the pool meanwhile, or
+                // was dropped.
+                Err(back) => taken = back,
+            }
+        }
+        state.idle.push(Kept {
+            conn: taken.conn,
+            permit: taken.permit,
+            since: Instant::now(),
+            out: taken.out,
+        });
+    }
+
+    /// Gives every connection that waited longer than [`HELD_IDLE`] back
+    /// to the pool; all of them once the pool is closed.
+    fn sweep(&self, closed: bool) {
+        let stale: Vec<Kept<D>> = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.waiting.retain(|w| !w.is_closed());
+            let (stale, fresh): (Vec<_>, Vec<_>) = state
+                .idle
+                .drain(..)
+                .partition(|k| closed || k.since.elapsed() > HELD_IDLE);
+            state.idle = fresh;
+            stale
+        };
+        drop(stale);
+    }
+
+    /// Watches `held` while it lives: every [`HELD_IDLE`], gives back what
+    /// waited too long.
+    pub(crate) fn watch(held: &Arc<Self>, pool: Pool<D>) {
+        if !held.on {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(held);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(HELD_IDLE).await;
+                let Some(held) = weak.upgrade() else {
+                    return;
+                };
+                held.sweep(pool.is_closed());
+            }
+        });
+    }
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -173,6 +358,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
             limits: self.limits,
             shared: self.shared,
             writer: self.writer.clone(),
+            held: Arc::clone(&self.held),
         }
     }
 }
@@ -321,6 +507,12 @@ impl<D: Dialect> SqlStore<D> {
             acquire_timeout: pool.options().get_acquire_timeout(),
         };
         let sql = Arc::new(D::statements(&config.schema, &config.table));
+        // Kept connections need the task that gives idle ones back.
+        let keep = !pool.options().get_test_before_acquire()
+            && limits.max_connections > 1
+            && tokio::runtime::Handle::try_current().is_ok();
+        let held = Held::new(keep, limits.max_connections);
+        Held::watch(&held, pool.clone());
         Ok(Self {
             pool,
             config: Arc::new(config),
@@ -328,6 +520,7 @@ impl<D: Dialect> SqlStore<D> {
             limits,
             shared: true,
             writer: None,
+            held,
         })
     }
 
@@ -353,10 +546,14 @@ impl<D: Dialect> SqlStore<D> {
         let mut store = Self::with_config(self.pool.clone(), config)?;
         store.shared = self.shared;
         store.writer = self.writer.clone();
+        store.held = Arc::clone(&self.held);
         Ok(store)
     }
 
-    /// The pool, for the application's own queries.
+    /// The pool, for the application's own queries. The store keeps the
+    /// connections of its recent calls for a moment (see the crate docs,
+    /// "Connections between calls"): they are back in the pool within
+    /// about 250 ms of the store's last call.
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")]

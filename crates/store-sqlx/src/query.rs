@@ -173,6 +173,12 @@ pub(crate) struct Setup {
     pub(crate) rest: Vec<String>,
 }
 
+/// Where a statement runs (see [`SqlStore::via`]).
+enum Via<D: sqlx::Database> {
+    Pool,
+    Held(crate::connect::Taken<D>),
+}
+
 /// A statement that writes: run by the database's writer where the store
 /// has one ([`Dialect::WRITER`]), else on the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,6 +369,32 @@ impl<D: Dialect> SqlStore<D> {
         classify(e, D::BACKEND, op, self.limits, D::codes())
     }
 
+    /// Where the next statement runs: on a connection kept from an earlier
+    /// call (see [`Held`](crate::connect::Held)) or taken from the pool, or,
+    /// where the store keeps none, on the pool itself.
+    async fn via(&self) -> std::result::Result<Via<D>, sqlx::Error> {
+        if self.held.on() {
+            Ok(Via::Held(self.held.take(&self.pool).await?))
+        } else {
+            Ok(Via::Pool)
+        }
+    }
+
+    fn on<'a>(&'a self, via: &'a mut Via<D>) -> On<'a, D> {
+        match via {
+            Via::Pool => On::Pool(&self.pool),
+            Via::Held(taken) => On::Conn(&mut *taken.conn),
+        }
+    }
+
+    /// Keeps the connection of a statement that succeeded; one whose
+    /// statement failed goes back to the pool, which checks it.
+    fn after<T>(&self, via: Via<D>, result: &std::result::Result<T, sqlx::Error>) {
+        if let (Via::Held(taken), Ok(_)) = (via, result) {
+            self.held.keep(taken);
+        }
+    }
+
     async fn table_exists(&self) -> bool {
         let args = [
             Arg::Text(&self.config.schema),
@@ -402,7 +434,13 @@ impl<D: Dialect> SqlStore<D> {
         sql: &str,
         args: &[Arg<'_>],
     ) -> Result<Vec<D::Row>> {
-        let result = Self::deadlock_retried(|| D::rows(On::Pool(&self.pool), sql, args)).await;
+        let result = Self::deadlock_retried(|| async move {
+            let mut via = self.via().await?;
+            let result = D::rows(self.on(&mut via), sql, args).await;
+            self.after(via, &result);
+            result
+        })
+        .await;
         self.run(op, result).await
     }
 
@@ -412,7 +450,13 @@ impl<D: Dialect> SqlStore<D> {
         sql: &str,
         args: &[Arg<'_>],
     ) -> Result<Vec<i64>> {
-        let result = Self::deadlock_retried(|| D::ints(On::Pool(&self.pool), sql, args)).await;
+        let result = Self::deadlock_retried(|| async move {
+            let mut via = self.via().await?;
+            let result = D::ints(self.on(&mut via), sql, args).await;
+            self.after(via, &result);
+            result
+        })
+        .await;
         self.run(op, result).await
     }
 
@@ -430,21 +474,25 @@ impl<D: Dialect> SqlStore<D> {
             None => {
                 let sql = self.sql.write(write);
                 Self::deadlock_retried(|| async move {
-                    let on = On::Pool(&self.pool);
-                    Ok(match want {
-                        Want::Ints => Outcome {
-                            ints: D::ints(on, sql, args).await?,
+                    let mut via = self.via().await?;
+                    let on = self.on(&mut via);
+                    let result = match want {
+                        Want::Ints => D::ints(on, sql, args).await.map(|ints| Outcome {
+                            ints,
                             ..Outcome::default()
-                        },
+                        }),
                         Want::Changed => {
-                            let (changed, id) = D::execute_id(on, sql, args).await?;
-                            Outcome {
-                                changed,
-                                id,
-                                ..Outcome::default()
-                            }
+                            D::execute_id(on, sql, args)
+                                .await
+                                .map(|(changed, id)| Outcome {
+                                    changed,
+                                    id,
+                                    ..Outcome::default()
+                                })
                         }
-                    })
+                    };
+                    self.after(via, &result);
+                    result
                 })
                 .await
             }

@@ -250,6 +250,105 @@ async fn postgres_pool_timeout_is_unavailable_and_names_the_pool() {
     assert!(store.get(&key("k")).await.unwrap().is_none());
 }
 
+/// A store on the shared server with a pool of `max` connections, set up
+/// in a table of its own.
+async fn small_pool_store(url: &str, max: u32, timeout: Duration) -> PostgresStore {
+    let config = PostgresConfig::default()
+        .namespace(unique("kept"))
+        .max_connections(max)
+        .operation_timeout(timeout);
+    let store = PostgresStore::connect_with(url, config).await.unwrap();
+    store.setup().await.unwrap();
+    store
+}
+
+/// Runs `calls` gets and upserts on `store` from 16 tasks at once.
+async fn busy(store: &PostgresStore, calls: usize) {
+    let tasks = (0..16).map(|t| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..calls {
+                let k = key(&format!("k{t}-{}", i % 4));
+                store
+                    .put(&k, format!("{t}-{i}").into(), PutOptions::default())
+                    .await
+                    .unwrap();
+                let got = store.get(&k).await.unwrap().unwrap();
+                assert_eq!(&got.value[..], format!("{t}-{i}").as_bytes());
+            }
+        })
+    });
+    for task in tasks.collect::<Vec<_>>() {
+        task.await.unwrap();
+    }
+}
+
+/// The connections a store keeps between calls go back to the pool when
+/// the application wants them: its own queries get every connection of
+/// the pool soon after the store's calls stop, and `close` ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_kept_connections_go_back_to_the_pool() {
+    let Some(url) = shared_url("postgres_kept_connections").await else {
+        return;
+    };
+    let store = small_pool_store(&url, 3, Duration::from_secs(5)).await;
+    busy(&store, 20).await;
+    let started = Instant::now();
+    let mut own = Vec::new();
+    for _ in 0..3 {
+        let conn = tokio::time::timeout(Duration::from_secs(3), store.pool().acquire())
+            .await
+            .expect("the application gets a connection of the pool")
+            .unwrap();
+        own.push(conn);
+    }
+    eprintln!(
+        "the application had all 3 connections after {:?}",
+        started.elapsed()
+    );
+    drop(own);
+    busy(&store, 5).await;
+    tokio::time::timeout(Duration::from_secs(5), store.pool().close())
+        .await
+        .expect("the pool closes although the store kept connections");
+    let e = store.get(&key("k0-0")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+}
+
+/// A call cut short by its timeout in the middle of a statement does not
+/// leave its connection to the next call: with the table locked, calls
+/// time out; once it is unlocked, every call reads what it wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_call_cut_short_leaves_no_connection_behind() {
+    let Some(url) = shared_url("postgres_call_cut_short").await else {
+        return;
+    };
+    let store = small_pool_store(&url, 2, Duration::from_millis(300)).await;
+    busy(&store, 5).await;
+    let locker = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let mut tx = locker.begin().await.unwrap();
+    sqlx::query(&format!(
+        "LOCK TABLE \"{}\" IN ACCESS EXCLUSIVE MODE",
+        store.namespace()
+    ))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    for i in 0..4 {
+        let e = store.get(&key(&format!("k0-{i}"))).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    }
+    tx.commit().await.unwrap();
+    // The cancelled statements' connections went back to the pool, which
+    // checks them; the next calls see their own results.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    busy(&store, 10).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_missing_and_foreign_tables_are_config_errors() {
     let Some(url) = shared_url("postgres_tables").await else {
