@@ -709,7 +709,7 @@ impl Report {
                      store-sqlx keeps the connection of a call that succeeded for the next \
                      call instead of giving it back after each one, so that ping is not sent \
                      (a connection goes back to the pool, with its ping, after 250 ms unused, \
-                     after a call that failed or was cut short, and at least every 30 s). \
+                     after a call that failed or was cut short, and at least every 250 ms). \
                      Neither pings before each call (sqlx's `test_before_acquire`, off in \
                      store-sqlx). The peer's create is a transaction of four statements, \
                      which is why its lifecycle takes more. The reliability tests \

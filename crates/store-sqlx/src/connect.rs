@@ -176,9 +176,13 @@ pub struct SqlStore<D: Dialect> {
 const HELD_IDLE: Duration = Duration::from_millis(250);
 
 /// How long a connection may stay out of the pool, going from call to
-/// call, before it goes back (so that the pool's checks, its idle timeout
-/// and maximum lifetime, see it at least this often).
-const HELD_OUT: Duration = Duration::from_secs(30);
+/// call, before it goes back: so that the pool's checks (its idle timeout
+/// and maximum lifetime) see it this often, and so that the application's
+/// own queries on the pool, and other stores on it, which wait in the
+/// pool's queue, get a connection within about this long divided by the
+/// pool's size even while this store is busy. The ping that goes with it
+/// costs one round trip per connection four times a second.
+const HELD_OUT: Duration = Duration::from_millis(250);
 
 /// Connections a store keeps between its calls instead of giving them back
 /// to the pool after each one: sqlx checks every connection given back

@@ -307,6 +307,26 @@ async fn postgres_kept_connections_go_back_to_the_pool() {
         started.elapsed()
     );
     drop(own);
+    // While the store is busy from 16 tasks, the application's own query
+    // still gets a connection of the pool, in its turn.
+    let load = {
+        let store = store.clone();
+        tokio::spawn(async move { busy(&store, 400).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let conn = tokio::time::timeout(Duration::from_secs(3), store.pool().acquire())
+            .await
+            .expect("the application gets a connection while the store is busy")
+            .unwrap();
+        eprintln!(
+            "a connection while the store is busy after {:?}",
+            started.elapsed()
+        );
+        drop(conn);
+    }
+    load.await.unwrap();
     busy(&store, 5).await;
     tokio::time::timeout(Duration::from_secs(5), store.pool().close())
         .await
