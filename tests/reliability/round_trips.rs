@@ -114,12 +114,15 @@ pub(crate) async fn single_key_operations(backend: Backend) {
         counts.push(format!("{call:?}: {made}"));
         let write = !matches!(call, Call::GetPresent | Call::GetMissing);
         // What each backend may add to one round trip per call: on
-        // PostgreSQL and MySQL, a connection that goes back to the pool
-        // meanwhile (its ping, and a new one's first use of the statement);
-        // MongoDB may reserve a block of versions (one `$inc`) during a
-        // count of writes.
+        // PostgreSQL and MySQL, the store gives its connection back to the
+        // pool every 250 ms even while busy, so a count that takes longer
+        // (a loaded machine) may include one such return: the ping, and a
+        // connection the pool opens meanwhile (its handshake and its first
+        // use of the statement), about 6 round trips. 20 calls at two round
+        // trips each would still exceed it. MongoDB may reserve a block of
+        // versions (one `$inc`) during a count of writes.
         let allowed = match backend.name() {
-            "postgres" | "mysql" => 0..=2,
+            "postgres" | "mysql" => 0..=12,
             "mongodb" if write => 0..=1,
             _ => 0..=0,
         };

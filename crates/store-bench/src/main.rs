@@ -113,8 +113,10 @@ struct Args {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Workload::ALL)]
     workloads: Vec<Workload>,
     /// Rounds per cell: each contender runs once per round, a different
-    /// one first each time.
-    #[arg(long, default_value_t = 3)]
+    /// one first each time (6 by default: on a 2-core machine shared by the
+    /// bench and the servers, fewer leave ratios near a goal's threshold on
+    /// either side of it from run to run).
+    #[arg(long, default_value_t = 6)]
     rounds: usize,
     /// Length of one contender's turn in a round.
     #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]

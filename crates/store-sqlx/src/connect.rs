@@ -353,6 +353,31 @@ impl<D: Database> Held<D> {
     }
 }
 
+impl<D: Database> Drop for Held<D> {
+    /// sqlx gives a connection back to its pool on a task of the current
+    /// Tokio runtime, and panics without one. A store may be dropped
+    /// outside any runtime (after the runtime that ran its calls ended):
+    /// then its kept connections go back on a runtime of their own, made
+    /// for that and dropped at once (which closes them).
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        state.waiting.clear();
+        let idle = std::mem::take(&mut state.idle);
+        if idle.is_empty() || tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(async move { drop(idle) }),
+            // Without a runtime to give them back on, leaving the
+            // connections open is better than a panic in `drop`.
+            Err(_) => std::mem::forget(idle),
+        }
+    }
+}
+
 impl<D: Dialect> Clone for SqlStore<D> {
     fn clone(&self) -> Self {
         Self {

@@ -789,3 +789,42 @@ async fn sqlite_writes_after_the_pool_closed_fail_for_good() {
         b"v"
     );
 }
+
+/// A store that keeps connections between calls may be made on one
+/// runtime, used on others, and dropped after they all ended, outside any
+/// runtime: it never panics, and the database file holds what was written.
+#[test]
+fn sqlite_store_outlives_the_runtimes_that_used_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("app.db").display());
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let store = runtime().block_on(async {
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.setup().await.unwrap();
+        store
+    });
+    for round in 0..3 {
+        runtime().block_on(async {
+            for i in 0..20 {
+                let k = key(&format!("k{i}"));
+                store
+                    .put(&k, format!("{round}").into(), PutOptions::default())
+                    .await
+                    .unwrap();
+                assert!(store.get(&k).await.unwrap().is_some());
+            }
+        });
+    }
+    drop(store);
+    let read = runtime().block_on(async {
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.get(&key("k7")).await.unwrap().unwrap()
+    });
+    assert_eq!(&read.value[..], b"2");
+}
