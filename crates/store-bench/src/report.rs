@@ -795,6 +795,31 @@ fn span(
 
 /// What the numbers mean, written against the figures of this run: why a
 /// goal is missed where it is, and what the difference buys.
+/// At each of `levels` where both ran: the rate of the Redis contender
+/// `store-redis + <layer>` on `workload`, divided by the bare store's.
+fn redis_layer_ratios(
+    report: &Report,
+    workload: Workload,
+    layer: &str,
+    levels: &[usize],
+) -> Vec<(usize, f64)> {
+    let suffix = format!(" + {layer}");
+    levels
+        .iter()
+        .filter_map(|&t| {
+            let bare = report.find(workload, "redis", t, Role::Ours)?;
+            let layered = report.results.iter().find(|m| {
+                m.role == Role::Layer
+                    && m.workload == workload
+                    && m.backend == "redis"
+                    && m.tasks == t
+                    && m.contender.ends_with(&suffix)
+            })?;
+            Some((t, layered.ops_per_sec / bare.ops_per_sec))
+        })
+        .collect()
+}
+
 pub fn notes(report: &Report) -> String {
     const WRITES: [Workload; 3] = [Workload::Upsert, Workload::Create, Workload::UpdateIf];
     let low = [1, 16];
@@ -1050,44 +1075,20 @@ pub fn notes(report: &Report) -> String {
         ));
     }
     // The cache layer's `get` over Redis, against the bare store.
-    let cache: Vec<f64> = low
-        .iter()
-        .filter_map(|&t| {
-            let bare = report.find(Workload::Get, "redis", t, Role::Ours)?;
-            let cached = report.results.iter().find(|m| {
-                m.role == Role::Layer
-                    && m.workload == Workload::Get
-                    && m.backend == "redis"
-                    && m.tasks == t
-                    && m.contender.ends_with(" + cache")
-            })?;
-            Some(cached.ops_per_sec / bare.ops_per_sec)
-        })
-        .collect();
+    let cache = redis_layer_ratios(report, Workload::Get, "cache", &low);
     let cache = (!cache.is_empty()).then(|| {
-        let lo = cache.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = cache.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lo = cache.iter().map(|(_, r)| *r).fold(f64::INFINITY, f64::min);
+        let hi = cache
+            .iter()
+            .map(|(_, r)| *r)
+            .fold(f64::NEG_INFINITY, f64::max);
         format!("{lo:.0}–{hi:.0}×")
     });
     // The scan index's writes over Redis, against the bare store.
-    let indexed: Vec<f64> = low
-        .iter()
-        .filter_map(|&t| {
-            let bare = report.find(Workload::Upsert, "redis", t, Role::Ours)?;
-            let indexed = report.results.iter().find(|m| {
-                m.role == Role::Layer
-                    && m.workload == Workload::Upsert
-                    && m.backend == "redis"
-                    && m.tasks == t
-                    && m.contender.ends_with(" + scan index")
-            })?;
-            Some(indexed.ops_per_sec / bare.ops_per_sec)
-        })
-        .collect();
+    let indexed = redis_layer_ratios(report, Workload::Upsert, "scan index", &low);
     if !indexed.is_empty() {
-        let cells = low
+        let cells = indexed
             .iter()
-            .zip(&indexed)
             .map(|(t, r)| format!("{r:.2}× at {t} task{}", if *t == 1 { "" } else { "s" }))
             .collect::<Vec<_>>()
             .join(", ");

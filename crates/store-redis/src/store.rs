@@ -224,11 +224,9 @@ impl Store for RedisStore {
                 b"0"
             };
             let end = window_end(at, now.as_unix_millis());
-            let index = index_key(base, Some(end));
+            let index = self.config.scan_index.then(|| index_key(base, Some(end)));
             let mut keys: Vec<&[u8]> = vec![&redis_key];
-            if self.config.scan_index {
-                keys.push(&index);
-            }
+            keys.extend(index.as_deref());
             let reply = self
                 .eval(
                     &TOUCH,
@@ -267,13 +265,13 @@ impl Store for RedisStore {
             let redis_key = entry_key(base, key);
             // Only the index set of entries without an expiry is cleaned
             // here: the others expire by themselves.
-            let persistent = index_key(base, None);
+            let persistent = self.config.scan_index.then(|| index_key(base, None));
             let Some(version) = version else {
                 let mut cmds = vec![redis::cmd("DEL").arg(&redis_key).to_owned()];
-                if self.config.scan_index {
+                if let Some(persistent) = &persistent {
                     cmds.push(
                         redis::cmd("SREM")
-                            .arg(&persistent)
+                            .arg(persistent)
                             .arg(key.as_str())
                             .to_owned(),
                     );
@@ -285,9 +283,7 @@ impl Store for RedisStore {
             };
             let expected = version_field(version);
             let mut keys: Vec<&[u8]> = vec![&redis_key];
-            if self.config.scan_index {
-                keys.push(&persistent);
-            }
+            keys.extend(persistent.as_deref());
             let reply = self
                 .eval(
                     &DELETE_IF,
