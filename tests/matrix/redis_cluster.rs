@@ -6,7 +6,7 @@ use std::sync::Arc;
 use store_conformance::provision::{Service, service_url};
 use store_conformance::{TestBackend, TestClock};
 use store_core::{Result, Store};
-use store_redis::RedisStore;
+use store_redis::{RedisConfig, RedisStore};
 
 /// One cluster connection shared by the tests of this row; each test gets
 /// its own random namespace on it.
@@ -14,16 +14,23 @@ use store_redis::RedisStore;
 pub(crate) struct RedisClusterBackend {
     root: RedisStore,
     urls: String,
+    config: RedisConfig,
 }
 
 impl RedisClusterBackend {
     pub(crate) async fn provision() -> Option<Self> {
+        Self::provision_with(RedisConfig::default()).await
+    }
+
+    /// The row's backend with stores made with `config` (the
+    /// `redis_cluster_indexed` row's turns the scan index on).
+    pub(crate) async fn provision_with(config: RedisConfig) -> Option<Self> {
         let urls = service_url(Service::RedisCluster).await?;
-        let root = RedisStore::connect_cluster(urls.split(',').map(str::trim))
+        let root = RedisStore::connect_cluster_with(urls.split(',').map(str::trim), config.clone())
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test Redis Cluster: {e}"));
         assert!(root.buckets() > 1, "a cluster store spreads over buckets");
-        Some(Self { root, urls })
+        Some(Self { root, urls, config })
     }
 }
 
@@ -34,7 +41,8 @@ impl TestBackend for RedisClusterBackend {
     }
 
     async fn connect(&self, namespace: &str) -> Result<Arc<dyn Store>> {
-        let store = RedisStore::connect_cluster(self.urls.split(',').map(str::trim)).await?;
+        let nodes = self.urls.split(',').map(str::trim);
+        let store = RedisStore::connect_cluster_with(nodes, self.config.clone()).await?;
         Ok(Arc::new(store.with_namespace(namespace)?))
     }
 
