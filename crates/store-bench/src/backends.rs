@@ -247,7 +247,7 @@ fn memory() -> Result<Backend> {
         name: "memory",
         contenders: vec![
             Contender::new("store-memory", Role::Ours, Ours::new(Arc::new(ours))?),
-            Contender::new("RwLock<HashMap>", Role::Floor, MemoryFloor::default()),
+            Contender::new("RwLock<HashMap> × 64", Role::Floor, MemoryFloor::default()),
             Contender::new(
                 "store-tower-sessions (memory)",
                 Role::Adapter,

@@ -22,6 +22,12 @@ pub const VALUE_LEN: usize = 200;
 /// Keys each task reads and writes in workload (a).
 pub const KEYS_PER_TASK: usize = 128;
 
+/// A task gives its worker thread to the other tasks after this many
+/// operations. An operation that never waits (the memory backends) would
+/// otherwise keep its thread for the whole turn, and "16 tasks" would be
+/// as many tasks as the runtime has threads, one after the other.
+const OPS_PER_YIELD: u64 = 64;
+
 /// Operations a session lifecycle makes: create, 20 × (load + touch),
 /// delete.
 pub const LIFECYCLE_OPS: u64 = 42;
@@ -31,6 +37,9 @@ pub const LIFECYCLE_OPS: u64 = 42;
 pub struct Timing {
     /// Rounds per cell; each contender runs once per round.
     pub rounds: usize,
+    /// The most rounds a cell runs while one of its goals is undecided
+    /// (see [`cell`]); `rounds` or fewer turns this off.
+    pub max_rounds: usize,
     /// The length of one contender's turn in a round.
     pub round: Duration,
     /// An untimed turn before the first round.
@@ -198,6 +207,8 @@ pub struct Measured {
     pub secs: f64,
     /// Operations per second.
     pub ops_per_sec: f64,
+    /// Operations per second in each round, in round order.
+    pub round_rates: Vec<f64>,
     /// Median latency of one operation, microseconds.
     pub p50_us: f64,
     /// 99th percentile latency of one operation, microseconds.
@@ -252,6 +263,9 @@ async fn turn(
                 }
                 hist.saturating_record(t0.elapsed().as_nanos() as u64);
                 ops += 1;
+                if ops % OPS_PER_YIELD == 0 {
+                    tokio::task::yield_now().await;
+                }
             }
             (state, hist, ops, outcome)
         }));
@@ -286,15 +300,57 @@ async fn turn(
     }
 }
 
+/// A goal a cell is measured against: the ops/s of the contender in role
+/// `of` divided by that of the one in role `to` is at least `at_least`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Goal {
+    /// The role whose rate is divided.
+    pub of: Role,
+    /// The role it is divided by.
+    pub to: Role,
+    /// The threshold.
+    pub at_least: f64,
+}
+
+/// Whether `goal` is still undecided after the rounds so far: the ratio of
+/// the two contenders' rates over all their rounds lies within two
+/// standard errors of the threshold, the error estimated from the ratios
+/// of their turns in the same round. `roles`, `rates` (per-round rates)
+/// and `totals` (operations and seconds) are in the same contender order.
+fn undecided(goal: &Goal, roles: &[Role], rates: &[Vec<f64>], totals: &[(u64, f64)]) -> bool {
+    let at = |role: Role| roles.iter().position(|r| *r == role);
+    let (Some(of), Some(to)) = (at(goal.of), at(goal.to)) else {
+        return false;
+    };
+    let rate = |(ops, secs): (u64, f64)| ops as f64 / secs;
+    let ratio = rate(totals[of]) / rate(totals[to]);
+    let paired: Vec<f64> = rates[of]
+        .iter()
+        .zip(&rates[to])
+        .map(|(x, y)| x / y)
+        .collect();
+    let n = paired.len() as f64;
+    if n < 2.0 {
+        return true;
+    }
+    let mean = paired.iter().sum::<f64>() / n;
+    let var = paired.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let error = (var / n).sqrt();
+    (ratio - goal.at_least).abs() < 2.0 * error
+}
+
 /// Runs one cell: every contender of `contenders` that runs `workload`,
-/// `timing.rounds` times, a different one first each round. Calls
-/// `progress` after each turn.
+/// `timing.rounds` times, a different one first each round. While one of
+/// `goals` is undecided after that (its ratio within two standard errors
+/// of its threshold), the contenders of the undecided goals run more
+/// rounds, up to `timing.max_rounds`. Calls `progress` after each turn.
 pub async fn cell(
     backend: &str,
     contenders: &[Contender],
     workload: Workload,
     tasks: usize,
     timing: Timing,
+    goals: &[Goal],
     progress: &dyn Fn(&str),
 ) -> Result<Vec<Measured>> {
     let running: Vec<&Contender> = contenders
@@ -310,9 +366,39 @@ pub async fn cell(
         }
     }
     let mut sums: Vec<Option<Turn>> = running.iter().map(|_| None).collect();
-    for round in 0..timing.rounds {
+    let mut rates: Vec<Vec<f64>> = running.iter().map(|_| Vec::new()).collect();
+    let mut round = 0;
+    loop {
+        let wanted: Vec<bool> = if round < timing.rounds {
+            vec![true; running.len()]
+        } else if round < timing.max_rounds {
+            let roles: Vec<Role> = running.iter().map(|c| c.role).collect();
+            let totals: Vec<(u64, f64)> = sums
+                .iter()
+                .map(|t| {
+                    t.as_ref()
+                        .map_or((0, 1.0), |t| (t.ops, t.elapsed.as_secs_f64()))
+                })
+                .collect();
+            let open: Vec<&Goal> = goals
+                .iter()
+                .filter(|g| undecided(g, &roles, &rates, &totals))
+                .collect();
+            running
+                .iter()
+                .map(|c| open.iter().any(|g| g.of == c.role || g.to == c.role))
+                .collect()
+        } else {
+            break;
+        };
+        if !wanted.contains(&true) {
+            break;
+        }
         for k in 0..running.len() {
             let at = (round + k) % running.len();
+            if !wanted[at] {
+                continue;
+            }
             let c = running[at];
             progress(&format!(
                 "{backend} · {} · {tasks} tasks · {}",
@@ -322,6 +408,7 @@ pub async fn cell(
             let t = turn(c, workload, tasks, timing.round)
                 .await
                 .with_context(|| format!("{backend}: {} {}", c.label, workload.name()))?;
+            rates[at].push(t.ops as f64 / t.elapsed.as_secs_f64());
             match &mut sums[at] {
                 Some(sum) => {
                     sum.ops += t.ops;
@@ -332,11 +419,13 @@ pub async fn cell(
                 slot => *slot = Some(t),
             }
         }
+        round += 1;
     }
     Ok(running
         .iter()
         .zip(sums)
-        .filter_map(|(c, sum)| {
+        .zip(rates)
+        .filter_map(|((c, sum), round_rates)| {
             let sum = sum?;
             let secs = sum.elapsed.as_secs_f64();
             Some(Measured {
@@ -348,6 +437,7 @@ pub async fn cell(
                 ops: sum.ops,
                 secs,
                 ops_per_sec: sum.ops as f64 / secs,
+                round_rates,
                 p50_us: sum.hist.value_at_quantile(0.5) as f64 / 1000.0,
                 p99_us: sum.hist.value_at_quantile(0.99) as f64 / 1000.0,
                 refreshes: (workload == Workload::Refresh).then_some(sum.refreshes),
@@ -368,4 +458,52 @@ pub async fn steps(contender: &Contender, workload: Workload, n: u64) -> Result<
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOAL: Goal = Goal {
+        of: Role::Ours,
+        to: Role::Floor,
+        at_least: 0.9,
+    };
+
+    fn decide(ours: &[f64], floor: &[f64]) -> bool {
+        let total = |r: &[f64]| ((r.iter().sum::<f64>() * 0.2) as u64, 0.2 * r.len() as f64);
+        undecided(
+            &GOAL,
+            &[Role::Floor, Role::Ours],
+            &[floor.to_vec(), ours.to_vec()],
+            &[total(floor), total(ours)],
+        )
+    }
+
+    #[test]
+    fn a_ratio_far_from_the_threshold_is_decided() {
+        assert!(!decide(
+            &[50.0, 52.0, 49.0, 51.0],
+            &[100.0, 101.0, 99.0, 100.0]
+        ));
+        assert!(!decide(
+            &[99.0, 101.0, 100.0, 98.0],
+            &[100.0, 101.0, 99.0, 100.0]
+        ));
+    }
+
+    #[test]
+    fn a_noisy_ratio_near_the_threshold_is_not() {
+        assert!(decide(
+            &[80.0, 100.0, 85.0, 97.0],
+            &[100.0, 95.0, 101.0, 99.0]
+        ));
+        // One round says nothing about the spread.
+        assert!(decide(&[50.0], &[100.0]));
+    }
+
+    #[test]
+    fn a_goal_without_both_contenders_is_never_open() {
+        assert!(!undecided(&GOAL, &[Role::Ours], &[vec![1.0]], &[(1, 1.0)]));
+    }
 }

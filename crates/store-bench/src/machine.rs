@@ -45,6 +45,9 @@ pub struct Meta {
     pub crates: Vec<(String, String)>,
     /// Rounds per cell.
     pub rounds: usize,
+    /// The most rounds of a cell whose goal is undecided.
+    #[serde(default)]
+    pub max_rounds: usize,
     /// One turn, milliseconds.
     pub round_ms: u128,
     /// The run's wall-clock time, seconds.
@@ -151,6 +154,7 @@ impl Meta {
             servers: servers.to_vec(),
             crates: locked_versions(),
             rounds: timing.rounds,
+            max_rounds: timing.max_rounds,
             round_ms: timing.round.as_millis(),
             took_secs: took.as_secs_f64(),
         }

@@ -118,6 +118,13 @@ struct Args {
     /// either side of it from run to run).
     #[arg(long, default_value_t = 6)]
     rounds: usize,
+    /// The most rounds of a cell whose goal is undecided after --rounds
+    /// (its ratio within two standard errors of the goal's threshold, the
+    /// error taken from the ratios of the same rounds' turns): the
+    /// contenders the goal compares run more rounds until it is decided or
+    /// this many have run (4 × --rounds by default).
+    #[arg(long)]
+    max_rounds: Option<usize>,
     /// Length of one contender's turn in a round.
     #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
     round: Duration,
@@ -232,6 +239,7 @@ async fn run(args: Args) -> Result<()> {
     let timing = if args.quick {
         Timing {
             rounds: 1,
+            max_rounds: 1,
             round: Duration::from_millis(30),
             warmup: Duration::ZERO,
         }
@@ -239,6 +247,7 @@ async fn run(args: Args) -> Result<()> {
         anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
         Timing {
             rounds: args.rounds,
+            max_rounds: args.max_rounds.unwrap_or(4 * args.rounds),
             round: args.round,
             warmup: Duration::from_millis(50),
         }
@@ -295,6 +304,9 @@ async fn run(args: Args) -> Result<()> {
                 for &tasks in &args.tasks {
                     let progress = |msg: &str| {
                         bar.set_message(msg.to_owned());
+                        if bar.length().is_some_and(|len| bar.position() >= len) {
+                            bar.inc_length(1);
+                        }
                         bar.inc(1);
                     };
                     let measured = harness::cell(
@@ -303,6 +315,7 @@ async fn run(args: Args) -> Result<()> {
                         workload,
                         tasks,
                         timing,
+                        &report::goals(name, workload, tasks),
                         &progress,
                     )
                     .await?;
@@ -415,6 +428,7 @@ async fn run_scale(args: &Args, n: u64) -> Result<()> {
     let started = std::time::Instant::now();
     let timing = Timing {
         rounds: settings.rounds,
+        max_rounds: settings.rounds,
         round: settings.round,
         warmup: settings.round / 2,
     };

@@ -75,7 +75,8 @@ impl Target for Ours {
         futures::stream::iter(keys.to_vec())
             .map(|k| {
                 let store = self.store.clone();
-                let value = value.clone();
+                // A buffer per entry (see `Target::seed`).
+                let value = Bytes::copy_from_slice(value);
                 async move {
                     let options = PutOptions::new(PutMode::Upsert).expires_at(expiry_in(TTL)?);
                     let written = store.put(&Key::new(k)?, value, options).await?;

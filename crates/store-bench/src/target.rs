@@ -50,7 +50,10 @@ pub trait Target: Send + Sync + 'static {
     fn runs(&self, workload: crate::Workload) -> bool;
 
     /// Writes each key with `value` (no expiry surprises: one hour), and
-    /// returns each key's version (`0` where the contender has none).
+    /// returns each key's version (`0` where the contender has none). An
+    /// in-process contender stores a copy per key, as entries written by
+    /// separate requests would be: entries sharing one buffer would make
+    /// concurrent reads contend on its reference count.
     async fn seed(&self, keys: &[String], value: &Bytes) -> Result<Vec<u64>> {
         let _ = (keys, value);
         bail!("seed is not supported")

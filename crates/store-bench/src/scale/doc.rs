@@ -774,6 +774,7 @@ mod tests {
             "store-bench",
             crate::harness::Timing {
                 rounds: 1,
+                max_rounds: 1,
                 round: std::time::Duration::from_millis(1),
                 warmup: std::time::Duration::ZERO,
             },

@@ -1100,6 +1100,7 @@ mod tests {
                 "store-bench --scale 3000",
                 crate::harness::Timing {
                     rounds: 2,
+                    max_rounds: 2,
                     round: Duration::from_millis(40),
                     warmup: Duration::ZERO,
                 },
