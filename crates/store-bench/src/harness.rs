@@ -22,11 +22,11 @@ pub const VALUE_LEN: usize = 200;
 /// Keys each task reads and writes in workload (a).
 pub const KEYS_PER_TASK: usize = 128;
 
-/// A task gives its worker thread to the other tasks after this many
-/// operations. An operation that never waits (the memory backends) would
-/// otherwise keep its thread for the whole turn, and "16 tasks" would be
-/// as many tasks as the runtime has threads, one after the other.
-const OPS_PER_YIELD: u64 = 64;
+/// A task that has not given its worker thread to the other tasks for
+/// this long does so. An operation that never waits (the memory backends)
+/// would otherwise keep its thread for the whole turn, and "16 tasks"
+/// would be as many tasks as the runtime has threads, one after the other.
+const YIELD_EVERY: Duration = Duration::from_millis(1);
 
 /// Operations a session lifecycle makes: create, 20 × (load + touch),
 /// delete.
@@ -245,10 +245,15 @@ async fn turn(
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
             let mut ops = 0u64;
             let mut outcome = Ok(());
+            let mut next_yield = start + YIELD_EVERY;
             loop {
                 let t0 = Instant::now();
                 if t0 >= deadline {
                     break;
+                }
+                if t0 >= next_yield {
+                    tokio::task::yield_now().await;
+                    next_yield = Instant::now() + YIELD_EVERY;
                 }
                 match state.step(target.as_ref(), workload, &value).await {
                     Ok(refreshed) => {
@@ -263,9 +268,6 @@ async fn turn(
                 }
                 hist.saturating_record(t0.elapsed().as_nanos() as u64);
                 ops += 1;
-                if ops % OPS_PER_YIELD == 0 {
-                    tokio::task::yield_now().await;
-                }
             }
             (state, hist, ops, outcome)
         }));

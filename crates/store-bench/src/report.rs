@@ -669,8 +669,8 @@ impl Report {
             "- **Method:** in each cell (workload × backend × concurrency) the contenders take \
              turns, {} rounds of {} ms each after a 50 ms warm-up, a different one first each \
              round; a rate is the cell's operations over its timed seconds, latencies are \
-             per operation. A task gives its thread to the others every 64 operations, so an \
-             operation that never waits (memory) still runs all of a cell's tasks side by side. \
+             per operation. A task gives its thread to the others every millisecond, so \
+             the tasks of a memory cell, whose operations never wait, run side by side. \
              Where a cell decides a goal below and its ratio is still within two standard \
              errors of the goal's threshold after those rounds (the error taken from the \
              ratios of the two contenders' turns in the same round), the two contenders run \
