@@ -122,7 +122,7 @@ struct Args {
     /// (its ratio within two standard errors of the goal's threshold, the
     /// error taken from the ratios of the same rounds' turns): the
     /// contenders the goal compares run more rounds until it is decided or
-    /// this many have run (4 × --rounds by default).
+    /// this many have run (6 × --rounds by default).
     #[arg(long)]
     max_rounds: Option<usize>,
     /// Length of one contender's turn in a round.
@@ -247,7 +247,7 @@ async fn run(args: Args) -> Result<()> {
         anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
         Timing {
             rounds: args.rounds,
-            max_rounds: args.max_rounds.unwrap_or(4 * args.rounds),
+            max_rounds: args.max_rounds.unwrap_or(6 * args.rounds),
             round: args.round,
             warmup: Duration::from_millis(50),
         }
