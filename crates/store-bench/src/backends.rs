@@ -246,7 +246,11 @@ fn memory() -> Result<Backend> {
     Ok(Backend {
         name: "memory",
         contenders: vec![
-            Contender::new("store-memory", Role::Ours, Ours::new(Arc::new(ours))?),
+            Contender::new(
+                "store-memory",
+                Role::Ours,
+                Ours::new(Arc::new(ours))?.in_process(),
+            ),
             Contender::new("RwLock<HashMap> × 64", Role::Floor, MemoryFloor::default()),
             Contender::new(
                 "store-tower-sessions (memory)",

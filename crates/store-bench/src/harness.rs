@@ -233,6 +233,7 @@ async fn turn(
 ) -> Result<Turn> {
     let mut states = contender.tasks.lock().await;
     let taken: Vec<TaskState> = states.drain(..tasks).collect();
+    let created_before: Vec<(usize, u64)> = taken.iter().map(|s| (s.task, s.created)).collect();
     let refreshes = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + length;
@@ -291,6 +292,21 @@ async fn turn(
     }
     total.elapsed = start.elapsed();
     total.refreshes = refreshes.load(Ordering::Relaxed);
+    if workload == Workload::Create {
+        // Untimed: the keys this turn created, for contenders that hold
+        // them in this process (see `Target::forget`).
+        let keys: Vec<String> = returned
+            .iter()
+            .flat_map(|s| {
+                let from = created_before
+                    .iter()
+                    .find(|(task, _)| *task == s.task)
+                    .map_or(s.created, |(_, created)| *created);
+                (from + 1..=s.created).map(move |n| format!("c:{}:{n}", s.task))
+            })
+            .collect();
+        contender.target.forget(&keys).await?;
+    }
     // Put the states back in task order, before the ones not used.
     returned.sort_by_key(|s| s.task);
     let rest: Vec<TaskState> = std::mem::take(&mut *states);

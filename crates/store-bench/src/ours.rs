@@ -43,6 +43,8 @@ pub struct Ours {
     tokens: TokenStore<Token>,
     /// Runs `get` and `put(Upsert)` only (a layered store).
     kv_only: bool,
+    /// Deletes the keys of a create turn after it (see `Target::forget`).
+    forgets: bool,
 }
 
 impl Ours {
@@ -53,7 +55,17 @@ impl Ours {
             store,
             tokens,
             kv_only: false,
+            forgets: false,
         })
+    }
+
+    /// A store that holds its entries in this process: the keys of a
+    /// create turn are deleted after it (see `Target::forget`).
+    pub fn in_process(self) -> Self {
+        Self {
+            forgets: true,
+            ..self
+        }
     }
 
     /// A layered store: runs `get` and `put(Upsert)` only.
@@ -90,6 +102,15 @@ impl Target for Ours {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         Ok(self.store.get(&Key::new(key)?).await?.map(|e| e.value))
+    }
+
+    async fn forget(&self, keys: &[String]) -> Result<()> {
+        if self.forgets {
+            for key in keys {
+                self.store.delete(&Key::new(key.as_str())?, None).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn upsert(&self, key: &str, value: &Bytes) -> Result<()> {

@@ -121,6 +121,16 @@ pub trait Target: Send + Sync + 'static {
         bail!("tokens are not supported")
     }
 
+    /// Removes `keys`, written by [`Target::create`] in the turn that just
+    /// ended (untimed), where the contender holds them in this process's
+    /// memory: left there, the millions of entries of a create cell would
+    /// slow every later cell of the run. By default nothing: a server holds
+    /// its own, and [`Target::cleanup`] removes them.
+    async fn forget(&self, keys: &[String]) -> Result<()> {
+        let _ = keys;
+        Ok(())
+    }
+
     /// Removes what the contender wrote (tables, collections, keys).
     async fn cleanup(&self) -> Result<()> {
         Ok(())

@@ -211,6 +211,17 @@ impl Target for MemoryFloor {
         Ok(())
     }
 
+    async fn forget(&self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            let (hash, lock) = self.locate(key);
+            let mut table = lock.write().expect("lock");
+            if let Ok(slot) = table.slots.find_entry(hash, |s| s.key == *key) {
+                slot.remove();
+            }
+        }
+        Ok(())
+    }
+
     async fn refresh(&self, user: usize) -> Result<bool> {
         floor_refresh(self, &format!("tok:u{user}")).await
     }
