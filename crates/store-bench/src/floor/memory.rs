@@ -80,31 +80,33 @@ impl MemoryFloor {
         )
     }
 
-    fn write(&self, key: &str, value: &Bytes) -> u64 {
+    /// Writes `key`; with `unless_live_at`, fails instead where the key
+    /// holds an entry still live at that time (`create`).
+    fn write(&self, key: &str, value: &Bytes, unless_live_at: Option<u64>) -> Result<u64> {
         let (hash, lock) = self.locate(key);
         let mut table = lock.write().expect("lock");
         let version = table.next_version();
-        let slot = Slot {
-            key: String::new(),
-            value: value.clone(),
-            version,
-            expires_ms: Self::expires(),
-        };
+        let expires_ms = Self::expires();
         match self.entry(&mut table.slots, hash, key) {
+            Entry::Occupied(o) if unless_live_at.is_some_and(|now| o.get().expires_ms > now) => {
+                bail!("create: the key exists")
+            }
             Entry::Occupied(mut o) => {
                 let old = o.get_mut();
-                old.value = slot.value;
-                old.version = slot.version;
-                old.expires_ms = slot.expires_ms;
+                old.value = value.clone();
+                old.version = version;
+                old.expires_ms = expires_ms;
             }
             Entry::Vacant(v) => {
                 v.insert(Slot {
                     key: key.to_owned(),
-                    ..slot
+                    value: value.clone(),
+                    version,
+                    expires_ms,
                 });
             }
         }
-        version
+        Ok(version)
     }
 }
 
@@ -115,10 +117,9 @@ impl Target for MemoryFloor {
     }
 
     async fn seed(&self, keys: &[String], value: &Bytes) -> Result<Vec<u64>> {
-        Ok(keys
-            .iter()
-            .map(|k| self.write(k, &Bytes::copy_from_slice(value)))
-            .collect())
+        keys.iter()
+            .map(|k| self.write(k, &Bytes::copy_from_slice(value), None))
+            .collect()
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -133,36 +134,12 @@ impl Target for MemoryFloor {
     }
 
     async fn upsert(&self, key: &str, value: &Bytes) -> Result<()> {
-        self.write(key, value);
+        self.write(key, value, None)?;
         Ok(())
     }
 
     async fn create(&self, key: &str, value: &Bytes) -> Result<()> {
-        let now = now_ms();
-        let (hash, lock) = self.locate(key);
-        let mut table = lock.write().expect("lock");
-        let version = table.next_version();
-        let slot = Slot {
-            key: String::new(),
-            value: value.clone(),
-            version,
-            expires_ms: Self::expires(),
-        };
-        match self.entry(&mut table.slots, hash, key) {
-            Entry::Occupied(o) if o.get().expires_ms > now => bail!("create: the key exists"),
-            Entry::Occupied(mut o) => {
-                let old = o.get_mut();
-                old.value = slot.value;
-                old.version = slot.version;
-                old.expires_ms = slot.expires_ms;
-            }
-            Entry::Vacant(v) => {
-                v.insert(Slot {
-                    key: key.to_owned(),
-                    ..slot
-                });
-            }
-        }
+        self.write(key, value, Some(now_ms()))?;
         Ok(())
     }
 
