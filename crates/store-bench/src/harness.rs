@@ -333,19 +333,29 @@ pub struct Goal {
 /// Whether `goal` is still undecided after the rounds so far: the ratio of
 /// the two contenders' rates over all their rounds lies within two
 /// standard errors of the threshold, the error estimated from the ratios
-/// of their turns in the same round. `roles`, `rates` (per-round rates)
-/// and `totals` (operations and seconds) are in the same contender order.
-fn undecided(goal: &Goal, roles: &[Role], rates: &[Vec<f64>], totals: &[(u64, f64)]) -> bool {
+/// of their turns in the same round. `roles`, `rates` (each contender's
+/// rates as (round, rate), a contender that sat a round out has none for
+/// it) and `totals` (operations and seconds) are in the same contender
+/// order.
+fn undecided(
+    goal: &Goal,
+    roles: &[Role],
+    rates: &[Vec<(usize, f64)>],
+    totals: &[(u64, f64)],
+) -> bool {
     let at = |role: Role| roles.iter().position(|r| *r == role);
     let (Some(of), Some(to)) = (at(goal.of), at(goal.to)) else {
         return false;
     };
     let rate = |(ops, secs): (u64, f64)| ops as f64 / secs;
     let ratio = rate(totals[of]) / rate(totals[to]);
+    // Only rounds both ran: a turn is compared with its own round's.
     let paired: Vec<f64> = rates[of]
         .iter()
-        .zip(&rates[to])
-        .map(|(x, y)| x / y)
+        .filter_map(|&(round, x)| {
+            let &(_, y) = rates[to].iter().find(|&&(r, _)| r == round)?;
+            Some(x / y)
+        })
         .collect();
     let n = paired.len() as f64;
     if n < 2.0 {
@@ -384,7 +394,7 @@ pub async fn cell(
         }
     }
     let mut sums: Vec<Option<Turn>> = running.iter().map(|_| None).collect();
-    let mut rates: Vec<Vec<f64>> = running.iter().map(|_| Vec::new()).collect();
+    let mut rates: Vec<Vec<(usize, f64)>> = running.iter().map(|_| Vec::new()).collect();
     let mut round = 0;
     loop {
         let wanted: Vec<bool> = if round < timing.rounds {
@@ -426,7 +436,7 @@ pub async fn cell(
             let t = turn(c, workload, tasks, timing.round)
                 .await
                 .with_context(|| format!("{backend}: {} {}", c.label, workload.name()))?;
-            rates[at].push(t.ops as f64 / t.elapsed.as_secs_f64());
+            rates[at].push((round, t.ops as f64 / t.elapsed.as_secs_f64()));
             match &mut sums[at] {
                 Some(sum) => {
                     sum.ops += t.ops;
@@ -455,7 +465,7 @@ pub async fn cell(
                 ops: sum.ops,
                 secs,
                 ops_per_sec: sum.ops as f64 / secs,
-                round_rates,
+                round_rates: round_rates.into_iter().map(|(_, rate)| rate).collect(),
                 p50_us: sum.hist.value_at_quantile(0.5) as f64 / 1000.0,
                 p99_us: sum.hist.value_at_quantile(0.99) as f64 / 1000.0,
                 refreshes: (workload == Workload::Refresh).then_some(sum.refreshes),
@@ -488,12 +498,16 @@ mod tests {
         at_least: 0.9,
     };
 
+    fn rounds(rates: &[f64]) -> Vec<(usize, f64)> {
+        rates.iter().copied().enumerate().collect()
+    }
+
     fn decide(ours: &[f64], floor: &[f64]) -> bool {
         let total = |r: &[f64]| ((r.iter().sum::<f64>() * 0.2) as u64, 0.2 * r.len() as f64);
         undecided(
             &GOAL,
             &[Role::Floor, Role::Ours],
-            &[floor.to_vec(), ours.to_vec()],
+            &[rounds(floor), rounds(ours)],
             &[total(floor), total(ours)],
         )
     }
@@ -522,6 +536,33 @@ mod tests {
 
     #[test]
     fn a_goal_without_both_contenders_is_never_open() {
-        assert!(!undecided(&GOAL, &[Role::Ours], &[vec![1.0]], &[(1, 1.0)]));
+        assert!(!undecided(
+            &GOAL,
+            &[Role::Ours],
+            &[vec![(0, 1.0)]],
+            &[(1, 1.0)]
+        ));
+    }
+
+    #[test]
+    fn rounds_are_paired_by_number_not_by_position() {
+        // The floor sat round 1 out. By position, every ratio would be
+        // 0.5 or 2.0 and the spread huge; by round, ours is steady at 0.5.
+        let floor = vec![(0, 100.0), (2, 200.0), (3, 100.0), (4, 200.0)];
+        let ours = vec![(0, 50.0), (1, 100.0), (2, 100.0), (3, 50.0), (4, 100.0)];
+        let total = |r: &[(usize, f64)]| {
+            let sum: f64 = r.iter().map(|(_, x)| x * 0.2).sum();
+            (sum as u64, 0.2 * r.len() as f64)
+        };
+        let goal = Goal {
+            at_least: 0.55,
+            ..GOAL
+        };
+        assert!(!undecided(
+            &goal,
+            &[Role::Floor, Role::Ours],
+            &[floor.clone(), ours.clone()],
+            &[total(&floor), total(&ours)],
+        ));
     }
 }

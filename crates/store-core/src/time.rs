@@ -266,10 +266,15 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Expiry {
-        Expiry::from_system_time(SystemTime::now()).unwrap_or(if SystemTime::now() < UNIX_EPOCH {
-            Expiry::UNIX_EPOCH
-        } else {
-            Expiry::MAX
+        let now = SystemTime::now();
+        // Out of range only before 1970 or past `Expiry::MAX`: clamp to the
+        // nearer end, without reading the clock again on the common path.
+        Expiry::from_system_time(now).unwrap_or_else(|_| {
+            if now < UNIX_EPOCH {
+                Expiry::UNIX_EPOCH
+            } else {
+                Expiry::MAX
+            }
         })
     }
 }
