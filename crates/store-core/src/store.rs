@@ -1,6 +1,8 @@
 //! The [`Store`] trait and [`Capabilities`].
 
 use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -273,34 +275,92 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn capabilities(&self) -> Capabilities;
 }
 
+/// The future every `Store` method returns (the shape `#[async_trait]`
+/// gives the trait's `async fn`s).
+type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+// `Arc<S>` and `Box<S>` are stores: each call hands back the inner store's
+// own future instead of boxing a second one around it, so a store held as
+// `Arc<dyn Store>` costs one allocation per call, not two.
 macro_rules! forward_store {
     ($($ty:ident)::+) => {
         #[deny(clippy::missing_trait_methods)]
-        #[async_trait]
         impl<S: Store + ?Sized> Store for $($ty)::+<S> {
-            async fn get(&self, key: &Key) -> Result<Option<Entry>> {
-                (**self).get(key).await
+            fn get<'s, 'k, 'f>(&'s self, key: &'k Key) -> Call<'f, Option<Entry>>
+            where
+                's: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).get(key)
             }
-            async fn put(&self, key: &Key, value: Bytes, options: PutOptions) -> Result<PutResult> {
-                (**self).put(key, value, options).await
+            fn put<'s, 'k, 'f>(
+                &'s self,
+                key: &'k Key,
+                value: Bytes,
+                options: PutOptions,
+            ) -> Call<'f, PutResult>
+            where
+                's: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).put(key, value, options)
             }
-            async fn delete(&self, key: &Key, if_version: Option<Version>) -> Result<bool> {
-                (**self).delete(key, if_version).await
+            fn delete<'s, 'k, 'f>(
+                &'s self,
+                key: &'k Key,
+                if_version: Option<Version>,
+            ) -> Call<'f, bool>
+            where
+                's: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).delete(key, if_version)
             }
-            async fn touch(&self, key: &Key, expires_at: Expiry) -> Result<()> {
-                (**self).touch(key, expires_at).await
+            fn touch<'s, 'k, 'f>(&'s self, key: &'k Key, expires_at: Expiry) -> Call<'f, ()>
+            where
+                's: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).touch(key, expires_at)
             }
-            async fn delete_expired(&self) -> Result<u64> {
-                (**self).delete_expired().await
+            fn delete_expired<'s, 'f>(&'s self) -> Call<'f, u64>
+            where
+                's: 'f,
+                Self: 'f,
+            {
+                (**self).delete_expired()
             }
-            async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<(Key, Entry)>> {
-                (**self).list_by_owner(owner).await
+            fn list_by_owner<'s, 'o, 'f>(&'s self, owner: &'o Owner) -> Call<'f, Vec<(Key, Entry)>>
+            where
+                's: 'f,
+                'o: 'f,
+                Self: 'f,
+            {
+                (**self).list_by_owner(owner)
             }
-            async fn delete_by_owner(&self, owner: &Owner) -> Result<u64> {
-                (**self).delete_by_owner(owner).await
+            fn delete_by_owner<'s, 'o, 'f>(&'s self, owner: &'o Owner) -> Call<'f, u64>
+            where
+                's: 'f,
+                'o: 'f,
+                Self: 'f,
+            {
+                (**self).delete_by_owner(owner)
             }
-            async fn scan(&self, cursor: Option<&ScanCursor>, limit: usize) -> Result<ScanPage> {
-                (**self).scan(cursor, limit).await
+            fn scan<'s, 'c, 'f>(
+                &'s self,
+                cursor: Option<&'c ScanCursor>,
+                limit: usize,
+            ) -> Call<'f, ScanPage>
+            where
+                's: 'f,
+                'c: 'f,
+                Self: 'f,
+            {
+                (**self).scan(cursor, limit)
             }
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()

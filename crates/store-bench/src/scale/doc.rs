@@ -656,6 +656,21 @@ pub fn render(report: &ScaleReport) -> String {
                 count(b.n),
                 reads.join("; ")
             );
+            if b.backend == "mongodb" && b.server.contains("secantusd-rs") {
+                let _ = writeln!(
+                    out,
+                    "- What limits a scan, a copy and a purge here: secantusd-rs gathers every \
+                     document a `find` matches and only then sorts them and applies the limit \
+                     (its `find` handler's documentation says so), so each page of a scan and \
+                     each batch of a purge costs in proportion to the documents left after its \
+                     position, not to its limit, as the reads above show; MongoDB itself walks \
+                     the `_id` or `expires_at` index and stops at the limit. The store's \
+                     queries are the ones those indexes serve (an `_id` range sorted on `_id`, \
+                     an `expires_at` range), and each call is bounded by the store's \
+                     operation timeout (10 s by default), which a page or a batch exceeds on \
+                     this server at a million documents."
+                );
+            }
         }
         if let Some(e) = &b.copy_error {
             let _ = writeln!(out, "- **The copy failed:** {}", e.replace('\n', " "));
