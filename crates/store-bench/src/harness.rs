@@ -546,14 +546,16 @@ mod tests {
 
     #[test]
     fn rounds_are_paired_by_number_not_by_position() {
-        // The floor sat round 1 out. By position, every ratio would be
-        // 0.5 or 2.0 and the spread huge; by round, ours is steady at 0.5.
+        // The floor sat round 1 out. Paired by position the ratios would
+        // be 0.5, 0.5, 1.0 and 0.25, a spread wide enough to leave the goal
+        // open; paired by round, ours is steady at 0.5.
         let floor = vec![(0, 100.0), (2, 200.0), (3, 100.0), (4, 200.0)];
         let ours = vec![(0, 50.0), (1, 100.0), (2, 100.0), (3, 50.0), (4, 100.0)];
         let total = |r: &[(usize, f64)]| {
             let sum: f64 = r.iter().map(|(_, x)| x * 0.2).sum();
             (sum as u64, 0.2 * r.len() as f64)
         };
+        let (floor_total, ours_total) = (total(&floor), total(&ours));
         let goal = Goal {
             at_least: 0.55,
             ..GOAL
@@ -561,8 +563,8 @@ mod tests {
         assert!(!undecided(
             &goal,
             &[Role::Floor, Role::Ours],
-            &[floor.clone(), ours.clone()],
-            &[total(&floor), total(&ours)],
+            &[floor, ours],
+            &[floor_total, ours_total],
         ));
     }
 }
