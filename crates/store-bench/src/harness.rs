@@ -207,8 +207,13 @@ pub struct Measured {
     pub secs: f64,
     /// Operations per second.
     pub ops_per_sec: f64,
-    /// Operations per second in each round, in round order.
+    /// Operations per second in each round, in round order (the rounds of
+    /// every pass, pass after pass).
     pub round_rates: Vec<f64>,
+    /// Operations per second in each pass over the whole matrix, in pass
+    /// order (see [`merge_passes`]).
+    #[serde(default)]
+    pub pass_rates: Vec<f64>,
     /// Median latency of one operation, microseconds.
     pub p50_us: f64,
     /// 99th percentile latency of one operation, microseconds.
@@ -466,12 +471,89 @@ pub async fn cell(
                 secs,
                 ops_per_sec: sum.ops as f64 / secs,
                 round_rates: round_rates.into_iter().map(|(_, rate)| rate).collect(),
+                pass_rates: vec![sum.ops as f64 / secs],
                 p50_us: sum.hist.value_at_quantile(0.5) as f64 / 1000.0,
                 p99_us: sum.hist.value_at_quantile(0.99) as f64 / 1000.0,
                 refreshes: (workload == Workload::Refresh).then_some(sum.refreshes),
             })
         })
         .collect())
+}
+
+/// The median of `values` (the mean of the middle two for an even
+/// count); `None` for none.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+/// `a`'s rate divided by `b`'s: the median of the ratios of their passes
+/// where both ran every pass, otherwise the ratio of their overall rates.
+pub fn ratio(a: &Measured, b: &Measured) -> f64 {
+    if !a.pass_rates.is_empty() && a.pass_rates.len() == b.pass_rates.len() {
+        let per_pass: Vec<f64> = a
+            .pass_rates
+            .iter()
+            .zip(&b.pass_rates)
+            .map(|(x, y)| x / y)
+            .collect();
+        if let Some(m) = median(&per_pass) {
+            return m;
+        }
+    }
+    a.ops_per_sec / b.ops_per_sec
+}
+
+/// Folds the cells of several passes over the whole matrix into one cell
+/// per (workload, backend, tasks, contender), in the first pass's order:
+/// operations and seconds add up, each pass's rate is kept in
+/// `pass_rates` (what [`ratio`] takes the median of), and the latency
+/// percentiles are the median of the passes'.
+pub fn merge_passes(passes: Vec<Vec<Measured>>) -> Vec<Measured> {
+    let mut passes = passes.into_iter();
+    let Some(mut merged) = passes.next() else {
+        return Vec::new();
+    };
+    let mut p50s: Vec<Vec<f64>> = merged.iter().map(|m| vec![m.p50_us]).collect();
+    let mut p99s: Vec<Vec<f64>> = merged.iter().map(|m| vec![m.p99_us]).collect();
+    for pass in passes {
+        for m in pass {
+            let Some(at) = merged.iter().position(|c| {
+                c.workload == m.workload
+                    && c.backend == m.backend
+                    && c.tasks == m.tasks
+                    && c.contender == m.contender
+            }) else {
+                p50s.push(vec![m.p50_us]);
+                p99s.push(vec![m.p99_us]);
+                merged.push(m);
+                continue;
+            };
+            let c = &mut merged[at];
+            c.ops += m.ops;
+            c.secs += m.secs;
+            c.ops_per_sec = c.ops as f64 / c.secs;
+            c.round_rates.extend(m.round_rates);
+            c.pass_rates.extend(m.pass_rates);
+            c.refreshes = match (c.refreshes, m.refreshes) {
+                (Some(x), Some(y)) => Some(x + y),
+                (x, y) => x.or(y),
+            };
+            p50s[at].push(m.p50_us);
+            p99s[at].push(m.p99_us);
+        }
+    }
+    for ((c, p50), p99) in merged.iter_mut().zip(&p50s).zip(&p99s) {
+        c.p50_us = median(p50).unwrap_or(c.p50_us);
+        c.p99_us = median(p99).unwrap_or(c.p99_us);
+    }
+    merged
 }
 
 /// Runs `n` operations of `workload` one after the other on the
@@ -566,5 +648,69 @@ mod tests {
             &[floor, ours],
             &[floor_total, ours_total],
         ));
+    }
+
+    fn measured(contender: &str, role: Role, ops: u64, secs: f64, p99_us: f64) -> Measured {
+        Measured {
+            workload: Workload::Get,
+            backend: "redis".to_owned(),
+            tasks: 16,
+            contender: contender.to_owned(),
+            role,
+            ops,
+            secs,
+            ops_per_sec: ops as f64 / secs,
+            round_rates: vec![ops as f64 / secs],
+            pass_rates: vec![ops as f64 / secs],
+            p50_us: p99_us / 10.0,
+            p99_us,
+            refreshes: None,
+        }
+    }
+
+    #[test]
+    fn passes_add_up_and_a_ratio_is_the_median_of_theirs() {
+        // Pass 2 ran while the machine was slow for ours alone: its ratio
+        // (0.5) would pull a pooled ratio to 0.84, the median keeps 0.95.
+        let passes = vec![
+            vec![
+                measured("ours", Role::Ours, 950, 1.0, 100.0),
+                measured("floor", Role::Floor, 1000, 1.0, 90.0),
+            ],
+            vec![
+                measured("floor", Role::Floor, 1000, 1.0, 95.0),
+                measured("ours", Role::Ours, 500, 1.0, 900.0),
+            ],
+            vec![
+                measured("ours", Role::Ours, 1920, 2.0, 110.0),
+                measured("floor", Role::Floor, 2000, 2.0, 80.0),
+            ],
+        ];
+        let merged = merge_passes(passes);
+        assert_eq!(merged.len(), 2);
+        let (ours, floor) = (&merged[0], &merged[1]);
+        assert_eq!(
+            (ours.contender.as_str(), floor.contender.as_str()),
+            ("ours", "floor")
+        );
+        assert_eq!((ours.ops, ours.secs), (3370, 4.0));
+        assert_eq!(ours.pass_rates, vec![950.0, 500.0, 960.0]);
+        assert_eq!(ours.round_rates.len(), 3);
+        assert_eq!(ours.p99_us, 110.0);
+        assert_eq!(floor.p99_us, 90.0);
+        assert!((ratio(ours, floor) - 0.95).abs() < 1e-9);
+        // Without per-pass rates the overall rates are divided.
+        let pooled = |m: &Measured| Measured {
+            pass_rates: Vec::new(),
+            ..m.clone()
+        };
+        assert!((ratio(&pooled(ours), &pooled(floor)) - 3370.0 / 4000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
     }
 }

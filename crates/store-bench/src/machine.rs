@@ -43,7 +43,10 @@ pub struct Meta {
     pub servers: Vec<(String, String)>,
     /// Each measured crate and its version(s).
     pub crates: Vec<(String, String)>,
-    /// Rounds per cell.
+    /// Passes over the whole matrix; a ratio is the median of its passes'.
+    #[serde(default = "one")]
+    pub passes: usize,
+    /// Rounds per cell in each pass.
     pub rounds: usize,
     /// The most rounds of a cell whose goal is undecided.
     #[serde(default)]
@@ -52,6 +55,10 @@ pub struct Meta {
     pub round_ms: u128,
     /// The run's wall-clock time, seconds.
     pub took_secs: f64,
+}
+
+fn one() -> usize {
+    1
 }
 
 fn first_line(text: &str) -> String {
@@ -139,6 +146,7 @@ impl Meta {
         servers: &[(String, String)],
         command_line: &str,
         timing: Timing,
+        passes: usize,
         took: Duration,
     ) -> Self {
         Self {
@@ -153,6 +161,7 @@ impl Meta {
             rustc: command("rustc", &["--version"]),
             servers: servers.to_vec(),
             crates: locked_versions(),
+            passes,
             rounds: timing.rounds,
             max_rounds: timing.max_rounds,
             round_ms: timing.round.as_millis(),

@@ -112,17 +112,22 @@ struct Args {
     /// Workloads, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Workload::ALL)]
     workloads: Vec<Workload>,
-    /// Rounds per cell: each contender runs once per round, a different
-    /// one first each time (6 by default: on a 2-core machine shared by the
-    /// bench and the servers, fewer leave ratios near a goal's threshold on
-    /// either side of it from run to run).
-    #[arg(long, default_value_t = 6)]
-    rounds: usize,
-    /// The most rounds of a cell whose goal is undecided after --rounds
-    /// (its ratio within two standard errors of the goal's threshold, the
-    /// error taken from the ratios of the same rounds' turns): the
-    /// contenders the goal compares run more rounds until it is decided or
-    /// this many have run (6 × --rounds by default).
+    /// Passes over the whole matrix, one after the other: every cell is
+    /// measured once per pass, minutes apart, and a ratio is the median of
+    /// its passes' ratios, so that a stretch of minutes in which the
+    /// machine runs slow for one contender decides nothing alone.
+    #[arg(long, default_value_t = 3)]
+    passes: usize,
+    /// Rounds per cell in each pass: each contender runs once per round, a
+    /// different one first each time (2 by default; in the scale mode, the
+    /// timed turns of each operation per level and size, 6 by default).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// The most rounds of a cell in one pass while its goal is undecided
+    /// after --rounds (its ratio within two standard errors of the goal's
+    /// threshold, the error taken from the ratios of the same rounds'
+    /// turns): the contenders the goal compares run more rounds until it
+    /// is decided or this many have run (6 × --rounds by default).
     #[arg(long)]
     max_rounds: Option<usize>,
     /// Length of one contender's turn in a round.
@@ -236,6 +241,8 @@ async fn run(args: Args) -> Result<()> {
         eprintln!("rewrote the scale section of {}", path.display());
         return Ok(());
     }
+    anyhow::ensure!(args.passes > 0, "--passes must be at least 1");
+    let passes = if args.quick { 1 } else { args.passes };
     let timing = if args.quick {
         Timing {
             rounds: 1,
@@ -244,10 +251,11 @@ async fn run(args: Args) -> Result<()> {
             warmup: Duration::ZERO,
         }
     } else {
-        anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
+        let rounds = args.rounds.unwrap_or(2);
+        anyhow::ensure!(rounds > 0, "--rounds must be at least 1");
         Timing {
-            rounds: args.rounds,
-            max_rounds: args.max_rounds.unwrap_or(6 * args.rounds),
+            rounds,
+            max_rounds: args.max_rounds.unwrap_or(6 * rounds),
             round: args.round,
             warmup: Duration::from_millis(50),
         }
@@ -280,55 +288,65 @@ async fn run(args: Args) -> Result<()> {
             .expect("template"),
     );
 
-    let mut results = Vec::new();
+    let mut passes_results = Vec::new();
     let mut servers_seen = Vec::new();
-    for (name, url) in &chosen {
-        bar.set_message(format!("{name}: setting up"));
-        let backend = backends::open(name, url.as_deref(), &tag).await?;
-        servers_seen.push((backend.name.to_owned(), backend.server.clone()));
-        let cells: u64 = args
-            .workloads
-            .iter()
-            .map(|w| {
-                let n = backend
-                    .contenders
-                    .iter()
-                    .filter(|c| c.target.runs(*w))
-                    .count();
-                turns_per_cell(n) * args.tasks.len() as u64
-            })
-            .sum();
-        bar.inc_length(cells);
-        let outcome = async {
-            for &workload in &args.workloads {
-                for &tasks in &args.tasks {
-                    let progress = |msg: &str| {
-                        bar.set_message(msg.to_owned());
-                        if bar.length().is_some_and(|len| bar.position() >= len) {
-                            bar.inc_length(1);
-                        }
-                        bar.inc(1);
-                    };
-                    let measured = harness::cell(
-                        name,
-                        &backend.contenders,
-                        workload,
-                        tasks,
-                        timing,
-                        &report::goals(name, workload, tasks),
-                        &progress,
-                    )
-                    .await?;
-                    results.extend(measured);
-                }
+    for pass in 0..passes {
+        let mut results = Vec::new();
+        for (name, url) in &chosen {
+            bar.set_message(format!(
+                "{name}: setting up (pass {} of {passes})",
+                pass + 1
+            ));
+            let backend = backends::open(name, url.as_deref(), &tag).await?;
+            if pass == 0 {
+                servers_seen.push((backend.name.to_owned(), backend.server.clone()));
             }
-            Ok::<(), anyhow::Error>(())
+            let cells: u64 = args
+                .workloads
+                .iter()
+                .map(|w| {
+                    let n = backend
+                        .contenders
+                        .iter()
+                        .filter(|c| c.target.runs(*w))
+                        .count();
+                    turns_per_cell(n) * args.tasks.len() as u64
+                })
+                .sum();
+            bar.inc_length(cells);
+            let outcome = async {
+                for &workload in &args.workloads {
+                    for &tasks in &args.tasks {
+                        let progress = |msg: &str| {
+                            bar.set_message(msg.to_owned());
+                            if bar.length().is_some_and(|len| bar.position() >= len) {
+                                bar.inc_length(1);
+                            }
+                            bar.inc(1);
+                        };
+                        let measured = harness::cell(
+                            name,
+                            &backend.contenders,
+                            workload,
+                            tasks,
+                            timing,
+                            &report::goals(name, workload, tasks),
+                            &progress,
+                        )
+                        .await?;
+                        results.extend(measured);
+                    }
+                }
+                Ok::<(), anyhow::Error>(())
+            }
+            .await;
+            let cleaned = backend.cleanup().await;
+            outcome?;
+            cleaned.with_context(|| format!("{name}: cleaning up"))?;
         }
-        .await;
-        let cleaned = backend.cleanup().await;
-        outcome?;
-        cleaned.with_context(|| format!("{name}: cleaning up"))?;
+        passes_results.push(results);
     }
+    let results = harness::merge_passes(passes_results);
 
     let mut trips = Vec::new();
     if !args.no_round_trips {
@@ -342,7 +360,13 @@ async fn run(args: Args) -> Result<()> {
     bar.finish_and_clear();
 
     let report = report::Report {
-        meta: machine::Meta::gather(&servers_seen, &args_line(), timing, started.elapsed()),
+        meta: machine::Meta::gather(
+            &servers_seen,
+            &args_line(),
+            timing,
+            passes,
+            started.elapsed(),
+        ),
         results,
         round_trips: trips,
     };
@@ -366,7 +390,8 @@ async fn run_scale(args: &Args, n: u64) -> Result<()> {
         (1..=n).contains(&args.scale_base),
         "--scale-base must be between 1 and --scale"
     );
-    anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
+    let rounds = args.rounds.unwrap_or(6);
+    anyhow::ensure!(rounds > 0, "--rounds must be at least 1");
     anyhow::ensure!(
         (1..=4096).contains(&args.scale_load_tasks),
         "--scale-load-tasks must be between 1 and 4096"
@@ -419,7 +444,7 @@ async fn run_scale(args: &Args, n: u64) -> Result<()> {
         base: args.scale_base,
         load_tasks: args.scale_load_tasks,
         tasks: args.scale_tasks.clone(),
-        rounds: args.rounds,
+        rounds,
         round: args.scale_round,
         storectl,
         purge_limit: args.scale_purge_limit,
@@ -438,7 +463,7 @@ async fn run_scale(args: &Args, n: u64) -> Result<()> {
             .map(|b| (b.backend.clone(), b.server.clone()))
             .collect();
         scale::ScaleReport {
-            meta: machine::Meta::gather(&servers, &args_line(), timing, started.elapsed()),
+            meta: machine::Meta::gather(&servers, &args_line(), timing, 1, started.elapsed()),
             commit: scale::commit(),
             load_tasks: settings.load_tasks,
             tasks: settings.tasks.clone(),

@@ -113,7 +113,7 @@ impl Report {
 
     fn ratio(&self, m: &Measured, to: Role) -> Option<f64> {
         self.find(m.workload, &m.backend, m.tasks, to)
-            .map(|other| m.ops_per_sec / other.ops_per_sec)
+            .map(|other| crate::harness::ratio(m, other))
     }
 
     fn backends(&self) -> Vec<String> {
@@ -266,7 +266,7 @@ impl Report {
                                 })
                                 .map_or_else(
                                     || "n/a".to_owned(),
-                                    |m| format!("{:.2}", m.ops_per_sec / bare.ops_per_sec),
+                                    |m| format!("{:.2}", crate::harness::ratio(m, bare)),
                                 )
                         })
                         .collect();
@@ -326,7 +326,7 @@ impl Report {
     ) -> Option<f64> {
         let a = self.find(workload, backend, tasks, of)?;
         let b = self.find(workload, backend, tasks, to)?;
-        Some(a.ops_per_sec / b.ops_per_sec)
+        Some(crate::harness::ratio(a, b))
     }
 
     /// Writes a goal's table (a column per level, a row per `rows` entry
@@ -468,11 +468,11 @@ impl Report {
             let (Some(one), Some(one_floor)) = (one, one_floor) else {
                 continue;
             };
-            let r = one.ops_per_sec / one_floor.ops_per_sec;
+            let r = crate::harness::ratio(one, one_floor);
             let scale = |a: Option<&Measured>, b: &Measured| {
                 a.map_or_else(
                     || "n/a".to_owned(),
-                    |a| format!("{:.2}", a.ops_per_sec / b.ops_per_sec),
+                    |a| format!("{:.2}", crate::harness::ratio(a, b)),
                 )
             };
             let _ = writeln!(
@@ -666,20 +666,37 @@ impl Report {
         let _ = writeln!(out, "- **Crates:** {}.", crates.join(", "));
         let _ = writeln!(
             out,
-            "- **Method:** in each cell (workload × backend × concurrency) the contenders take \
-             turns, {} rounds of {} ms each after a 50 ms warm-up, a different one first each \
-             round; a rate is the cell's operations over its timed seconds, latencies are \
-             per operation. A task gives its thread to the others every millisecond, so \
-             the tasks of a memory cell, whose operations never wait, run side by side. \
-             Where a cell decides a goal below and its ratio is still within two standard \
-             errors of the goal's threshold after those rounds (the error taken from the \
-             ratios of the two contenders' turns in the same round), the two contenders run \
-             more rounds, up to {} in all, until it is not. The bench and the servers share \
-             the CPUs, so single ratios move between runs: on the 2-core machine of the \
-             checked-in figures, by about ±0.1 from one run to the next where a server is \
+            "- **Method:** the whole matrix is measured {passes}, one pass after the other, so \
+             that each cell is measured at moments minutes apart. In each cell (workload × \
+             backend × concurrency) of a pass the contenders take turns, {rounds} rounds of {ms} \
+             ms each after a 50 ms warm-up, a different one first each round. Where a cell \
+             decides a goal below and its ratio is still within two standard errors of the \
+             goal's threshold after those rounds (the error taken from the ratios of the two \
+             contenders' turns in the same round), the two contenders run more rounds, up to \
+             {max} in the pass, until it is not. A rate is the cell's operations over its timed \
+             seconds in all passes; a ratio, and so every verdict, is {ratio_rule}; a latency \
+             percentile is {latency_rule}. A \
+             task gives its thread to the others every millisecond, so the tasks of a memory \
+             cell, whose operations never wait, run side by side. The bench and the servers \
+             share the CPUs, so single ratios move between runs: on the 2-core machine of the \
+             checked-in figures, by about ±0.1 from one pass to the next where a server is \
              CPU-bound at 16 tasks; a ratio far from its threshold, or the same side of it in \
              every cell, is what a run shows.\n",
-            m.rounds, m.round_ms, m.max_rounds
+            passes = match m.passes {
+                1 => "once".to_owned(),
+                n => format!("{n} times"),
+            },
+            ratio_rule = match m.passes {
+                1 => "the ratio of the two rates".to_owned(),
+                n => format!("the median of the cell's {n} per-pass ratios"),
+            },
+            latency_rule = match m.passes {
+                1 => "over all rounds",
+                _ => "the median of its passes'",
+            },
+            rounds = m.rounds,
+            ms = m.round_ms,
+            max = m.max_rounds,
         );
 
         let _ = writeln!(out, "## The workloads and the contenders\n");
@@ -851,7 +868,7 @@ fn redis_layer_ratios(
                     && m.tasks == t
                     && m.contender.ends_with(&suffix)
             })?;
-            Some((t, layered.ops_per_sec / bare.ops_per_sec))
+            Some((t, crate::harness::ratio(layered, bare)))
         })
         .collect()
 }
@@ -992,7 +1009,7 @@ pub fn notes(report: &Report) -> String {
         .filter(|w| {
             let ours = report.find(*w, "memory", 1, Role::Ours);
             let floor = report.find(*w, "memory", 1, Role::Floor);
-            matches!((ours, floor), (Some(o), Some(f)) if o.ops_per_sec < 0.5 * f.ops_per_sec)
+            matches!((ours, floor), (Some(o), Some(f)) if crate::harness::ratio(o, f) < 0.5)
         })
         .map(Workload::name)
         .collect();
@@ -1204,6 +1221,7 @@ mod tests {
             secs: 1.0,
             ops_per_sec: ops,
             round_rates: vec![ops],
+            pass_rates: Vec::new(),
             p50_us: 1.0,
             p99_us: 2.0,
             refreshes: None,
@@ -1252,6 +1270,7 @@ mod tests {
                     round: std::time::Duration::from_millis(1),
                     warmup: std::time::Duration::ZERO,
                 },
+                1,
                 std::time::Duration::ZERO,
             ),
             results,

@@ -793,6 +793,7 @@ mod tests {
                 round: std::time::Duration::from_millis(1),
                 warmup: std::time::Duration::ZERO,
             },
+            1,
             std::time::Duration::ZERO,
         );
         let dir = tempfile::tempdir().unwrap();

@@ -1104,6 +1104,7 @@ mod tests {
                     round: Duration::from_millis(40),
                     warmup: Duration::ZERO,
                 },
+                1,
                 Duration::from_secs(1),
             ),
             commit: commit(),
