@@ -119,8 +119,11 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     passes: usize,
     /// Rounds per cell in each pass: each contender runs once per round, a
-    /// different one first each time (2 by default; in the scale mode, the
+    /// different one first each time (8 by default; in the scale mode, the
     /// timed turns of each operation per level and size, 6 by default).
+    /// Many short turns rather than a few long ones: on a machine whose
+    /// speed changes from one fraction of a second to the next, the
+    /// contenders then meet the same conditions.
     #[arg(long)]
     rounds: Option<usize>,
     /// The most rounds of a cell in one pass while its goal is undecided
@@ -131,7 +134,7 @@ struct Args {
     #[arg(long)]
     max_rounds: Option<usize>,
     /// Length of one contender's turn in a round.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
     round: Duration,
     /// A few milliseconds per cell: checks that everything runs, measures
     /// nothing worth reading.
@@ -251,7 +254,7 @@ async fn run(args: Args) -> Result<()> {
             warmup: Duration::ZERO,
         }
     } else {
-        let rounds = args.rounds.unwrap_or(2);
+        let rounds = args.rounds.unwrap_or(8);
         anyhow::ensure!(rounds > 0, "--rounds must be at least 1");
         Timing {
             rounds,

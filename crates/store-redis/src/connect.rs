@@ -421,9 +421,13 @@ impl RedisStore {
             .await
             .map_err(connect_error)?;
         drop(probe);
+        // No response timeout of the driver's: every call of the store is
+        // bounded by `operation_timeout` already (`within`), which also
+        // cuts a wait for a reconnection; a second timer per call would
+        // only cost time.
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connection_timeout))
-            .set_response_timeout(Some(config.operation_timeout))
+            .set_response_timeout(None)
             .set_number_of_retries(config.reconnect_retries);
         let manager = ConnectionManager::new_with_config(client, manager_config)
             .await
