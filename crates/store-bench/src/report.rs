@@ -94,8 +94,19 @@ pub fn goals(backend: &str, workload: Workload, tasks: usize) -> Vec<Goal> {
     }
 }
 
-fn mark(ratio: f64, goal: f64) -> &'static str {
-    if ratio >= goal { "✓" } else { "✗" }
+/// A ratio and its verdict against `goal`: two decimals, or three where
+/// two would round a miss up to the threshold (`0.995 ✗`, not `1.00 ✗`).
+fn mark(ratio: f64, goal: f64) -> String {
+    if ratio >= goal {
+        format!("{ratio:.2} ✓")
+    } else if format!("{ratio:.2}")
+        .parse::<f64>()
+        .is_ok_and(|shown| shown >= goal)
+    {
+        format!("{ratio:.3} ✗")
+    } else {
+        format!("{ratio:.2} ✗")
+    }
 }
 
 impl Report {
@@ -362,7 +373,7 @@ impl Report {
                         } else {
                             below.push(format!("{} at {t}", r.miss));
                         }
-                        let _ = write!(line, " {x:.2} {} |", mark(x, goal));
+                        let _ = write!(line, " {} |", mark(x, goal));
                     }
                     None => line.push_str(" n/a |"),
                 }
@@ -477,7 +488,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "| {} | {r:.2} {} | {} | {} |",
+                "| {} | {} | {} | {} |",
                 w.name(),
                 mark(r, 0.5),
                 scale(many, one),
@@ -1276,6 +1287,14 @@ mod tests {
             results,
             round_trips: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_miss_is_never_shown_at_its_threshold() {
+        assert_eq!(mark(0.9951, 1.0), "0.995 ✗");
+        assert_eq!(mark(0.8949, 0.9), "0.89 ✗");
+        assert_eq!(mark(1.0, 1.0), "1.00 ✓");
+        assert_eq!(mark(0.5012, 0.5), "0.50 ✓");
     }
 
     #[test]
