@@ -85,7 +85,8 @@ const CLOCK_MARGIN: Duration = Duration::from_secs(5);
 enum Fate {
     Written,
     Existing,
-    Expired,
+    /// Not written: the entry under this key had expired.
+    Expired(Key),
     Rejected,
 }
 
@@ -98,6 +99,19 @@ pub(crate) async fn write_batch(
     mode: WriteMode,
     concurrency: usize,
 ) -> Outcome<WriteCounts> {
+    let (counts, _) = write_batch_naming_expired(store, items, mode, concurrency).await?;
+    Ok(counts)
+}
+
+/// As [`write_batch`], and names the keys of the entries it did not write
+/// because they had expired: whatever the destination holds under them is
+/// older than the source's state.
+pub(crate) async fn write_batch_naming_expired(
+    store: &dyn Store,
+    items: Vec<Item>,
+    mode: WriteMode,
+    concurrency: usize,
+) -> Outcome<(WriteCounts, Vec<Key>)> {
     let put_mode = match mode {
         WriteMode::KeepExisting => PutMode::Create,
         WriteMode::Overwrite => PutMode::Upsert,
@@ -106,7 +120,7 @@ pub(crate) async fn write_batch(
         .map(|item| async move {
             let now = SystemClock.now();
             if item.expires_at.is_some_and(|e| e.is_expired_at(now)) {
-                return Ok(Fate::Expired);
+                return Ok(Fate::Expired(item.key));
             }
             let mut options = PutOptions::new(put_mode);
             options.expires_at = item.expires_at;
@@ -117,7 +131,7 @@ pub(crate) async fn write_batch(
                 Err(e) if e.kind() == ErrorKind::InvalidInput => {
                     let soon = SystemClock.now().checked_add(CLOCK_MARGIN).unwrap_or(now);
                     if item.expires_at.is_some_and(|exp| exp.is_expired_at(soon)) {
-                        Ok(Fate::Expired)
+                        Ok(Fate::Expired(item.key))
                     } else {
                         eprintln!(
                             "storectl: warning: the destination refused {:?}: {e}",
@@ -133,15 +147,19 @@ pub(crate) async fn write_batch(
         .collect()
         .await;
     let mut counts = WriteCounts::default();
+    let mut expired = Vec::new();
     for result in results {
         match result? {
             Fate::Written => counts.written += 1,
             Fate::Existing => counts.existing += 1,
-            Fate::Expired => counts.expired += 1,
+            Fate::Expired(key) => {
+                counts.expired += 1;
+                expired.push(key);
+            }
             Fate::Rejected => counts.rejected += 1,
         }
     }
-    Ok(counts)
+    Ok((counts, expired))
 }
 
 /// The progress of a copy, saved after every batch.

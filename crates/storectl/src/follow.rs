@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, StreamExt};
 use store::{Entry, Expiry, Key, Owner, Store, Version};
 
-use crate::copy::{Item, WriteCounts, WriteMode, write_batch};
+use crate::copy::{Item, WriteCounts, WriteMode, write_batch_naming_expired};
 use crate::fail::{Failure, Outcome};
 use crate::open::Scanner;
 
@@ -349,7 +349,10 @@ impl Follower<'_> {
     }
 
     /// Writes `entries` over whatever the destination holds and records
-    /// them.
+    /// them. An entry that expired before its write is deleted at the
+    /// destination instead: the destination may hold an older state of it
+    /// (an entry the source shortened and then let expire), which must not
+    /// outlive it.
     async fn write(&mut self, entries: Vec<(Key, Entry)>, counts: &mut PassCounts) -> Outcome {
         if entries.is_empty() {
             return Ok(());
@@ -362,7 +365,7 @@ impl Follower<'_> {
             .into_iter()
             .map(|(key, entry)| Item::of(key, entry))
             .collect();
-        let written = write_batch(
+        let (written, expired) = write_batch_naming_expired(
             self.follow.dest,
             items,
             WriteMode::Overwrite,
@@ -373,7 +376,7 @@ impl Follower<'_> {
         for (key, seen) in seen {
             self.snapshot.remember(key, seen);
         }
-        Ok(())
+        self.delete(expired, counts).await
     }
 
     /// Deletes `keys` at the destination, whatever it holds under them,
@@ -448,5 +451,60 @@ impl Signals {
             let _ = tokio::signal::ctrl_c().await;
             "Ctrl-C"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::{Clock, PutMode, PutOptions, SystemClock};
+
+    fn in_ms(ms: u64) -> Expiry {
+        SystemClock
+            .now()
+            .checked_add(Duration::from_millis(ms))
+            .expect("an expiry")
+    }
+
+    /// The source shortens an entry and it expires before the pass writes
+    /// it: the destination must not keep the older, longer-lived state.
+    #[tokio::test]
+    async fn an_entry_that_expires_before_its_write_is_deleted_at_the_destination() {
+        let source = store::open("memory://").await.expect("source");
+        let dest = store::open("memory://").await.expect("destination");
+        let key = Key::new("session").expect("a key");
+        let hour = PutOptions::new(PutMode::Upsert).expires_at(in_ms(3_600_000));
+        dest.put(&key, "as copied".into(), hour)
+            .await
+            .expect("the copy's write");
+        let short = PutOptions::new(PutMode::Upsert).expires_at(in_ms(50));
+        source
+            .put(&key, "shortened".into(), short)
+            .await
+            .expect("the source's write");
+        let entry = source.get(&key).await.expect("read").expect("live");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        let follow = Follow {
+            source: &*source,
+            dest: &*dest,
+            batch: 10,
+            concurrency: 2,
+            interval: Duration::from_millis(100),
+            shown: ("memory://".into(), "memory://".into()),
+        };
+        let mut follower = Follower {
+            follow: &follow,
+            snapshot: Snapshot::default(),
+            totals: Totals::default(),
+        };
+        let mut counts = PassCounts::default();
+        follower
+            .write(vec![(key.clone(), entry)], &mut counts)
+            .await
+            .expect("the pass's write");
+        assert!(dest.get(&key).await.expect("read").is_none());
+        assert_eq!((counts.written, counts.expired, counts.deleted), (0, 1, 1));
+        assert!(follower.snapshot.known.is_empty());
     }
 }
