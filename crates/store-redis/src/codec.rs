@@ -51,22 +51,50 @@ pub(crate) fn encode_entry(
     owner: Option<&Owner>,
     value: &[u8],
 ) -> Vec<u8> {
-    use std::io::Write as _;
-    let owner = owner.map(Owner::as_str).unwrap_or("");
-    let mut blob = Vec::with_capacity(HEADER_LEN + owner.len() + value.len());
-    blob.extend_from_slice(MAGIC);
+    let mut blob = Vec::with_capacity(entry_len(owner, value));
     // Writing into a Vec cannot fail.
-    let _ = write!(blob, "{:020}", version.as_u64());
-    match expiry {
-        Some(e) => {
-            let _ = write!(blob, "{:015}", e.as_unix_millis());
-        }
-        None => blob.extend_from_slice(NO_EXPIRY.as_bytes()),
-    }
-    let _ = write!(blob, "{:03}", owner.len());
-    blob.extend_from_slice(owner.as_bytes());
-    blob.extend_from_slice(value);
+    let _ = write_entry(&mut blob, version, expiry, owner, value);
     blob
+}
+
+/// The length of an entry's stored string.
+pub(crate) fn entry_len(owner: Option<&Owner>, value: &[u8]) -> usize {
+    HEADER_LEN + owner.map_or(0, |o| o.as_str().len()) + value.len()
+}
+
+/// Writes the stored string of an entry (see [`encode_entry`]) to `out`,
+/// such as straight into a command's buffer.
+pub(crate) fn write_entry(
+    out: &mut impl std::io::Write,
+    version: Version,
+    expiry: Option<Expiry>,
+    owner: Option<&Owner>,
+    value: &[u8],
+) -> std::io::Result<()> {
+    let owner = owner.map(Owner::as_str).unwrap_or("");
+    let mut header = [0u8; HEADER_LEN];
+    header[..2].copy_from_slice(MAGIC);
+    put_digits(&mut header[2..22], version.as_u64());
+    match expiry {
+        // An expiry is within 0 ..= `Expiry::MAX_UNIX_MILLIS`: 15 digits.
+        Some(e) => put_digits(&mut header[22..37], e.as_unix_millis().unsigned_abs()),
+        None => header[22..37].copy_from_slice(NO_EXPIRY.as_bytes()),
+    }
+    // An owner is at most `MAX_OWNER_LEN` (256) bytes: 3 digits.
+    put_digits(&mut header[37..40], owner.len() as u64);
+    out.write_all(&header)?;
+    out.write_all(owner.as_bytes())?;
+    out.write_all(value)
+}
+
+/// `n` in decimal, right-aligned and zero-padded to fill `field` (the
+/// highest digits are dropped if it does not fit, which the callers rule
+/// out).
+fn put_digits(field: &mut [u8], mut n: u64) {
+    for d in field.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 fn digits<T: std::str::FromStr>(raw: &[u8]) -> Option<T> {

@@ -317,6 +317,17 @@ pub(crate) fn entry_key(bucket: &Bucket, key: &Key) -> Vec<u8> {
     k
 }
 
+/// Appends the Redis key of `key`'s entry in `bucket` to `cmd` as its next
+/// argument, written straight into the command's buffer.
+pub(crate) fn entry_key_arg(cmd: &mut redis::Cmd, bucket: &Bucket, key: &Key) {
+    use redis::RedisWrite as _;
+    use std::io::Write as _;
+    let mut name = cmd.writer_for_next_arg();
+    // The buffer is a `Vec`: writing cannot fail.
+    let _ = name.write_all(bucket.entries.as_bytes());
+    let _ = name.write_all(key.as_str().as_bytes());
+}
+
 /// `prefix` followed by `owner`: the name of one of an owner's sets.
 pub(crate) fn set_key(prefix: &str, owner: &Owner) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + owner.as_str().len());
@@ -602,5 +613,11 @@ mod tests {
         assert_eq!(&*b[2].legacy, "app:{2}:o:");
         let key = Key::new("k").unwrap();
         assert_eq!(entry_key(&b[0], &key), b"app:{0}:e:k");
+        let mut cmd = redis::cmd("GET");
+        entry_key_arg(&mut cmd, &b[0], &key);
+        assert_eq!(
+            cmd.get_packed_command(),
+            redis::cmd("GET").arg("app:{0}:e:k").get_packed_command()
+        );
     }
 }

@@ -1,9 +1,8 @@
 //! The [`Store`] implementation of [`RedisStore`]: each call checks its
 //! input, then does its work on the server within the store's
 //! [`operation_timeout`](crate::RedisConfig::operation_timeout).
-
 use bytes::Bytes;
-use redis::Value;
+use redis::{RedisWrite as _, Value};
 use store_core::scan::check_limit;
 use store_core::{
     Capabilities, Clock, Entry, Error, Expiry, Key, Operation, Owner, PutMode, PutOptions,
@@ -12,12 +11,14 @@ use store_core::{
 };
 
 use crate::BACKEND;
-use crate::codec::{decode_entry, decode_owned, encode_entry, expiry_field, version_field};
+use crate::codec::{
+    decode_entry, decode_owned, encode_entry, entry_len, expiry_field, version_field, write_entry,
+};
 use crate::connect::RedisStore;
 use crate::error::{bad_reply, classify, in_ctx};
 use crate::query::{
-    DELETE_IF, DELETE_OWNER, LIST_OWNER, PUT_IF, Reply, TOUCH, entry_key, fresh_version, index_key,
-    set_key,
+    DELETE_IF, DELETE_OWNER, LIST_OWNER, PUT_IF, Reply, TOUCH, entry_key, entry_key_arg,
+    fresh_version, index_key, set_key,
 };
 use crate::scan::window_end;
 
@@ -29,10 +30,13 @@ impl Store for RedisStore {
         let op = Operation::Get;
         in_ctx(validate::key(&self.caps, key), op)?;
         within(self.config.operation_timeout, BACKEND, op, async {
-            let redis_key = entry_key(self.base_of(key), key);
+            let base = self.base_of(key);
+            let mut read =
+                redis::Cmd::with_capacity(2, base.entries.len() + key.as_str().len() + 16);
+            read.arg("GET");
+            entry_key_arg(&mut read, base, key);
             let mut conn = self.conn.clone();
-            let reply: Value = redis::cmd("GET")
-                .arg(&redis_key)
+            let reply: Value = read
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| classify(e, op))?;
@@ -71,10 +75,8 @@ impl Store for RedisStore {
                     .map(|e| window_end(e.as_unix_millis(), now.as_unix_millis()));
                 (index_key(base, end), end)
             });
-            let redis_key = entry_key(base, key);
             let version = fresh_version();
             let owner = options.owner.as_ref();
-            let blob = encode_entry(version, options.expires_at, owner, &value);
             // Redis keeps a key until now > its expiry; the contract wants
             // it gone at the expiry.
             let pxat = options.expires_at.map(|e| e.as_unix_millis() - 1);
@@ -86,6 +88,8 @@ impl Store for RedisStore {
             });
             let members = match options.mode {
                 PutMode::UpdateIf(expected) => {
+                    let redis_key = entry_key(base, key);
+                    let blob = encode_entry(version, options.expires_at, owner, &value);
                     let expected = version_field(expected);
                     let pxat = pxat.map(|t| t.to_string()).unwrap_or_default();
                     let set_expiry = options
@@ -130,8 +134,21 @@ impl Store for RedisStore {
                     }
                 }
                 mode => {
-                    let mut write = redis::cmd("SET");
-                    write.arg(&redis_key).arg(&blob);
+                    // The name and the entry are written straight into the
+                    // command's buffer, a `Vec`: writing cannot fail.
+                    let mut write = redis::Cmd::with_capacity(
+                        6,
+                        base.entries.len() + key.as_str().len() + entry_len(owner, &value) + 48,
+                    );
+                    write.arg("SET");
+                    entry_key_arg(&mut write, base, key);
+                    let _ = write_entry(
+                        &mut write.writer_for_next_arg(),
+                        version,
+                        options.expires_at,
+                        owner,
+                        &value,
+                    );
                     match mode {
                         PutMode::Create => {
                             write.arg("NX");
@@ -146,37 +163,19 @@ impl Store for RedisStore {
                     }
                     let mut cmds = vec![write];
                     if let Some((name, end)) = &index {
-                        cmds.push(redis::cmd("SADD").arg(name).arg(key.as_str()).to_owned());
+                        cmds.push(redis::cmd("SADD").arg(name).arg(key.as_str()).take());
                         if let Some(end) = end {
-                            cmds.push(
-                                redis::cmd("PEXPIREAT")
-                                    .arg(name)
-                                    .arg(*end)
-                                    .arg("NX")
-                                    .to_owned(),
-                            );
+                            cmds.push(redis::cmd("PEXPIREAT").arg(name).arg(*end).arg("NX").take());
                         }
                     }
                     if let Some(set) = &set {
-                        cmds.push(redis::cmd("SADD").arg(set).arg(key.as_str()).to_owned());
+                        cmds.push(redis::cmd("SADD").arg(set).arg(key.as_str()).take());
                         if let Some(e) = options.expires_at {
                             let at = e.as_unix_millis();
-                            cmds.push(
-                                redis::cmd("PEXPIREAT")
-                                    .arg(set)
-                                    .arg(at)
-                                    .arg("NX")
-                                    .to_owned(),
-                            );
-                            cmds.push(
-                                redis::cmd("PEXPIREAT")
-                                    .arg(set)
-                                    .arg(at)
-                                    .arg("GT")
-                                    .to_owned(),
-                            );
+                            cmds.push(redis::cmd("PEXPIREAT").arg(set).arg(at).arg("NX").take());
+                            cmds.push(redis::cmd("PEXPIREAT").arg(set).arg(at).arg("GT").take());
                         }
-                        cmds.push(redis::cmd("SCARD").arg(set).to_owned());
+                        cmds.push(redis::cmd("SCARD").arg(set).take());
                     }
                     let mut replies = self.write(cmds, op).await?.into_iter();
                     match replies.next() {
@@ -269,12 +268,7 @@ impl Store for RedisStore {
             let Some(version) = version else {
                 let mut cmds = vec![redis::cmd("DEL").arg(&redis_key).to_owned()];
                 if let Some(persistent) = &persistent {
-                    cmds.push(
-                        redis::cmd("SREM")
-                            .arg(persistent)
-                            .arg(key.as_str())
-                            .to_owned(),
-                    );
+                    cmds.push(redis::cmd("SREM").arg(persistent).arg(key.as_str()).take());
                 }
                 return match self.write(cmds, op).await?.first() {
                     Some(Value::Int(n)) => Ok(*n > 0),
