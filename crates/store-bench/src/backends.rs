@@ -492,11 +492,14 @@ async fn sqlite_pool(path: &std::path::Path) -> Result<sqlx::SqlitePool> {
 }
 
 async fn sqlite(tag: &str) -> Result<Backend> {
+    // Each contender has a database file of its own: in one shared file
+    // the contenders would share one write-ahead log, and the commit that
+    // fills it would checkpoint (copy to the database and sync) the pages
+    // the others wrote as well.
     let dir = tempfile::Builder::new().prefix(tag).tempdir()?;
-    let path = dir.path().join("bench.db");
-    let url = format!("sqlite://{}", path.display());
+    let file = |name: &str| dir.path().join(format!("{name}.db"));
     let open = |table: &'static str| {
-        let url = url.clone();
+        let url = format!("sqlite://{}", file(table).display());
         async move {
             let store =
                 SqliteStore::connect_with(&url, SqliteConfig::default().namespace(table)).await?;
@@ -506,8 +509,8 @@ async fn sqlite(tag: &str) -> Result<Backend> {
     };
     let ours = open("ours").await?;
     let tower = open("tower").await?;
-    let floor = SqliteFloor::create_table(sqlite_pool(&path).await?, "raw").await?;
-    let peer_pool = sqlite_pool(&path).await?;
+    let floor = SqliteFloor::create_table(sqlite_pool(&file("raw")).await?, "raw").await?;
+    let peer_pool = sqlite_pool(&file("peer")).await?;
     let (version,): (String,) = sqlx::query_as("SELECT sqlite_version()")
         .fetch_one(&peer_pool)
         .await?;

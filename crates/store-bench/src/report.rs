@@ -739,7 +739,7 @@ impl Report {
              | memory | `MemoryStore` | `RwLock<HashMap>` × 64 (a hash table per lock, the lock chosen by the key's hash) | tower-sessions `MemoryStore` 0.15 |\n\
              | redis | `RedisStore` (one multiplexed connection) | `redis` crate on one `ConnectionManager`: `GET`, `SET … PX`, `SET … NX PX`, a one-script compare-and-set, `PEXPIRE`, `DEL` | tower-sessions-redis-store 0.16 (fred, a pool of 6 as its README sets up) |\n\
              | postgres | `PostgresStore` (pool of 10) | sqlx on a pool of 10: one plain statement per operation | tower-sessions-sqlx-store 0.15 `PostgresStore` (pool of 10, sqlx's default settings, as its README sets up) |\n\
-             | sqlite_file | `SqliteStore` (file, WAL, pool of 10) | sqlx, same file settings and pool | tower-sessions-sqlx-store 0.15 `SqliteStore` (same pool settings) |\n\
+             | sqlite_file | `SqliteStore` (file, WAL, pool of 10) | sqlx, same file settings and pool | tower-sessions-sqlx-store 0.15 `SqliteStore` (same pool settings); each contender in a database file of its own |\n\
              | mongodb | `MongoStore` | `mongodb` crate: `find_one`, `update_one` with upsert, `insert_one`, a conditional `update_one`, `delete_one` | none: no tower-sessions MongoDB store on the same core version |\n\
              | mysql | `MySqlStore` (pool of 10) | sqlx on a pool of 10: one plain statement per operation | tower-sessions-sqlx-store 0.15 `MySqlStore` (pool of 10) |\n\n\
              Ours via tower-sessions is `store-tower-sessions`' `TowerStore` over the same store, \
