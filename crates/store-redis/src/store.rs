@@ -1,6 +1,7 @@
 //! The [`Store`] implementation of [`RedisStore`]: each call checks its
 //! input, then does its work on the server within the store's
 //! [`operation_timeout`](crate::RedisConfig::operation_timeout).
+
 use bytes::Bytes;
 use redis::{RedisWrite as _, Value};
 use store_core::scan::check_limit;
