@@ -32,6 +32,7 @@ impl Store for RedisStore {
         in_ctx(validate::key(&self.caps, key), op)?;
         within(self.config.operation_timeout, BACKEND, op, async {
             let base = self.base_of(key);
+            // Room for `GET` and the name, so the buffer is sized once.
             let mut read =
                 redis::Cmd::with_capacity(2, base.entries.len() + key.as_str().len() + 16);
             read.arg("GET");
@@ -136,7 +137,9 @@ impl Store for RedisStore {
                 }
                 mode => {
                     // The name and the entry are written straight into the
-                    // command's buffer, a `Vec`: writing cannot fail.
+                    // command's buffer, a `Vec`: writing cannot fail. It is
+                    // sized once for up to 6 arguments: `SET`, name, entry,
+                    // `NX`/`XX`, `PXAT` and its digits (the 48 spare bytes).
                     let mut write = redis::Cmd::with_capacity(
                         6,
                         base.entries.len() + key.as_str().len() + entry_len(owner, &value) + 48,
