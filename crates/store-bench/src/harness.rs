@@ -1,6 +1,7 @@
 //! Runs cells: one workload, on one backend, at one concurrency level, for
 //! every contender of that backend, in alternating rounds so that drift
-//! on the machine hits every contender alike.
+//! on the machine hits every contender alike, in an order that gives each
+//! contender every other one as its predecessor equally often.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -373,7 +374,7 @@ fn undecided(
 }
 
 /// Runs one cell: every contender of `contenders` that runs `workload`,
-/// `timing.rounds` times, a different one first each round. While one of
+/// `timing.rounds` times, in the order of [`turn_order`]. While one of
 /// `goals` is undecided after that (its ratio within two standard errors
 /// of its threshold), the contenders of the undecided goals run more
 /// rounds, up to `timing.max_rounds`. Calls `progress` after each turn.
@@ -427,8 +428,7 @@ pub async fn cell(
         if !wanted.contains(&true) {
             break;
         }
-        for k in 0..running.len() {
-            let at = (round + k) % running.len();
+        for at in turn_order(round, running.len()) {
             if !wanted[at] {
                 continue;
             }
@@ -478,6 +478,45 @@ pub async fn cell(
             })
         })
         .collect())
+}
+
+/// The order of the turns of `n` contenders in round `round` of a cell:
+/// the rows of a Williams design, one after the other. Each row is an
+/// order of all `n`; over `n` rounds (`2n` when `n` is odd) each contender
+/// goes first equally often and follows each other contender equally
+/// often. A turn can leave work behind that the next one pays for (the
+/// kernel writing back a file's pages, a server's deferred work), so a
+/// fixed order, in which a contender always follows the same one, would
+/// favour some contenders over others by a few percent.
+///
+/// ```text
+/// n = 4: 0 1 3 2 · 1 2 0 3 · 2 3 1 0 · 3 0 2 1 · (again)
+/// ```
+pub fn turn_order(round: usize, n: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    // The first row: 0, 1, n-1, 2, n-2, …; row r adds r to each (mod n);
+    // for an odd n the second n rows are the first n reversed.
+    let (mut low, mut high) = (1, n);
+    let first = (0..n).map(|j| match j {
+        0 => 0,
+        _ if j % 2 == 1 => {
+            low += 1;
+            low - 1
+        }
+        _ => {
+            high -= 1;
+            high
+        }
+    });
+    let period = if n % 2 == 0 { n } else { 2 * n };
+    let row = round % period;
+    let mut order: Vec<usize> = first.map(|c| (c + row) % n).collect();
+    if row >= n {
+        order.reverse();
+    }
+    order
 }
 
 /// The median of `values` (the mean of the middle two for an even
@@ -592,6 +631,36 @@ mod tests {
             &[rounds(floor), rounds(ours)],
             &[total(floor), total(ours)],
         )
+    }
+
+    #[test]
+    fn every_round_is_an_order_of_all_and_each_follows_each_equally_often() {
+        for n in 1..=9 {
+            let period = if n % 2 == 0 { n } else { 2 * n };
+            let mut first = vec![0; n];
+            let mut follows = vec![vec![0; n]; n];
+            for round in 0..period {
+                let order = turn_order(round, n);
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "n = {n}, round {round}");
+                assert_eq!(order, turn_order(round + period, n), "n = {n}: periodic");
+                first[order[0]] += 1;
+                for pair in order.windows(2) {
+                    follows[pair[1]][pair[0]] += 1;
+                }
+            }
+            assert!(first.iter().all(|&f| f == period / n), "n = {n}: {first:?}");
+            for (b, before) in follows.iter().enumerate() {
+                for (a, &count) in before.iter().enumerate() {
+                    let want = if a == b { 0 } else { period / n };
+                    assert_eq!(count, want, "n = {n}: {b} after {a}");
+                }
+            }
+        }
+        assert_eq!(turn_order(0, 4), [0, 1, 3, 2]);
+        assert_eq!(turn_order(1, 4), [1, 2, 0, 3]);
+        assert!(turn_order(0, 0).is_empty());
     }
 
     #[test]

@@ -118,9 +118,11 @@ struct Args {
     /// machine runs slow for one contender decides nothing alone.
     #[arg(long, default_value_t = 3)]
     passes: usize,
-    /// Rounds per cell in each pass: each contender runs once per round, a
-    /// different one first each time (8 by default; in the scale mode, the
-    /// timed turns of each operation per level and size, 6 by default).
+    /// Rounds per cell in each pass: each contender runs once per round, in
+    /// an order that changes from round to round so that each contender goes
+    /// first, and follows each other one, equally often (8 by default; in
+    /// the scale mode, the timed turns of each operation per level and size,
+    /// 6 by default).
     /// Many short turns rather than a few long ones: on a machine whose
     /// speed changes from one fraction of a second to the next, the
     /// contenders then meet the same conditions.

@@ -680,7 +680,9 @@ impl Report {
             "- **Method:** the whole matrix is measured {passes}, one pass after the other, so \
              that each cell is measured at moments minutes apart. In each cell (workload × \
              backend × concurrency) of a pass the contenders take turns, {rounds} rounds of {ms} \
-             ms each after a 50 ms warm-up, a different one first each round. Where a cell \
+             ms each after a 50 ms warm-up, in an order that changes each round so that each \
+             contender goes first, and follows each other one, equally often (a turn can \
+             leave work behind that the next one pays for). Where a cell \
              decides a goal below and its ratio is still within two standard errors of the \
              goal's threshold after those rounds (the error taken from the ratios of the two \
              contenders' turns in the same round), the two contenders run more rounds, up to \
