@@ -84,6 +84,6 @@ bench-scale N="1000000" *ARGS:
     cargo build --release -p storectl
     bash scripts/bench.sh --scale {{N}} {{ARGS}}
 
-# The benchmark in a few seconds on the running test servers: proves it runs and writes its document (to a temp dir).
+# The benchmark in a few seconds on the running test servers: proves it runs, writes its document (to a temp dir) and runs its control (A/A) mode.
 bench-smoke:
-    bash -c 'out=$(mktemp -d) && cargo run -q -p store-bench -- --quick --tasks 1,4 --doc "$out/performance.md" > "$out/tables.md" && test -s "$out/perf/kv.svg" && grep -q "round trips" "$out/performance.md" && echo "bench-smoke: wrote $out/performance.md" '
+    bash -c 'out=$(mktemp -d) && cargo run -q -p store-bench -- --quick --tasks 1,4 --doc "$out/performance.md" > "$out/tables.md" && test -s "$out/perf/kv.svg" && grep -q "round trips" "$out/performance.md" && cargo run -q -p store-bench -- --control --quick --tasks 1 --no-round-trips | grep -q "(control)" && echo "bench-smoke: wrote $out/performance.md; the control run ran" '

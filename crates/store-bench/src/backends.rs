@@ -153,6 +153,9 @@ pub struct Backend {
     /// The server's name and version, for the report.
     pub server: String,
     cleanup: Cleanup,
+    /// The database files of the control's stores (see [`control`]), on
+    /// SQLite.
+    control_files: Option<tempfile::TempDir>,
 }
 
 enum Cleanup {
@@ -188,8 +191,142 @@ impl Backend {
             Cleanup::Sqlite(dir) => dir.close()?,
             Cleanup::Mongo(db) => db.drop().await?,
         }
+        if let Some(dir) = self.control_files {
+            dir.close()?;
+        }
         Ok(())
     }
+}
+
+/// The control run (`--control`, an A/A test): `backend` with its floor
+/// and its peer replaced by two more stores of ours, set up as its own
+/// and on the same server (a file of their own on SQLite): our store
+/// through the `Store` trait in the floor's place, our tower-sessions
+/// adapter in the peer's. The ratios to them then compare each of ours
+/// with a copy of itself, whose true ratio is 1: how far they stray from 1
+/// is the spread of the method on this machine.
+pub async fn control(mut backend: Backend, url: Option<&str>, tag: &str) -> Result<Backend> {
+    let open_twins = async {
+        match backend.name {
+            "memory" => {
+                let ours: Arc<dyn Store> = Arc::new(store::store_memory::MemoryStore::new());
+                let tower: Arc<dyn Store> = Arc::new(store::store_memory::MemoryStore::new());
+                Ok::<_, anyhow::Error>((ours, tower, None))
+            }
+            "postgres" => {
+                let url = url.context("no URL")?;
+                let open = |table: &'static str| async move {
+                    let config = PostgresConfig::default().schema(tag).namespace(table);
+                    let store = PostgresStore::connect_with(url, config).await?;
+                    store.setup().await?;
+                    Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+                };
+                Ok((open("control").await?, open("control_tower").await?, None))
+            }
+            "sqlite_file" => {
+                let dir = tempfile::Builder::new().prefix(tag).tempdir()?;
+                let open = |table: &'static str| {
+                    let url = format!(
+                        "sqlite://{}",
+                        dir.path().join(format!("{table}.db")).display()
+                    );
+                    async move {
+                        let config = SqliteConfig::default().namespace(table);
+                        let store = SqliteStore::connect_with(&url, config).await?;
+                        store.setup().await?;
+                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+                    }
+                };
+                Ok((
+                    open("control").await?,
+                    open("control_tower").await?,
+                    Some(dir),
+                ))
+            }
+            "mongodb" => {
+                let db = mongodb::Client::with_uri_str(url.context("no URL")?)
+                    .await?
+                    .database(tag);
+                let open = |collection: &'static str| {
+                    let db = db.clone();
+                    async move {
+                        let config = MongoConfig::default().namespace(collection);
+                        let store = MongoStore::with_config(db, config)?;
+                        store.setup().await?;
+                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+                    }
+                };
+                Ok((open("control").await?, open("control_tower").await?, None))
+            }
+            "mysql" => {
+                let url = url.context("no URL")?;
+                let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+                let url = format!("{base}/{tag}");
+                let open = |table: &'static str| {
+                    let url = url.clone();
+                    async move {
+                        let config = MySqlConfig::default().namespace(table);
+                        let store = MySqlStore::connect_with(&url, config).await?;
+                        store.setup().await?;
+                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
+                    }
+                };
+                Ok((open("control").await?, open("control_tower").await?, None))
+            }
+            // Redis and the registry's other backends: opened by URL, as
+            // their store of ours is.
+            _ => {
+                let info = info(backend.name).context("unknown backend")?;
+                let (url, dir) = match url {
+                    Some(url) => (url.to_owned(), None),
+                    None => {
+                        let dir = tempfile::tempdir()?;
+                        let url = info
+                            .test_url
+                            .replace("{dir}", &dir.path().display().to_string());
+                        (url, Some(dir))
+                    }
+                };
+                let open =
+                    |ns: String| store::open_with(&url, OpenOptions::default().namespace(ns));
+                Ok((
+                    open(format!("{tag}_control")).await?,
+                    open(format!("{tag}_control_tower")).await?,
+                    dir,
+                ))
+            }
+        }
+    };
+    let (ours, tower, files) = open_twins.await?;
+    let label = |role: Role| {
+        backend
+            .contenders
+            .iter()
+            .find(|c| c.role == role)
+            .map_or_else(|| role.to_string(), |c| c.label.clone())
+    };
+    let (ours_label, adapter_label) = (label(Role::Ours), label(Role::Adapter));
+    let mut twin = Ours::new(ours)?;
+    if backend.name == "memory" {
+        twin = twin.in_process();
+    }
+    backend
+        .contenders
+        .retain(|c| !matches!(c.role, Role::Floor | Role::Peer));
+    backend.contenders.insert(
+        1,
+        Contender::new(format!("{ours_label} (control)"), Role::Floor, twin),
+    );
+    backend.contenders.insert(
+        2,
+        Contender::new(
+            format!("{adapter_label} (control)"),
+            Role::Peer,
+            Tower15::new(TowerStore::new(tower)),
+        ),
+    );
+    backend.control_files = files;
+    Ok(backend)
 }
 
 /// Sets up `backend` (`url` for the server ones) under the run's `tag`.
@@ -235,6 +372,7 @@ async fn ours_only(name: &'static str, url: Option<&str>, tag: &str) -> Result<B
             info.servers.join(", ")
         },
         cleanup: dir.map_or(Cleanup::None, Cleanup::Sqlite),
+        control_files: None,
     })
 }
 
@@ -268,6 +406,7 @@ fn memory() -> Result<Backend> {
         .collect(),
         server: "in process".to_owned(),
         cleanup: Cleanup::None,
+        control_files: None,
     })
 }
 
@@ -343,6 +482,7 @@ async fn redis(url: &str, tag: &str) -> Result<Backend> {
         .collect(),
         server: format!("Redis {version}"),
         cleanup: Cleanup::Redis(conn, format!("{tag}_*")),
+        control_files: None,
     })
 }
 
@@ -407,6 +547,7 @@ async fn postgres(url: &str, tag: &str) -> Result<Backend> {
         ],
         server: format!("PostgreSQL {version}"),
         cleanup: Cleanup::Postgres(pool, schema),
+        control_files: None,
     })
 }
 
@@ -472,6 +613,7 @@ async fn mysql(url: &str, tag: &str) -> Result<Backend> {
             format!("MySQL {version}")
         },
         cleanup: Cleanup::MySql(admin, tag.to_owned()),
+        control_files: None,
     })
 }
 
@@ -536,6 +678,7 @@ async fn sqlite(tag: &str) -> Result<Backend> {
         ],
         server: format!("SQLite {version} (file, WAL)"),
         cleanup: Cleanup::Sqlite(dir),
+        control_files: None,
     })
 }
 
@@ -581,5 +724,6 @@ async fn mongo(url: &str, tag: &str) -> Result<Backend> {
             None => format!("a server reporting MongoDB {version}"),
         },
         cleanup: Cleanup::Mongo(db),
+        control_files: None,
     })
 }

@@ -152,6 +152,14 @@ struct Args {
     /// Skip counting round trips.
     #[arg(long)]
     no_round_trips: bool,
+    /// A control run (an A/A test), to see how far this machine lets a
+    /// ratio stray from the truth: each backend's raw floor is replaced by
+    /// a second store of ours and its peer by our tower-sessions adapter on
+    /// a third, so that "× floor" compares our store, and "× peer" our
+    /// adapter, with an identical copy of itself (true ratio 1). Counts no
+    /// round trips; writes no document.
+    #[arg(long, conflicts_with_all = ["doc", "scale"])]
+    control: bool,
     /// The scale mode instead of the workloads: each backend holding N live
     /// sessions (default 1,000,000) against holding --scale-base; `get`
     /// and `put` latency, bytes per session, load, copy and purge rates.
@@ -302,7 +310,10 @@ async fn run(args: Args) -> Result<()> {
                 "{name}: setting up (pass {} of {passes})",
                 pass + 1
             ));
-            let backend = backends::open(name, url.as_deref(), &tag).await?;
+            let mut backend = backends::open(name, url.as_deref(), &tag).await?;
+            if args.control {
+                backend = backends::control(backend, url.as_deref(), &tag).await?;
+            }
             if pass == 0 {
                 servers_seen.push((backend.name.to_owned(), backend.server.clone()));
             }
@@ -354,7 +365,7 @@ async fn run(args: Args) -> Result<()> {
     let results = harness::merge_passes(passes_results);
 
     let mut trips = Vec::new();
-    if !args.no_round_trips {
+    if !args.no_round_trips && !args.control {
         for (name, url) in &chosen {
             if let Some(url) = url {
                 bar.set_message(format!("{name}: counting round trips"));
@@ -378,6 +389,12 @@ async fn run(args: Args) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        if args.control {
+            println!(
+                "Control run: \"× floor\" is our store and \"× peer\" our adapter against an \
+                 identical copy of itself (true ratio 1).\n"
+            );
+        }
         println!("{}", report.tables());
     }
     if let Some(path) = &args.doc {

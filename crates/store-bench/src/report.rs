@@ -694,7 +694,10 @@ impl Report {
              share the CPUs, so single ratios move between runs: on the 2-core machine of the \
              checked-in figures, by about ±0.1 from one pass to the next where a server is \
              CPU-bound at 16 tasks; a ratio far from its threshold, or the same side of it in \
-             every cell, is what a run shows.\n",
+             every cell, is what a run shows. The control run measures that spread: \
+             `cargo run --release -p store-bench -- --control` compares each of ours with an \
+             identical copy of itself (true ratio 1), and how far its ratios stray from 1 is how \
+             close to a threshold a ratio can lie and still get the same verdict in every run.\n",
             passes = match m.passes {
                 1 => "once".to_owned(),
                 n => format!("{n} times"),
