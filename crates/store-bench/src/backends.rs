@@ -215,31 +215,17 @@ pub async fn control(mut backend: Backend, url: Option<&str>, tag: &str) -> Resu
             }
             "postgres" => {
                 let url = url.context("no URL")?;
-                let open = |table: &'static str| async move {
-                    let config = PostgresConfig::default().schema(tag).namespace(table);
-                    let store = PostgresStore::connect_with(url, config).await?;
-                    store.setup().await?;
-                    Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
-                };
-                Ok((open("control").await?, open("control_tower").await?, None))
+                Ok((
+                    postgres_store(url, tag, "control").await?,
+                    postgres_store(url, tag, "control_tower").await?,
+                    None,
+                ))
             }
             "sqlite_file" => {
                 let dir = tempfile::Builder::new().prefix(tag).tempdir()?;
-                let open = |table: &'static str| {
-                    let url = format!(
-                        "sqlite://{}",
-                        dir.path().join(format!("{table}.db")).display()
-                    );
-                    async move {
-                        let config = SqliteConfig::default().namespace(table);
-                        let store = SqliteStore::connect_with(&url, config).await?;
-                        store.setup().await?;
-                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
-                    }
-                };
                 Ok((
-                    open("control").await?,
-                    open("control_tower").await?,
+                    sqlite_store(dir.path(), "control").await?,
+                    sqlite_store(dir.path(), "control_tower").await?,
                     Some(dir),
                 ))
             }
@@ -247,31 +233,21 @@ pub async fn control(mut backend: Backend, url: Option<&str>, tag: &str) -> Resu
                 let db = mongodb::Client::with_uri_str(url.context("no URL")?)
                     .await?
                     .database(tag);
-                let open = |collection: &'static str| {
-                    let db = db.clone();
-                    async move {
-                        let config = MongoConfig::default().namespace(collection);
-                        let store = MongoStore::with_config(db, config)?;
-                        store.setup().await?;
-                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
-                    }
-                };
-                Ok((open("control").await?, open("control_tower").await?, None))
+                Ok((
+                    mongo_store(&db, "control").await?,
+                    mongo_store(&db, "control_tower").await?,
+                    None,
+                ))
             }
             "mysql" => {
                 let url = url.context("no URL")?;
                 let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
                 let url = format!("{base}/{tag}");
-                let open = |table: &'static str| {
-                    let url = url.clone();
-                    async move {
-                        let config = MySqlConfig::default().namespace(table);
-                        let store = MySqlStore::connect_with(&url, config).await?;
-                        store.setup().await?;
-                        Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
-                    }
-                };
-                Ok((open("control").await?, open("control_tower").await?, None))
+                Ok((
+                    mysql_store(&url, "control").await?,
+                    mysql_store(&url, "control_tower").await?,
+                    None,
+                ))
             }
             // Redis and the registry's other backends: opened by URL, as
             // their store of ours is.
@@ -327,6 +303,37 @@ pub async fn control(mut backend: Backend, url: Option<&str>, tag: &str) -> Resu
     );
     backend.control_files = files;
     Ok(backend)
+}
+
+/// Our PostgreSQL store on `url`, table `table` in `schema`, set up.
+async fn postgres_store(url: &str, schema: &str, table: &str) -> Result<Arc<dyn Store>> {
+    let config = PostgresConfig::default().schema(schema).namespace(table);
+    let store = PostgresStore::connect_with(url, config).await?;
+    store.setup().await?;
+    Ok(Arc::new(store))
+}
+
+/// Our MySQL store on `url` (the run's database), table `table`, set up.
+async fn mysql_store(url: &str, table: &str) -> Result<Arc<dyn Store>> {
+    let store = MySqlStore::connect_with(url, MySqlConfig::default().namespace(table)).await?;
+    store.setup().await?;
+    Ok(Arc::new(store))
+}
+
+/// Our SQLite store in a database file of its own, `table.db` in `dir`,
+/// set up.
+async fn sqlite_store(dir: &std::path::Path, table: &str) -> Result<Arc<dyn Store>> {
+    let url = format!("sqlite://{}", dir.join(format!("{table}.db")).display());
+    let store = SqliteStore::connect_with(&url, SqliteConfig::default().namespace(table)).await?;
+    store.setup().await?;
+    Ok(Arc::new(store))
+}
+
+/// Our MongoDB store in collection `collection` of `db`, set up.
+async fn mongo_store(db: &mongodb::Database, collection: &str) -> Result<Arc<dyn Store>> {
+    let store = MongoStore::with_config(db.clone(), MongoConfig::default().namespace(collection))?;
+    store.setup().await?;
+    Ok(Arc::new(store))
 }
 
 /// Sets up `backend` (`url` for the server ones) under the run's `tag`.
@@ -499,18 +506,8 @@ async fn postgres(url: &str, tag: &str) -> Result<Backend> {
     let (version,): (String,) = sqlx::query_as("SHOW server_version")
         .fetch_one(&pool)
         .await?;
-    let open = |table: &str| {
-        let config = PostgresConfig::default()
-            .schema(schema.clone())
-            .namespace(table);
-        async move {
-            let store = PostgresStore::connect_with(url, config).await?;
-            store.setup().await?;
-            Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
-        }
-    };
-    let ours = open("ours").await?;
-    let tower = open("tower").await?;
+    let ours = postgres_store(url, &schema, "ours").await?;
+    let tower = postgres_store(url, &schema, "tower").await?;
     let peer_pool = PgPoolOptions::new()
         .max_connections(DEFAULT_MAX_CONNECTIONS)
         .connect(url)
@@ -565,17 +562,8 @@ async fn mysql(url: &str, tag: &str) -> Result<Backend> {
     let (version,): (String,) = sqlx::query_as("SELECT version()").fetch_one(&admin).await?;
     let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
     let url = format!("{base}/{tag}");
-    let open = |table: &'static str| {
-        let url = url.clone();
-        async move {
-            let config = MySqlConfig::default().namespace(table);
-            let store = MySqlStore::connect_with(&url, config).await?;
-            store.setup().await?;
-            Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
-        }
-    };
-    let ours = open("ours").await?;
-    let tower = open("tower").await?;
+    let ours = mysql_store(&url, "ours").await?;
+    let tower = mysql_store(&url, "tower").await?;
     // The peer and the floor: pools as our store's, without a ping before
     // each call (sqlx pings on release either way).
     let pool = || {
@@ -640,17 +628,8 @@ async fn sqlite(tag: &str) -> Result<Backend> {
     // the others wrote as well.
     let dir = tempfile::Builder::new().prefix(tag).tempdir()?;
     let file = |name: &str| dir.path().join(format!("{name}.db"));
-    let open = |table: &'static str| {
-        let url = format!("sqlite://{}", file(table).display());
-        async move {
-            let store =
-                SqliteStore::connect_with(&url, SqliteConfig::default().namespace(table)).await?;
-            store.setup().await?;
-            Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
-        }
-    };
-    let ours = open("ours").await?;
-    let tower = open("tower").await?;
+    let ours = sqlite_store(dir.path(), "ours").await?;
+    let tower = sqlite_store(dir.path(), "tower").await?;
     let floor = SqliteFloor::create_table(sqlite_pool(&file("raw")).await?, "raw").await?;
     let peer_pool = sqlite_pool(&file("peer")).await?;
     let (version,): (String,) = sqlx::query_as("SELECT sqlite_version()")
@@ -696,17 +675,8 @@ async fn mongo(url: &str, tag: &str) -> Result<Backend> {
         .get_str("secantusVersion")
         .ok()
         .map(|v| format!("secantusd-rs {v}"));
-    let open = |collection: &'static str| {
-        let db = db.clone();
-        async move {
-            let config = MongoConfig::default().namespace(collection);
-            let store = MongoStore::with_config(db, config)?;
-            store.setup().await?;
-            Ok::<Arc<dyn Store>, anyhow::Error>(Arc::new(store))
-        }
-    };
-    let ours = open("ours").await?;
-    let tower = open("tower").await?;
+    let ours = mongo_store(&db, "ours").await?;
+    let tower = mongo_store(&db, "tower").await?;
     let floor = MongoFloor::create_collection(&db, "raw").await?;
     Ok(Backend {
         name: "mongodb",
