@@ -241,8 +241,7 @@ pub async fn control(mut backend: Backend, url: Option<&str>, tag: &str) -> Resu
             }
             "mysql" => {
                 let url = url.context("no URL")?;
-                let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-                let url = format!("{base}/{tag}");
+                let url = run_database(url, tag);
                 Ok((
                     mysql_store(&url, "control").await?,
                     mysql_store(&url, "control_tower").await?,
@@ -253,16 +252,7 @@ pub async fn control(mut backend: Backend, url: Option<&str>, tag: &str) -> Resu
             // their store of ours is.
             _ => {
                 let info = info(backend.name).context("unknown backend")?;
-                let (url, dir) = match url {
-                    Some(url) => (url.to_owned(), None),
-                    None => {
-                        let dir = tempfile::tempdir()?;
-                        let url = info
-                            .test_url
-                            .replace("{dir}", &dir.path().display().to_string());
-                        (url, Some(dir))
-                    }
-                };
+                let (url, dir) = store_url(info, url)?;
                 let open =
                     |ns: String| store::open_with(&url, OpenOptions::default().namespace(ns));
                 Ok((
@@ -303,6 +293,30 @@ pub async fn control(mut backend: Backend, url: Option<&str>, tag: &str) -> Resu
     );
     backend.control_files = files;
     Ok(backend)
+}
+
+/// The URL a registry backend's store opens: `url` when the server's is
+/// given, else the registry's test URL, in a new temporary directory (kept
+/// for the run, returned beside it) where that URL names one (`{dir}`).
+fn store_url(info: &BackendInfo, url: Option<&str>) -> Result<(String, Option<tempfile::TempDir>)> {
+    Ok(match url {
+        Some(url) => (url.to_owned(), None),
+        None if info.test_url.contains("{dir}") => {
+            let dir = tempfile::tempdir()?;
+            let url = info
+                .test_url
+                .replace("{dir}", &dir.path().display().to_string());
+            (url, Some(dir))
+        }
+        None => (info.test_url.to_owned(), None),
+    })
+}
+
+/// The MySQL server's `url` with the run's database, `tag`, in place of
+/// its own.
+fn run_database(url: &str, tag: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    format!("{base}/{tag}")
 }
 
 /// Our PostgreSQL store on `url`, table `table` in `schema`, set up.
@@ -353,18 +367,7 @@ pub async fn open(backend: &'static str, url: Option<&str>, tag: &str) -> Result
 /// opened through `store::open_with` at its test URL.
 async fn ours_only(name: &'static str, url: Option<&str>, tag: &str) -> Result<Backend> {
     let info = info(name).with_context(|| format!("unknown backend {name:?}"))?;
-    let dir = if info.test_url.contains("{dir}") {
-        Some(tempfile::tempdir()?)
-    } else {
-        None
-    };
-    let url = match (url, &dir) {
-        (Some(url), _) => url.to_owned(),
-        (None, Some(dir)) => info
-            .test_url
-            .replace("{dir}", &dir.path().display().to_string()),
-        (None, None) => info.test_url.to_owned(),
-    };
+    let (url, dir) = store_url(info, url)?;
     let store = store::open_with(&url, OpenOptions::default().namespace(tag)).await?;
     Ok(Backend {
         name,
@@ -560,8 +563,7 @@ async fn mysql(url: &str, tag: &str) -> Result<Backend> {
         .execute(&admin)
         .await?;
     let (version,): (String,) = sqlx::query_as("SELECT version()").fetch_one(&admin).await?;
-    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-    let url = format!("{base}/{tag}");
+    let url = run_database(url, tag);
     let ours = mysql_store(&url, "ours").await?;
     let tower = mysql_store(&url, "tower").await?;
     // The peer and the floor: pools as our store's, without a ping before
